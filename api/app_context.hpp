@@ -1,0 +1,49 @@
+#pragma once
+// Everything a request handler may use, wired once by main. Handlers get it by reference and
+// hold no state of their own.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "api/command_bus.hpp"
+#include "api/http_message.hpp"
+#include "api/problem.hpp"
+#include "domain/ids.hpp"
+#include "infra/config.hpp"
+#include "infra/log/log.hpp"
+
+namespace counsel::pg {
+class PgPool;
+}
+namespace counsel::crypto {
+class SubjectKeyring;
+class PasswordHasher;
+}  // namespace counsel::crypto
+
+namespace counsel::api {
+
+class HttpProbe;
+
+struct Principal {
+  UserId id;
+  Role role = Role::client;
+  Actor actor() const { return Actor{id, role}; }
+};
+
+struct AppContext {
+  Config config;
+  pg::PgPool* pool = nullptr;
+  log::Log* log = nullptr;
+  CommandBus* bus = nullptr;
+  crypto::SubjectKeyring* keyring = nullptr;
+  crypto::PasswordHasher* hasher = nullptr;
+  HttpProbe* probe = nullptr;
+  std::string jwt_secret;
+  std::string version = "0.1.0";
+};
+
+// Bearer token → principal, or 401 problem.
+Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req);
+
+}  // namespace counsel::api

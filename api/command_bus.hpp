@@ -1,0 +1,51 @@
+#pragma once
+// The api's side of the command flow: append a command to the commands topic and wait for
+// its outcome on the results topic (read by one background thread per api process).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "commands/command.hpp"
+#include "infra/log/log.hpp"
+
+namespace counsel::api {
+
+enum class SubmitFailure { log_unavailable, timed_out };
+
+struct SubmitError {
+  SubmitFailure failure;
+  std::string message;
+  bool is_retryable = true;
+};
+
+class CommandBus {
+ public:
+  explicit CommandBus(log::Log& log);
+  ~CommandBus();
+  // Starts reading results from the current end of every partition.
+  void start();
+  void stop();
+  Expected<commands::CommandResult, SubmitError> submit(const commands::Command& cmd,
+                                                        std::chrono::milliseconds timeout);
+
+ private:
+  struct Waiter {
+    std::optional<commands::CommandResult> result;
+  };
+  void read_results();
+
+  log::Log& log_;
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::unordered_map<CommandId, std::shared_ptr<Waiter>> waiters_;
+  std::atomic<bool> running_{false};
+  std::thread reader_thread_;
+  std::unique_ptr<log::LogReader> reader_;
+};
+
+}  // namespace counsel::api

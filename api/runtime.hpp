@@ -1,0 +1,66 @@
+#pragma once
+// Assembles the process from its parts according to the configuration: the log engine, the
+// database pool, and whichever roles (api, processor, projector) this process runs.
+#include <memory>
+
+#include "api/app_context.hpp"
+#include "api/router.hpp"
+#include "infra/config.hpp"
+
+namespace counsel::commands {
+class CommandProcessor;
+}
+namespace counsel::projections {
+class ProjectorRunner;
+class FieldDecryptor;
+}  // namespace counsel::projections
+
+namespace counsel::api {
+
+class HttpServer;
+
+struct Roles {
+  bool api = false;
+  bool processor = false;
+  bool projector = false;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(Config config);
+  ~Runtime();
+
+  // Applies migrations and opens the log and the pool.
+  void open();
+  // Starts the configured roles. With http=false the api is wired (router, command bus)
+  // but no socket is opened: used by in-process tools such as seed-demo.
+  void start(Roles roles, bool http = true);
+  void stop();
+
+  AppContext& app() { return app_; }
+  Router& router() { return router_; }
+  log::Log& log() { return *log_; }
+  pg::PgPool& pool() { return *pool_; }
+  projections::FieldDecryptor& decryptor() { return *decryptor_; }
+  unsigned short http_port() const;
+
+ private:
+  Config config_;
+  std::unique_ptr<pg::PgPool> pool_;
+  std::unique_ptr<log::Log> log_;
+  std::unique_ptr<crypto::SubjectKeyring> keyring_;
+  std::unique_ptr<crypto::PasswordHasher> hasher_;
+  std::unique_ptr<projections::FieldDecryptor> decryptor_;
+  std::unique_ptr<CommandBus> bus_;
+  std::unique_ptr<HttpProbe> probe_;
+  std::unique_ptr<commands::CommandProcessor> processor_;
+  std::unique_ptr<projections::ProjectorRunner> projector_;
+  std::unique_ptr<HttpServer> server_;
+  AppContext app_;
+  Router router_;
+};
+
+// Reads the HS256 secret, creating it (random, mode 0600) if the file is missing.
+std::string load_or_create_secret(const std::string& path);
+
+}  // namespace counsel::api

@@ -1,0 +1,175 @@
+#include "commands/command_processor.hpp"
+
+#include <cstdlib>
+
+#include "commands/processor_probe.hpp"
+#include "infra/logging.hpp"
+#include "infra/random_ids.hpp"
+
+namespace counsel::commands {
+
+CommandProcessor::CommandProcessor(log::Log& log, ProcessorOptions options)
+    : log_(log), options_(std::move(options)), probe_(std::make_unique<ProcessorProbe>()) {}
+
+CommandProcessor::~CommandProcessor() { stop(); }
+
+void CommandProcessor::start() {
+  if (!consumer_) consumer_ = log_.join_group(log::Topic::commands, options_.group, *this);
+  running_ = true;
+  thread_ = std::thread([this] {
+    while (running_) {
+      try {
+        run_once();
+      } catch (const std::exception& e) {
+        logging::error("processor", std::string("loop error: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+  });
+}
+
+void CommandProcessor::stop() {
+  running_ = false;
+  if (thread_.joinable()) thread_.join();
+  if (consumer_) {
+    consumer_->close();
+    consumer_.reset();
+  }
+}
+
+std::vector<log::PartitionId> CommandProcessor::owned_partitions() const {
+  std::lock_guard lock(owned_mutex_);
+  std::vector<log::PartitionId> out;
+  for (auto& [p, _] : owned_) out.push_back(log::PartitionId{p});
+  return out;
+}
+
+size_t CommandProcessor::total_streams() const {
+  std::lock_guard lock(owned_mutex_);
+  size_t n = 0;
+  for (auto& [_, o] : owned_)
+    if (o.state) n += o.state->stream_count();
+  return n;
+}
+
+void CommandProcessor::on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) {
+  for (auto& lease : leases) {
+    Owned owned;
+    owned.lease = std::move(lease);
+    rebuild(owned);
+    auto p = owned.lease->partition();
+    consumer_->seek(p, owned.lease->consumed());
+    logging::info("processor", "took partition " + std::to_string(p.value()) + " (epoch " +
+                                   std::to_string(owned.lease->epoch().value()) + ", " +
+                                   std::to_string(owned.state->stream_count()) + " streams)");
+    std::lock_guard lock(owned_mutex_);
+    owned_[p.value()] = std::move(owned);
+    probe_->partitions_owned(owned_.size());
+  }
+}
+
+void CommandProcessor::on_revoked(const std::vector<log::PartitionId>& partitions) {
+  std::lock_guard lock(owned_mutex_);
+  for (auto p : partitions) {
+    owned_.erase(p.value());
+    logging::info("processor", "released partition " + std::to_string(p.value()));
+  }
+  probe_->partitions_owned(owned_.size());
+}
+
+void CommandProcessor::rebuild(Owned& owned) {
+  auto p = owned.lease->partition();
+  owned.state = std::make_unique<PartitionState>(p);
+  auto end = log_.end_offset(log::Topic::events, p);
+  if (!end) throw std::runtime_error("cannot read events end offset: " + end.error().message);
+  auto reader = log_.reader();
+  reader->assign(log::Topic::events, {{p, log::Offset{0}}});
+  int64_t next = 0;
+  while (next < end->value()) {
+    auto batch = reader->poll(5000, std::chrono::milliseconds(1000));
+    if (!batch) throw std::runtime_error("cannot replay events: " + batch.error().message);
+    if (batch->empty()) break;
+    for (auto& rec : *batch) {
+      std::string error;
+      auto e = decode_event(rec.value, &error);
+      if (!e) {
+        logging::error("processor", "undecodable event at " + std::to_string(p.value()) + ":" +
+                                        std::to_string(rec.offset.value()) + ": " + error);
+        continue;
+      }
+      owned.state->replay(*e, rec.offset);
+      next = rec.offset.value() + 1;
+    }
+  }
+}
+
+void CommandProcessor::run_once() {
+  if (!consumer_) consumer_ = log_.join_group(log::Topic::commands, options_.group, *this);
+  auto records = consumer_->poll(options_.max_batch, options_.poll_wait);
+  if (!records) {
+    logging::warn("processor", "poll failed: " + records.error().message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return;
+  }
+  if (records->empty()) return;
+  std::map<int32_t, std::vector<const log::Record*>> by_partition;
+  for (auto& r : *records) by_partition[r.partition.value()].push_back(&r);
+  for (auto& [p, recs] : by_partition) {
+    std::unique_lock lock(owned_mutex_);
+    auto it = owned_.find(p);
+    if (it == owned_.end()) continue;  // revoked while polling
+    lock.unlock();
+    process_partition(it->second, recs);
+  }
+}
+
+void CommandProcessor::process_partition(Owned& owned,
+                                         const std::vector<const log::Record*>& records) {
+  std::vector<log::OutRecord> out;
+  auto p = owned.lease->partition();
+  std::vector<std::string> event_types;
+  Timestamp now = now_utc();
+  for (auto* rec : records) {
+    std::string error;
+    auto cmd = decode_command(rec->value, &error);
+    if (!cmd) {
+      // Undecodable records cannot be answered (no id); skip them but keep the position.
+      logging::error("processor", "skipping undecodable command at " + std::to_string(p.value()) +
+                                      ":" + std::to_string(rec->offset.value()) + ": " + error);
+      continue;
+    }
+    auto outcome = owned.state->handle(*cmd, now, [] { return new_uuid_v7(); });
+    probe_->command(cmd->type, outcome.result.duplicate  ? "duplicate"
+                               : outcome.result.accepted ? "accepted"
+                                                         : "rejected");
+    for (auto& e : outcome.events) {
+      out.push_back({log::Topic::events, e.stream, encode_event(e), p});
+      event_types.push_back(e.type);
+    }
+    out.push_back({log::Topic::results, cmd->id.value().str(), encode_result(outcome.result), p});
+  }
+  log::Offset consumed{records.back()->offset.value() + 1};
+  auto started = std::chrono::steady_clock::now();
+  auto committed = owned.lease->commit(out, consumed);
+  probe_->commit(std::chrono::steady_clock::now() - started, committed.has_value());
+  if (!committed) {
+    // The in-memory state already moved on; rebuild it from the log and re-read commands.
+    logging::warn("processor", "commit failed on partition " + std::to_string(p.value()) + ": " +
+                                   committed.error().message);
+    if (committed.error().fenced) {
+      std::lock_guard lock(owned_mutex_);
+      owned_.erase(p.value());
+      return;
+    }
+    rebuild(owned);
+    consumer_->seek(p, owned.lease->consumed());
+    return;
+  }
+  for (auto& type : event_types) probe_->event_appended(type);
+  if (!event_types.empty() && options_.fault == "processor_crash_after_append") {
+    logging::error("processor", "fault injection: crashing after append");
+    std::_Exit(87);
+  }
+}
+
+}  // namespace counsel::commands

@@ -1,0 +1,61 @@
+#pragma once
+// The command processor: owns partitions of the commands topic through a consumer group,
+// keeps one PartitionState per owned partition (rebuilt from the events log on assignment),
+// and for each batch appends events + results + the consumed position in one atomic commit.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "commands/partition_state.hpp"
+#include "infra/log/log.hpp"
+
+namespace counsel::commands {
+
+struct ProcessorOptions {
+  std::string group = "command-processor";
+  size_t max_batch = 256;
+  std::chrono::milliseconds poll_wait{200};
+  std::string fault;  // "processor_crash_after_append": _Exit right after a commit with events
+};
+
+class ProcessorProbe;
+
+class CommandProcessor : public log::RebalanceListener {
+ public:
+  CommandProcessor(log::Log& log, ProcessorOptions options);
+  ~CommandProcessor() override;
+
+  void start();  // runs the loop on its own thread
+  void stop();
+  // One poll + process step; used by tests and by the loop.
+  void run_once();
+
+  std::vector<log::PartitionId> owned_partitions() const;
+  size_t total_streams() const;
+
+  void on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) override;
+  void on_revoked(const std::vector<log::PartitionId>& partitions) override;
+
+ private:
+  struct Owned {
+    std::unique_ptr<log::PartitionLease> lease;
+    std::unique_ptr<PartitionState> state;
+  };
+  void rebuild(Owned& owned);
+  void process_partition(Owned& owned, const std::vector<const log::Record*>& records);
+
+  log::Log& log_;
+  ProcessorOptions options_;
+  std::unique_ptr<log::GroupConsumer> consumer_;
+  std::map<int32_t, Owned> owned_;
+  mutable std::mutex owned_mutex_;  // guards owned_ against readers of owned_partitions()
+  std::unique_ptr<ProcessorProbe> probe_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
+}  // namespace counsel::commands

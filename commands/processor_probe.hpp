@@ -1,0 +1,28 @@
+#pragma once
+// Command processor metrics, kept out of the processing logic: commands by type and outcome,
+// events appended by type, owned partitions, commit latency.
+#include <chrono>
+#include <memory>
+#include <string_view>
+
+namespace counsel::commands {
+
+class ProcessorProbe {
+ public:
+  ProcessorProbe();
+  ~ProcessorProbe();
+  ProcessorProbe(const ProcessorProbe&) = delete;
+  ProcessorProbe& operator=(const ProcessorProbe&) = delete;
+
+  // outcome: "accepted" | "rejected" | "duplicate"
+  void command(std::string_view type, std::string_view outcome);
+  void event_appended(std::string_view type);
+  void partitions_owned(size_t n);
+  void commit(std::chrono::steady_clock::duration elapsed, bool ok);
+
+ private:
+  struct Families;
+  std::unique_ptr<Families> families_;
+};
+
+}  // namespace counsel::commands

@@ -1,0 +1,189 @@
+#pragma once
+// The counselor aggregate (stream counselor-<user>): profile, availability and the sessions
+// booked with the counsellor. Its hard invariants: a counsellor is never double-booked and a
+// session only moves along its state machine. Pure: decide(state, command) -> events | rejection.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "domain/counselor_calendar.hpp"
+#include "domain/events/envelope.hpp"
+#include "domain/expected.hpp"
+#include "domain/ids.hpp"
+#include "domain/json.hpp"
+#include "domain/rejection.hpp"
+#include "domain/time.hpp"
+
+namespace counsel::counselor {
+
+enum class SessionStatus { requested, confirmed, declined, cancelled, completed, no_show };
+const char* to_string(SessionStatus s);
+bool is_active(SessionStatus s);  // requested or confirmed: occupies the calendar
+
+enum class SessionMode { chat, video, in_person };
+const char* to_string(SessionMode m);
+std::optional<SessionMode> parse_session_mode(std::string_view s);
+
+// Cancelling less than this before the start marks the cancellation late.
+inline constexpr std::chrono::hours kLateCancellationWindow{24};
+inline constexpr int kMinDurationMinutes = 15;
+inline constexpr int kMaxDurationMinutes = 240;
+
+// ---- events (catalogue: DESIGN/COMMON "The event catalogue") ----
+struct ProfileUpdated {
+  static constexpr const char* type = "counselor.profile_updated";
+  UserId counselor_id;
+  std::vector<std::string> specialties;
+  std::vector<std::string> languages;
+  std::string level;
+  std::string bio;
+  friend bool operator==(const ProfileUpdated&, const ProfileUpdated&) = default;
+};
+struct AvailabilitySet {
+  static constexpr const char* type = "counselor.availability_set";
+  UserId counselor_id;
+  calendar::Availability availability;
+  friend bool operator==(const AvailabilitySet&, const AvailabilitySet&) = default;
+};
+struct SessionRequested {
+  static constexpr const char* type = "session.requested";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  Timestamp start{};
+  Timestamp end{};
+  int duration_minutes = 0;
+  std::string topic;  // opaque (encrypted for the client), may be ""
+  SessionMode mode = SessionMode::chat;
+  friend bool operator==(const SessionRequested&, const SessionRequested&) = default;
+};
+struct SessionConfirmed {
+  static constexpr const char* type = "session.confirmed";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  friend bool operator==(const SessionConfirmed&, const SessionConfirmed&) = default;
+};
+struct SessionDeclined {
+  static constexpr const char* type = "session.declined";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  std::string reason;
+  friend bool operator==(const SessionDeclined&, const SessionDeclined&) = default;
+};
+struct SessionCancelled {
+  static constexpr const char* type = "session.cancelled";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  UserId cancelled_by;
+  std::string reason;
+  bool late = false;
+  friend bool operator==(const SessionCancelled&, const SessionCancelled&) = default;
+};
+struct SessionCompleted {
+  static constexpr const char* type = "session.completed";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  friend bool operator==(const SessionCompleted&, const SessionCompleted&) = default;
+};
+struct SessionNoShow {
+  static constexpr const char* type = "session.no_show";
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  friend bool operator==(const SessionNoShow&, const SessionNoShow&) = default;
+};
+
+using Event = std::variant<ProfileUpdated, AvailabilitySet, SessionRequested, SessionConfirmed,
+                           SessionDeclined, SessionCancelled, SessionCompleted, SessionNoShow>;
+std::string_view event_type(const Event& e);
+
+// ---- state ----
+struct Profile {
+  std::vector<std::string> specialties;
+  std::vector<std::string> languages;
+  std::string level;
+  std::string bio;
+  bool has_profile = false;
+};
+
+struct Session {
+  SessionId session_id;
+  UserId client_id;
+  Timestamp start{};
+  Timestamp end{};
+  int duration_minutes = 0;
+  std::string topic;
+  SessionMode mode = SessionMode::chat;
+  SessionStatus status = SessionStatus::requested;
+  bool late_cancellation = false;
+  std::optional<UserId> cancelled_by;
+  std::optional<std::string> reason;  // why it was cancelled or declined
+};
+
+struct State {
+  UserId counselor_id;
+  Profile profile;
+  std::optional<calendar::Availability> availability;
+  std::unordered_map<SessionId, Session> sessions;
+  calendar::BusyIndex active;  // requested/confirmed sessions, ordered by start
+};
+
+State initial_state(const UserId& counselor_id);
+
+// ---- commands ----
+struct UpdateProfile {
+  std::vector<std::string> specialties;
+  std::vector<std::string> languages;
+  std::string level;
+  std::string bio;
+};
+struct SetAvailability {
+  calendar::Availability availability;
+};
+struct RequestSession {
+  SessionId session_id;
+  UserId client_id;
+  Timestamp start{};
+  int duration_minutes = 0;
+  std::string topic;
+  SessionMode mode = SessionMode::chat;
+};
+enum class SessionAction { confirm, decline, complete, no_show, cancel };
+struct ChangeSession {
+  SessionAction action = SessionAction::confirm;
+  SessionId session_id;
+  std::string reason;
+};
+using Command = std::variant<UpdateProfile, SetAvailability, RequestSession, ChangeSession>;
+
+// The command types this aggregate handles (COMMON "Commands").
+bool handles_command(std::string_view command_type);
+Expected<Command, Rejection> parse_command(std::string_view command_type, const json::Value& data);
+
+Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& c, const Actor& actor,
+                                               Timestamp now);
+// Tolerant of redelivery: a repeated request or a transition the state already passed is a no-op.
+void evolve(State& s, const Event& e);
+
+NewEvent encode(const Event& e);
+std::optional<Event> decode(std::string_view type, int version, const json::Value& data);
+
+// ---- views (JSON text for api responses and command result bodies) ----
+// {id, counselor_id, client_id, start, end, duration_minutes, topic, mode, status,
+//  late_cancellation, cancelled_by, cancellation_reason}; cancellation_reason also carries a
+// decline's reason. "null" if the session is unknown.
+std::string session_view_json(const State& s, const SessionId& id);
+std::string profile_view_json(const State& s);  // {id, specialties, languages, level, bio}
+// {counselor_id, time_zone (null if never set), weekly, buffer_minutes, min_notice_minutes,
+//  overrides}
+std::string availability_view_json(const State& s);
+
+}  // namespace counsel::counselor

@@ -1,0 +1,135 @@
+#include "infra/config.hpp"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+namespace counsel {
+namespace po = boost::program_options;
+namespace {
+
+po::options_description make_options(Config& c) {
+  po::options_description d("Options (each also read from the COUNSEL_* environment variable shown)");
+  // clang-format off
+  d.add_options()
+    ("help,h", "show this help")
+    ("db", po::value(&c.db)->default_value(c.db),
+     "COUNSEL_DB: libpq connection string of the PostgreSQL database")
+    ("http-address", po::value(&c.http_address)->default_value(c.http_address),
+     "COUNSEL_HTTP_ADDRESS: address the HTTP API binds to")
+    ("http-port", po::value(&c.http_port)->default_value(c.http_port),
+     "COUNSEL_HTTP_PORT: HTTP port (0 = ephemeral; the chosen port is printed)")
+    ("log", po::value(&c.log_engine)->default_value(c.log_engine),
+     "COUNSEL_LOG: log engine: postgres | kafka | kafka-mock")
+    ("partitions", po::value(&c.partitions)->default_value(c.partitions),
+     "COUNSEL_PARTITIONS: partitions of the commands/events/results topics")
+    ("jwt-secret-file", po::value(&c.jwt_secret_file)->default_value(c.jwt_secret_file),
+     "COUNSEL_JWT_SECRET_FILE: HS256 secret for access tokens (created, mode 0600, if missing)")
+    ("access-token-ttl", po::value(&c.access_token_ttl_seconds)->default_value(c.access_token_ttl_seconds),
+     "COUNSEL_ACCESS_TOKEN_TTL: access token lifetime in seconds")
+    ("password-hash-cost", po::value(&c.password_hash_cost)->default_value(c.password_hash_cost),
+     "COUNSEL_PASSWORD_HASH_COST: argon2id cost: interactive | moderate | min (tests only)")
+    ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads),
+     "COUNSEL_IO_THREADS: HTTP I/O threads")
+    ("worker-threads", po::value(&c.worker_threads)->default_value(c.worker_threads),
+     "COUNSEL_WORKER_THREADS: request worker threads (database work runs here)")
+    ("db-pool-size", po::value(&c.db_pool_size)->default_value(c.db_pool_size),
+     "COUNSEL_DB_POOL_SIZE: PostgreSQL connections for queries")
+    ("command-timeout-ms", po::value(&c.command_timeout_ms)->default_value(c.command_timeout_ms),
+     "COUNSEL_COMMAND_TIMEOUT_MS: how long the api waits for a command's outcome")
+    ("consistency-wait-ms", po::value(&c.consistency_wait_ms)->default_value(c.consistency_wait_ms),
+     "COUNSEL_CONSISTENCY_WAIT_MS: how long a read waits for its Consistency-Token")
+    ("member-name", po::value(&c.member_name),
+     "COUNSEL_MEMBER_NAME: name of this process in partition groups (default host:pid)")
+    ("fault", po::value(&c.fault),
+     "COUNSEL_FAULT: test-only fault injection (processor_crash_after_append, projector_crash_mid_batch)");
+  // clang-format on
+  return d;
+}
+
+std::string env_name_for(const std::string& option) {
+  std::string s = "COUNSEL_";
+  for (char ch : option) s.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(ch)));
+  return s;
+}
+
+const char* kUsage =
+    "counsel - event-sourced backend for online counselling\n\n"
+    "Usage: counsel [SUBCOMMAND] [OPTIONS]\n\n"
+    "Subcommands:\n"
+    "  serve                      api + command processor + projectors in one process (default)\n"
+    "  api                        the HTTP API only\n"
+    "  processor                  the command processor only (partitions shared with other processors)\n"
+    "  projector                  the projectors only (partitions shared with other projectors)\n"
+    "  migrate                    apply database migrations and exit\n"
+    "  seed-demo                  load demo counsellors and clients unless already loaded\n"
+    "  projections rebuild NAME   rebuild a read model (users | counselors | sessions) from offset 0\n"
+    "  log check                  verify every partition's hash chain and every event's JSON schema\n\n";
+
+}  // namespace
+
+std::string config_help() {
+  Config c;
+  std::ostringstream out;
+  out << kUsage << make_options(c);
+  return out.str();
+}
+
+ConfigParse parse_config(int argc, char** argv) {
+  ConfigParse result;
+  Config c;
+  auto options = make_options(c);
+  po::options_description hidden;
+  hidden.add_options()("command", po::value<std::vector<std::string>>(&c.command));
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("command", -1);
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    // Environment after flags: store() keeps the first value it sees, so flags win.
+    po::store(po::parse_environment(options,
+                                    [&](const std::string& env) -> std::string {
+                                      for (auto& opt : options.options()) {
+                                        if (env_name_for(opt->long_name()) == env)
+                                          return opt->long_name();
+                                      }
+                                      return "";
+                                    }),
+              vm);
+    if (vm.count("help")) {
+      std::cout << config_help();
+      result.exit_code = 0;
+      return result;
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "counsel: " << e.what() << "\n(see counsel --help)\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.command.empty()) c.command = {"serve"};
+  if (c.partitions < 1 || c.partitions > 1024) {
+    std::cerr << "counsel: --partitions must be between 1 and 1024\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.http_port < 0 || c.http_port > 65535) {
+    std::cerr << "counsel: --http-port must be between 0 and 65535\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.member_name.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    c.member_name = std::string(host) + ":" + std::to_string(getpid());
+  }
+  result.config = c;
+  return result;
+}
+
+}  // namespace counsel

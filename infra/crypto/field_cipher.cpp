@@ -1,0 +1,273 @@
+#include "infra/crypto/field_cipher.hpp"
+
+#include <sodium.h>
+
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+#include "infra/crypto/sodium_init.hpp"
+#include "infra/pg/connection_pool.hpp"
+
+namespace counsel::crypto {
+
+static_assert(SubjectKey::kSize == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+
+namespace {
+
+constexpr size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+constexpr int kBase64Variant = sodium_base64_VARIANT_ORIGINAL;
+
+const unsigned char* bytes_of(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+// Wipes a string that held key material (e.g. its hex form) before it is freed.
+struct WipeOnExit {
+  std::string& text;
+  ~WipeOnExit() { sodium_memzero(text.data(), text.size()); }
+};
+
+std::string to_hex(const unsigned char* data, size_t size) {
+  std::string hex(size * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), data, size);
+  hex.resize(size * 2);
+  return hex;
+}
+
+}  // namespace
+
+// --- SubjectKey ---
+
+SubjectKey SubjectKey::generate() {
+  ensure_sodium();
+  SubjectKey key;
+  crypto_aead_xchacha20poly1305_ietf_keygen(key.bytes_.data());
+  return key;
+}
+
+std::optional<SubjectKey> SubjectKey::from_bytes(std::string_view bytes) {
+  if (bytes.size() != kSize) return std::nullopt;
+  SubjectKey key;
+  std::copy(bytes.begin(), bytes.end(), key.bytes_.begin());
+  return key;
+}
+
+SubjectKey::~SubjectKey() {
+  sodium_memzero(bytes_.data(), bytes_.size());
+}
+
+bool operator==(const SubjectKey& a, const SubjectKey& b) {
+  return sodium_memcmp(a.bytes_.data(), b.bytes_.data(), SubjectKey::kSize) == 0;
+}
+
+// --- fields ---
+
+std::string encrypt_field(const SubjectKey& key, std::string_view plaintext,
+                          std::string_view associated_subject) {
+  ensure_sodium();
+  std::string sealed(kNonceSize + plaintext.size() + kTagSize, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(sealed.data());
+  randombytes_buf(out, kNonceSize);  // 192-bit random nonces: collisions are not a concern
+  unsigned long long ciphertext_size = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      out + kNonceSize, &ciphertext_size, bytes_of(plaintext), plaintext.size(),
+      bytes_of(associated_subject), associated_subject.size(), nullptr, out, key.data());
+  sealed.resize(kNonceSize + ciphertext_size);
+
+  std::string encoded(sodium_base64_encoded_len(sealed.size(), kBase64Variant), '\0');
+  sodium_bin2base64(encoded.data(), encoded.size(), out, sealed.size(), kBase64Variant);
+  encoded.resize(encoded.size() - 1);  // libsodium's terminating NUL
+  return std::string(kEncryptedPrefix) + encoded;
+}
+
+std::optional<std::string> decrypt_field(const SubjectKey& key, std::string_view value,
+                                         std::string_view associated_subject) {
+  ensure_sodium();
+  if (!is_encrypted(value)) return std::nullopt;
+  const std::string_view encoded = value.substr(kEncryptedPrefix.size());
+
+  std::string sealed(encoded.size() / 4 * 3 + 3, '\0');
+  size_t sealed_size = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(sealed.data()), sealed.size(),
+                        encoded.data(), encoded.size(), nullptr, &sealed_size, &end,
+                        kBase64Variant) != 0 ||
+      end != encoded.data() + encoded.size() || sealed_size < kNonceSize + kTagSize) {
+    return std::nullopt;
+  }
+  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
+  std::string plaintext(sealed_size - kNonceSize - kTagSize, '\0');
+  unsigned long long plaintext_size = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plaintext.data()), &plaintext_size, nullptr,
+          in + kNonceSize, sealed_size - kNonceSize, bytes_of(associated_subject),
+          associated_subject.size(), in, key.data()) != 0) {
+    return std::nullopt;
+  }
+  plaintext.resize(plaintext_size);
+  return plaintext;
+}
+
+bool is_encrypted(std::string_view value) {
+  return value.starts_with(kEncryptedPrefix);
+}
+
+std::string email_hash(std::string_view email) {
+  ensure_sodium();
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const size_t first = email.find_first_not_of(kSpace);
+  if (first == std::string_view::npos)
+    email = {};
+  else
+    email = email.substr(first, email.find_last_not_of(kSpace) - first + 1);
+
+  std::string normalized(email);
+  for (char& c : normalized) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
+  crypto_hash_sha256(digest.data(), bytes_of(normalized), normalized.size());
+  return to_hex(digest.data(), digest.size());
+}
+
+// --- SubjectKeyring ---
+
+SubjectKeyring::SubjectKeyring(WithConnection with_connection, size_t cache_capacity)
+    : with_connection_(std::move(with_connection)), capacity_(std::max<size_t>(cache_capacity, 1)) {
+  ensure_sodium();
+}
+
+SubjectKeyring::SubjectKeyring(pg::PgPool& pool, size_t cache_capacity,
+                               std::chrono::milliseconds acquire_timeout)
+    : SubjectKeyring(
+          [&pool, acquire_timeout](const ConnectionUser& use) {
+            auto lease = pool.acquire(acquire_timeout);
+            use(lease.connection());
+          },
+          cache_capacity) {}
+
+SubjectKeyring::~SubjectKeyring() = default;
+
+namespace {
+
+std::optional<SubjectKey> key_from_hex(std::string hex) {
+  WipeOnExit wipe{hex};
+  std::array<unsigned char, SubjectKey::kSize> raw{};
+  size_t raw_size = 0;
+  const char* end = nullptr;
+  std::optional<SubjectKey> key;
+  if (sodium_hex2bin(raw.data(), raw.size(), hex.data(), hex.size(), nullptr, &raw_size, &end) ==
+          0 &&
+      end == hex.data() + hex.size() && raw_size == raw.size()) {
+    key = SubjectKey::from_bytes(
+        std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+  }
+  sodium_memzero(raw.data(), raw.size());
+  return key;
+}
+
+std::optional<SubjectKey> select_key(pqxx::transaction_base& tx, const std::string& subject) {
+  const pqxx::result rows = tx.exec_params(
+      "SELECT encode(key, 'hex') FROM identity.subject_keys WHERE subject = $1::uuid", subject);
+  if (rows.empty()) return std::nullopt;
+  auto key = key_from_hex(rows[0][0].as<std::string>());
+  if (!key) throw std::runtime_error("identity.subject_keys holds a key of the wrong size");
+  return key;
+}
+
+}  // namespace
+
+SubjectKey SubjectKeyring::get_or_create(const Uuid& subject) {
+  if (auto key = cached(subject)) return *key;
+  const uint64_t epoch = erase_epoch();
+
+  const std::string subject_text = subject.str();
+  std::optional<SubjectKey> stored;
+  with_connection_([&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
+    stored = select_key(tx, subject_text);
+    if (!stored) {
+      const SubjectKey fresh = SubjectKey::generate();
+      std::string hex = to_hex(fresh.data(), SubjectKey::kSize);
+      WipeOnExit wipe{hex};
+      // A concurrent creator may win; DO NOTHING then re-reading (a new snapshot per
+      // statement under READ COMMITTED) makes every creator agree on the stored key.
+      tx.exec_params(
+          "INSERT INTO identity.subject_keys (subject, key) VALUES ($1::uuid, decode($2, 'hex')) "
+          "ON CONFLICT (subject) DO NOTHING",
+          subject_text, hex);
+      stored = select_key(tx, subject_text);
+    }
+    tx.commit();
+  });
+  if (!stored) throw std::runtime_error("subject key vanished while being created");
+  remember(subject, *stored, epoch);
+  return *stored;
+}
+
+std::optional<SubjectKey> SubjectKeyring::find(const Uuid& subject) {
+  if (auto key = cached(subject)) return key;
+  const uint64_t epoch = erase_epoch();
+  const std::string subject_text = subject.str();
+  std::optional<SubjectKey> stored;
+  with_connection_([&](pqxx::connection& connection) {
+    pqxx::read_transaction tx(connection);
+    stored = select_key(tx, subject_text);
+  });
+  if (stored) remember(subject, *stored, epoch);
+  return stored;
+}
+
+void SubjectKeyring::erase(const Uuid& subject) {
+  const std::string subject_text = subject.str();
+  with_connection_([&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
+    tx.exec_params("DELETE FROM identity.subject_keys WHERE subject = $1::uuid", subject_text);
+    tx.commit();
+  });
+  std::lock_guard lock(mutex_);
+  // Readers that started before the delete committed must not cache what they read.
+  ++erase_epoch_;
+  if (auto it = index_.find(subject); it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+}
+
+uint64_t SubjectKeyring::erase_epoch() const {
+  std::lock_guard lock(mutex_);
+  return erase_epoch_;
+}
+
+size_t SubjectKeyring::cached_count() const {
+  std::lock_guard lock(mutex_);
+  return index_.size();
+}
+
+std::optional<SubjectKey> SubjectKeyring::cached(const Uuid& subject) {
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(subject);
+  if (it == index_.end()) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->second;
+}
+
+void SubjectKeyring::remember(const Uuid& subject, const SubjectKey& key,
+                              uint64_t epoch_before_read) {
+  std::lock_guard lock(mutex_);
+  if (epoch_before_read != erase_epoch_) return;
+  if (auto it = index_.find(subject); it != index_.end()) {
+    it->second->second = key;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return;
+  }
+  lru_.emplace_front(subject, key);
+  index_.emplace(subject, lru_.begin());
+  while (index_.size() > capacity_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();  // ~SubjectKey wipes the evicted key
+  }
+}
+
+}  // namespace counsel::crypto

@@ -1,0 +1,129 @@
+#pragma once
+// The log port: topics of partitioned, keyed records with offsets. Everything above infra
+// sees only this; two engines implement it (postgres_log, and kafka_log later).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/expected.hpp"
+#include "domain/named_type.hpp"
+#include "domain/time.hpp"
+
+namespace counsel::log {
+
+using Offset = named_type<int64_t, struct offset_tag>;
+using PartitionId = named_type<int32_t, struct partition_tag>;
+using Epoch = named_type<int64_t, struct epoch_tag>;
+
+enum class Topic : int16_t { commands = 1, events = 2, results = 3 };
+// Kafka topic names; the postgres engine stores the numeric id.
+std::string_view topic_name(Topic t);
+
+struct LogError {
+  std::string message;
+  bool is_retryable = true;  // transient (connection lost) vs. permanent (fenced, bad config)
+  bool fenced = false;       // this owner lost the partition: stop working on it
+};
+
+template <class T>
+using Result = Expected<T, LogError>;
+
+struct Record {
+  Topic topic = Topic::events;
+  PartitionId partition;
+  Offset offset;
+  std::string key;
+  std::string value;
+  Timestamp appended_at{};
+};
+
+struct OutRecord {
+  Topic topic = Topic::events;
+  std::string key;
+  std::string value;
+  // Defaults to partition_for(key); results name the partition of the command they answer.
+  std::optional<PartitionId> partition;
+};
+
+struct Position {
+  PartitionId partition;
+  Offset offset;
+};
+
+// Kafka's default partitioner for keyed records (murmur2, as Java clients and librdkafka's
+// murmur2_random do), so any tool agrees on where a stream lives.
+PartitionId partition_for(std::string_view key, int partition_count);
+uint32_t murmur2(std::string_view key);
+
+// Reads assigned partitions of one topic. Not thread-safe: one per thread.
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // Replaces the assignment: read each partition from the given offset.
+  virtual void assign(Topic topic, const std::vector<Position>& from) = 0;
+  // Returns up to max_records in offset order per partition; waits up to `wait` (woken as soon
+  // as anything is appended) when nothing is available. Advances the reader's positions.
+  virtual Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) = 0;
+};
+
+// A partition this owner holds exclusively. Every commit is fenced by the owner epoch, so
+// a stalled former owner can never append after a takeover.
+class PartitionLease {
+ public:
+  virtual ~PartitionLease() = default;
+  virtual PartitionId partition() const = 0;
+  virtual Epoch epoch() const = 0;
+  // The group's consumed position (next offset to read) in the group's topic.
+  virtual Offset consumed() const = 0;
+  // Atomically appends `records` and stores `consumed` as the group's position.
+  virtual Result<std::vector<Position>> commit(const std::vector<OutRecord>& records,
+                                               Offset consumed) = 0;
+};
+
+// Called from inside GroupConsumer::poll, on the polling thread (as librdkafka does).
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  virtual void on_assigned(std::vector<std::unique_ptr<PartitionLease>> leases) = 0;
+  // The partitions are no longer ours: drop state and in-flight work for them.
+  virtual void on_revoked(const std::vector<PartitionId>& partitions) = 0;
+};
+
+// Membership of a consumer group over one topic: partitions are shared out among live
+// members; each assigned partition comes with a lease.
+class GroupConsumer {
+ public:
+  virtual ~GroupConsumer() = default;
+  // Records of owned partitions, starting at each lease's consumed position (or a seek).
+  virtual Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) = 0;
+  // Moves the read position of an owned partition (projectors keep their own checkpoints).
+  virtual void seek(PartitionId partition, Offset offset) = 0;
+  // Leaves the group, releasing every partition (on_revoked is called first).
+  virtual void close() = 0;
+};
+
+class Log {
+ public:
+  virtual ~Log() = default;
+  virtual int partition_count() const = 0;
+  PartitionId partition_for(std::string_view key) const {
+    return log::partition_for(key, partition_count());
+  }
+  // Appends without ownership (commands from api processes). The batch is atomic.
+  virtual Result<std::vector<Position>> append(const std::vector<OutRecord>& records) = 0;
+  // Next offset to be written in a partition.
+  virtual Result<Offset> end_offset(Topic topic, PartitionId partition) = 0;
+  virtual std::unique_ptr<LogReader> reader() = 0;
+  virtual std::unique_ptr<GroupConsumer> join_group(Topic topic, const std::string& group,
+                                                    RebalanceListener& listener) = 0;
+  // Cheap reachability check for /status.
+  virtual Result<bool> ping() = 0;
+  virtual std::string engine_name() const = 0;
+};
+
+}  // namespace counsel::log

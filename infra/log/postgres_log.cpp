@@ -1,0 +1,738 @@
+#include "infra/log/postgres_log.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+#include <pqxx/notification>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <thread>
+
+namespace counsel::log {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* notify_channel = "counsel_log";
+
+// One statement appends a whole batch: per touched partition it reserves a block of offsets in
+// log.heads (the row lock serializes appenders of that partition until commit, so offsets are
+// dense and become visible in order) and inserts the records. Heads are locked in (topic,
+// partition) order so concurrent batches cannot deadlock. Returns each input record's
+// (ord, partition, offset).
+constexpr const char* append_sql = R"(
+WITH batch AS (
+  SELECT b.topic, b.partition, b.key, b.value, b.ord
+  FROM unnest($1::smallint[], $2::int[], $3::text[], $4::text[])
+       WITH ORDINALITY AS b(topic, partition, key, value, ord)),
+counts AS (
+  SELECT topic, partition, count(*) AS n FROM batch GROUP BY topic, partition),
+heads AS (
+  INSERT INTO log.heads AS h (topic, partition, next_offset)
+  SELECT topic, partition, n FROM counts ORDER BY topic, partition
+  ON CONFLICT (topic, partition) DO UPDATE SET next_offset = h.next_offset + excluded.next_offset
+  RETURNING h.topic, h.partition, h.next_offset),
+numbered AS (
+  SELECT b.ord, b.topic, b.partition, b.key, b.value,
+         h.next_offset - c.n - 1
+           + row_number() OVER (PARTITION BY b.topic, b.partition ORDER BY b.ord) AS "offset"
+  FROM batch b JOIN heads h USING (topic, partition) JOIN counts c USING (topic, partition)),
+inserted AS (
+  INSERT INTO log.records (topic, partition, "offset", key, value)
+  SELECT topic, partition, "offset", key, value FROM numbered ORDER BY topic, partition, "offset")
+SELECT ord, partition, "offset" FROM numbered ORDER BY ord)";
+
+// Wakes readers after the append committed. Not inside the append's transaction: PostgreSQL
+// holds a database-wide lock from a notifying transaction's pre-commit until its commit is
+// flushed, which would serialize every append behind one WAL flush each (no group commit).
+// This transaction writes nothing worth flushing, so it commits without waiting for the disk.
+constexpr const char* notify_sql = R"(
+SELECT set_config('synchronous_commit', 'off', true), count(pg_notify('counsel_log', c))
+FROM unnest($1::text[]) AS c)";
+
+// Reads each partition from its position; round-robin across partitions (ordered by the
+// record's rank within its partition) so one busy partition cannot starve the others.
+constexpr const char* read_sql = R"(
+SELECT r.partition, r."offset", r.key, r.value,
+       (extract(epoch FROM r.appended_at) * 1000)::bigint AS appended_ms
+FROM unnest($2::int[], $3::bigint[]) AS a(partition, from_offset)
+CROSS JOIN LATERAL (
+  SELECT x.partition, x."offset", x.key, x.value, x.appended_at,
+         row_number() OVER (ORDER BY x."offset") AS rank
+  FROM log.records x
+  WHERE x.topic = $1 AND x.partition = a.partition AND x."offset" >= a.from_offset
+  ORDER BY x."offset"
+  LIMIT $4) r
+ORDER BY r.rank, r.partition
+LIMIT $4)";
+
+void prepare_statements(pqxx::connection& c) {
+  c.prepare("log_append", append_sql);
+  c.prepare("log_notify", notify_sql);
+  c.prepare("log_read", read_sql);
+  c.prepare("log_end_offset",
+            "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
+  c.prepare("log_fence",
+            "SELECT epoch FROM log.partition_owners WHERE grp = $1 AND partition = $2 FOR UPDATE");
+  c.prepare("log_store_position",
+            "INSERT INTO log.group_positions (grp, partition, next_offset) VALUES ($1, $2, $3) "
+            "ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset");
+  c.prepare("log_heartbeat",
+            "INSERT INTO log.group_members (grp, member, heartbeat_at) VALUES ($1, $2, now()) "
+            "ON CONFLICT (grp, member) DO UPDATE SET heartbeat_at = now()");
+  c.prepare("log_expire_members",
+            "DELETE FROM log.group_members WHERE grp = $1 "
+            "AND heartbeat_at < now() - make_interval(secs => $2::double precision)");
+  c.prepare("log_count_members", "SELECT count(*) FROM log.group_members WHERE grp = $1");
+  c.prepare("log_leave", "DELETE FROM log.group_members WHERE grp = $1 AND member = $2");
+  // No ORDER BY: the Limit stops pulling rows once enough locks are taken, so no lock is taken
+  // that is not returned.
+  c.prepare("log_try_lock",
+            "SELECT p FROM unnest($2::int[]) AS c(p) WHERE pg_try_advisory_lock($1, p) LIMIT $3");
+  c.prepare("log_unlock", "SELECT pg_advisory_unlock($1, p) FROM unnest($2::int[]) AS c(p)");
+  c.prepare(
+      "log_bump_epochs",
+      "INSERT INTO log.partition_owners AS o (grp, partition, epoch, owner) "
+      "SELECT $1, p, 1, $2 FROM unnest($3::int[]) AS c(p) ORDER BY p "
+      "ON CONFLICT (grp, partition) DO UPDATE SET epoch = o.epoch + 1, owner = excluded.owner "
+      "RETURNING o.partition, o.epoch");
+  c.prepare("log_positions",
+            "SELECT partition, next_offset FROM log.group_positions "
+            "WHERE grp = $1 AND partition = ANY($2::int[])");
+  c.prepare("log_claim_partition_count",
+            "INSERT INTO log.settings (name, value) VALUES ('partition_count', $1) "
+            "ON CONFLICT (name) DO NOTHING");
+  c.prepare("log_partition_count", "SELECT value FROM log.settings WHERE name = 'partition_count'");
+}
+
+template <class T>
+std::string int_array(const std::vector<T>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(values[i]);
+  }
+  out += '}';
+  return out;
+}
+
+// A PostgreSQL array literal of text: every element double-quoted, `"` and `\` escaped.
+void append_quoted(std::string& out, const std::string& element) {
+  out += '"';
+  for (char c : element) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+bool is_retryable_sqlstate(const std::string& state) {
+  // 40: serialization failure / deadlock; 08: connection; 53: resources; 57: shutdown, cancel;
+  // 55P03: lock not available.
+  return state.rfind("40", 0) == 0 || state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0 ||
+         state.rfind("57", 0) == 0 || state == "55P03";
+}
+
+LogError to_log_error(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
+    return {std::string("PostgreSQL connection lost: ") + e.what(), true, false};
+  }
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    return {std::string("PostgreSQL commit outcome unknown: ") + e.what(), true, false};
+  }
+  if (dynamic_cast<const pg::PgUnavailable*>(&e) != nullptr) {
+    return {e.what(), true, false};
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    return {std::string("PostgreSQL error ") + sql->sqlstate() + ": " + e.what(),
+            is_retryable_sqlstate(sql->sqlstate()), false};
+  }
+  return {std::string("postgres log: ") + e.what(), false, false};
+}
+
+bool is_deadlock_or_serialization(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return sql != nullptr && (sql->sqlstate() == "40P01" || sql->sqlstate() == "40001");
+}
+
+struct EncodedBatch {
+  std::string topics;
+  std::string partitions;
+  std::string keys;
+  std::string values;
+  size_t count = 0;
+};
+
+Result<EncodedBatch> encode_batch(const std::vector<OutRecord>& records, int partition_count) {
+  EncodedBatch batch;
+  std::vector<int> topics;
+  std::vector<int32_t> partitions;
+  topics.reserve(records.size());
+  partitions.reserve(records.size());
+  size_t text_size = 2;
+  for (const auto& r : records) text_size += r.key.size() + r.value.size() + 8;
+  batch.values.reserve(text_size);
+  batch.keys = "{";
+  batch.values = "{";
+  for (const auto& r : records) {
+    const PartitionId partition =
+        r.partition ? *r.partition : partition_for(r.key, partition_count);
+    if (partition.value() < 0 || partition.value() >= partition_count) {
+      return unexpected(LogError{"partition " + std::to_string(partition.value()) +
+                                     " is outside 0.." + std::to_string(partition_count - 1),
+                                 false, false});
+    }
+    if (r.key.find('\0') != std::string::npos || r.value.find('\0') != std::string::npos) {
+      return unexpected(LogError{"log records cannot contain NUL bytes", false, false});
+    }
+    topics.push_back(static_cast<int>(r.topic));
+    partitions.push_back(partition.value());
+    if (batch.count > 0) {
+      batch.keys += ',';
+      batch.values += ',';
+    }
+    append_quoted(batch.keys, r.key);
+    append_quoted(batch.values, r.value);
+    ++batch.count;
+  }
+  batch.keys += '}';
+  batch.values += '}';
+  batch.topics = int_array(topics);
+  batch.partitions = int_array(partitions);
+  return batch;
+}
+
+std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch& batch) {
+  const auto rows =
+      tx.exec_prepared("log_append", batch.topics, batch.partitions, batch.keys, batch.values);
+  std::vector<Position> positions(batch.count);
+  for (const auto& row : rows) {
+    const auto ord = row[0].as<int64_t>();
+    positions.at(static_cast<size_t>(ord - 1)) =
+        Position{PartitionId{row[1].as<int32_t>()}, Offset{row[2].as<int64_t>()}};
+  }
+  return positions;
+}
+
+// Best effort: the records are committed either way, and a reader that misses the wake-up
+// still finds them when its wait times out.
+void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
+                     const std::vector<Position>& positions) {
+  std::vector<std::string> channels;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    channels.push_back(std::to_string(static_cast<int>(records[i].topic)) + ":" +
+                       std::to_string(positions[i].partition.value()));
+  }
+  std::sort(channels.begin(), channels.end());
+  channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
+  std::string payloads = "{";
+  for (size_t i = 0; i < channels.size(); ++i) {
+    if (i > 0) payloads += ',';
+    payloads += channels[i];  // digits and a colon: no quoting needed
+  }
+  payloads += '}';
+  try {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared("log_notify", payloads);
+  } catch (const std::exception&) {
+  }
+}
+
+// Reads records of `topic` from each position; advances the positions past what it returns.
+std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<Position>& from,
+                                 size_t max_records) {
+  std::vector<int32_t> partitions;
+  std::vector<int64_t> offsets;
+  for (const auto& p : from) {
+    partitions.push_back(p.partition.value());
+    offsets.push_back(p.offset.value());
+  }
+  const auto limit = static_cast<int64_t>(std::max<size_t>(max_records, 1));
+  pqxx::nontransaction tx(c);
+  const auto rows = tx.exec_prepared("log_read", static_cast<int>(topic), int_array(partitions),
+                                     int_array(offsets), limit);
+  std::vector<Record> records;
+  records.reserve(rows.size());
+  for (const auto& row : rows) {
+    Record r;
+    r.topic = topic;
+    r.partition = PartitionId{row[0].as<int32_t>()};
+    r.offset = Offset{row[1].as<int64_t>()};
+    r.key = row[2].as<std::string>();
+    r.value = row[3].as<std::string>();
+    r.appended_at = Timestamp{std::chrono::milliseconds{row[4].as<int64_t>()}};
+    records.push_back(std::move(r));
+  }
+  std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
+  });
+  for (const auto& r : records) {
+    for (auto& p : from) {
+      if (p.partition == r.partition && p.offset <= r.offset)
+        p.offset = Offset{r.offset.value() + 1};
+    }
+  }
+  return records;
+}
+
+// Remembers whether a NOTIFY for the awaited topic arrived.
+class Wakeup : public pqxx::notification_receiver {
+ public:
+  explicit Wakeup(pqxx::connection_base& c) : pqxx::notification_receiver(c, notify_channel) {}
+  void operator()(const std::string& payload, int) override {
+    if (payload.rfind(prefix_, 0) == 0) woken_ = true;
+  }
+  void expect(Topic topic) { prefix_ = std::to_string(static_cast<int>(topic)) + ":"; }
+  bool take() { return std::exchange(woken_, false); }
+
+ private:
+  std::string prefix_ = "0:";
+  bool woken_ = false;
+};
+
+// A dedicated connection that LISTENs for appends. Opened lazily; reset() after an error and
+// the next get() reconnects.
+class ListeningConnection {
+ public:
+  explicit ListeningConnection(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+  ~ListeningConnection() { reset(); }
+
+  pqxx::connection& get() {
+    if (!connection_) {
+      auto c = pg::open_connection(conninfo_);
+      prepare_statements(*c);
+      wakeup_ = std::make_unique<Wakeup>(*c);  // issues LISTEN
+      connection_ = std::move(c);
+    }
+    return *connection_;
+  }
+  bool connected() const { return connection_ && connection_->is_open(); }
+  void reset() {
+    try {
+      wakeup_.reset();
+    } catch (...) {  // UNLISTEN on a dying connection: the session goes anyway
+    }
+    connection_.reset();
+  }
+  // Waits until an append to `topic` is announced or `until` passes. True when woken.
+  bool wait(Topic topic, Clock::time_point until) {
+    auto& c = get();
+    wakeup_->expect(topic);
+    while (true) {
+      if (wakeup_->take()) return true;
+      const auto now = Clock::now();
+      if (now >= until) return false;
+      const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(until - now);
+      c.await_notification(static_cast<long>(remaining.count() / 1000000),
+                           static_cast<long>(remaining.count() % 1000000));
+    }
+  }
+
+ private:
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection> connection_;
+  std::unique_ptr<Wakeup> wakeup_;
+};
+
+class PostgresLogReader : public LogReader {
+ public:
+  explicit PostgresLogReader(const std::string& conninfo) : channel_(conninfo) {}
+
+  void assign(Topic topic, const std::vector<Position>& from) override {
+    topic_ = topic;
+    positions_ = from;
+  }
+
+  Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
+    const auto deadline = Clock::now() + wait;
+    try {
+      if (positions_.empty()) {
+        std::this_thread::sleep_until(deadline);
+        return std::vector<Record>{};
+      }
+      auto& c = channel_.get();
+      while (true) {
+        auto records = read_records(c, topic_, positions_, max_records);
+        if (!records.empty() || !channel_.wait(topic_, deadline)) return records;
+      }
+    } catch (const std::exception& e) {
+      channel_.reset();
+      return unexpected(to_log_error(e));
+    }
+  }
+
+ private:
+  ListeningConnection channel_;
+  Topic topic_ = Topic::events;
+  std::vector<Position> positions_;
+};
+
+struct LeaseState {
+  std::atomic<bool> revoked{false};
+};
+
+class PostgresPartitionLease : public PartitionLease {
+ public:
+  PostgresPartitionLease(PostgresLog& log, std::string group, PartitionId partition, Epoch epoch,
+                         Offset consumed, std::shared_ptr<LeaseState> state)
+      : log_(log),
+        group_(std::move(group)),
+        partition_(partition),
+        epoch_(epoch),
+        consumed_(consumed),
+        state_(std::move(state)) {}
+
+  PartitionId partition() const override { return partition_; }
+  Epoch epoch() const override { return epoch_; }
+  Offset consumed() const override { return consumed_; }
+
+  Result<std::vector<Position>> commit(const std::vector<OutRecord>& records,
+                                       Offset consumed) override {
+    if (state_->revoked) return unexpected(fenced("was revoked from this member"));
+    auto batch = encode_batch(records, log_.partition_count());
+    if (!batch) return unexpected(batch.error());
+    try {
+      auto lease = log_.pool().acquire(log_.options().acquire_timeout);
+      pqxx::work tx(*lease);
+      // The row lock also orders this commit against a takeover's epoch bump.
+      const auto owner = tx.exec_prepared("log_fence", group_, partition_.value());
+      if (owner.empty() || owner[0][0].as<int64_t>() != epoch_.value()) {
+        return unexpected(fenced("has a newer owner"));
+      }
+      std::vector<Position> positions;
+      if (batch->count > 0) positions = run_append(tx, *batch);
+      tx.exec_prepared("log_store_position", group_, partition_.value(), consumed.value());
+      tx.commit();
+      consumed_ = consumed;
+      if (!positions.empty()) notify_appended(*lease, records, positions);
+      return positions;
+    } catch (const std::exception& e) {
+      return unexpected(to_log_error(e));
+    }
+  }
+
+ private:
+  LogError fenced(const std::string& why) const {
+    return LogError{"partition " + std::to_string(partition_.value()) + " of group " + group_ +
+                        " " + why + " (epoch " + std::to_string(epoch_.value()) + ")",
+                    false, true};
+  }
+
+  PostgresLog& log_;
+  const std::string group_;
+  const PartitionId partition_;
+  const Epoch epoch_;
+  Offset consumed_;
+  std::shared_ptr<LeaseState> state_;
+};
+
+class PostgresGroupConsumer : public GroupConsumer {
+ public:
+  PostgresGroupConsumer(PostgresLog& log, Topic topic, std::string group,
+                        RebalanceListener& listener)
+      : log_(log),
+        topic_(topic),
+        group_(std::move(group)),
+        listener_(listener),
+        lock_key_(static_cast<int32_t>(murmur2("counsel_log_group:" + group_))),
+        channel_(log.conninfo()) {}
+
+  ~PostgresGroupConsumer() override {
+    if (closed_) return;
+    // No listener calls here: it may already be gone. Closing the session frees the locks.
+    for (auto& [partition, owned] : owned_) owned.state->revoked = true;
+    leave_quietly();
+  }
+
+  Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
+    if (closed_) return unexpected(LogError{"group consumer is closed", false, false});
+    const auto deadline = Clock::now() + wait;
+    try {
+      join_if_needed();
+      while (true) {
+        maintain_membership();
+        if (!owned_.empty()) {
+          std::vector<Position> from;
+          for (const auto& [partition, owned] : owned_) {
+            from.push_back({PartitionId{partition}, owned.next});
+          }
+          auto records = read_records(channel_.get(), topic_, from, max_records);
+          for (const auto& p : from) owned_.at(p.partition.value()).next = p.offset;
+          if (!records.empty()) return records;
+        }
+        if (Clock::now() >= deadline) return std::vector<Record>{};
+        auto wake_at = std::min(deadline, next_heartbeat_);
+        if (static_cast<int>(owned_.size()) < share_) wake_at = std::min(wake_at, next_acquire_);
+        channel_.wait(topic_, wake_at);
+      }
+    } catch (const std::exception& e) {
+      auto error = to_log_error(e);
+      if (!channel_.connected()) lose_everything();
+      return unexpected(std::move(error));
+    }
+  }
+
+  void seek(PartitionId partition, Offset offset) override {
+    if (auto it = owned_.find(partition.value()); it != owned_.end()) it->second.next = offset;
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    if (!owned_.empty()) {
+      listener_.on_revoked(owned_partitions());
+      for (auto& [partition, owned] : owned_) owned.state->revoked = true;
+      owned_.clear();
+    }
+    leave_quietly();
+  }
+
+ private:
+  struct Owned {
+    Offset next;
+    std::shared_ptr<LeaseState> state;
+  };
+
+  void join_if_needed() {
+    if (channel_.connected()) return;
+    channel_.reset();
+    auto& c = channel_.get();
+    // The backend pid makes the member id unique while this session lives.
+    member_id_ = log_.member() + "#" + std::to_string(c.backendpid());
+    next_heartbeat_ = Clock::now();
+  }
+
+  void maintain_membership() {
+    const auto now = Clock::now();
+    if (now >= next_heartbeat_) {
+      heartbeat();
+      next_heartbeat_ = now + log_.options().heartbeat_interval;
+      next_acquire_ = now;
+    }
+    const auto owned = static_cast<int>(owned_.size());
+    if (owned > share_) {
+      // Give back the highest partitions; the newcomers take them.
+      auto partitions = owned_partitions();
+      release(std::vector<PartitionId>(partitions.end() - (owned - share_), partitions.end()));
+    } else if (owned < share_ && now >= next_acquire_) {
+      acquire(share_ - owned);
+      next_acquire_ = now + log_.options().acquire_interval;
+    }
+  }
+
+  void heartbeat() {
+    pqxx::nontransaction tx(channel_.get());
+    tx.exec_prepared("log_heartbeat", group_, member_id_);
+    const double timeout_seconds =
+        std::chrono::duration<double>(log_.options().member_timeout).count();
+    tx.exec_prepared("log_expire_members", group_, timeout_seconds);
+    const auto live =
+        std::max<int64_t>(1, tx.exec_prepared("log_count_members", group_)[0][0].as<int64_t>());
+    const int partitions = log_.partition_count();
+    share_ = static_cast<int>((partitions + live - 1) / live);
+  }
+
+  void acquire(int wanted) {
+    const int partitions = log_.partition_count();
+    // Start at a member-specific partition so members do not all contend for partition 0.
+    const int start = static_cast<int>(murmur2(member_id_) % static_cast<uint32_t>(partitions));
+    std::vector<int32_t> candidates;
+    for (int i = 0; i < partitions; ++i) {
+      const int32_t p = (start + i) % partitions;
+      if (!owned_.contains(p)) candidates.push_back(p);
+    }
+    if (candidates.empty()) return;
+    auto& c = channel_.get();
+    std::vector<int32_t> locked;
+    {
+      pqxx::nontransaction tx(c);
+      for (const auto& row :
+           tx.exec_prepared("log_try_lock", lock_key_, int_array(candidates), wanted)) {
+        locked.push_back(row[0].as<int32_t>());
+      }
+    }
+    if (locked.empty()) return;
+    std::sort(locked.begin(), locked.end());
+    std::map<int32_t, Epoch> epochs;
+    std::map<int32_t, Offset> positions;
+    try {
+      pqxx::work tx(c);
+      for (const auto& row :
+           tx.exec_prepared("log_bump_epochs", group_, member_id_, int_array(locked))) {
+        epochs[row[0].as<int32_t>()] = Epoch{row[1].as<int64_t>()};
+      }
+      // A separate statement: it must see a position the former owner committed while the
+      // bump above waited for its row lock.
+      for (const auto& row : tx.exec_prepared("log_positions", group_, int_array(locked))) {
+        positions[row[0].as<int32_t>()] = Offset{row[1].as<int64_t>()};
+      }
+      tx.commit();
+    } catch (...) {
+      if (channel_.connected()) {
+        pqxx::nontransaction tx(c);
+        tx.exec_prepared("log_unlock", lock_key_, int_array(locked));
+      }
+      throw;
+    }
+    std::vector<std::unique_ptr<PartitionLease>> leases;
+    for (const int32_t p : locked) {
+      const Offset consumed = positions.contains(p) ? positions[p] : Offset{0};
+      auto state = std::make_shared<LeaseState>();
+      owned_[p] = Owned{consumed, state};
+      leases.push_back(std::make_unique<PostgresPartitionLease>(log_, group_, PartitionId{p},
+                                                                epochs.at(p), consumed, state));
+    }
+    listener_.on_assigned(std::move(leases));
+  }
+
+  void release(const std::vector<PartitionId>& partitions) {
+    if (partitions.empty()) return;
+    listener_.on_revoked(partitions);
+    std::vector<int32_t> numbers;
+    for (const auto& p : partitions) {
+      numbers.push_back(p.value());
+      if (auto it = owned_.find(p.value()); it != owned_.end()) {
+        it->second.state->revoked = true;
+        owned_.erase(it);
+      }
+    }
+    pqxx::nontransaction tx(channel_.get());
+    tx.exec_prepared("log_unlock", lock_key_, int_array(numbers));
+  }
+
+  // The session is gone, and with it every advisory lock: nothing is ours any more.
+  void lose_everything() {
+    channel_.reset();
+    share_ = 0;
+    if (owned_.empty()) return;
+    const auto partitions = owned_partitions();
+    for (auto& [partition, owned] : owned_) owned.state->revoked = true;
+    owned_.clear();
+    try {
+      listener_.on_revoked(partitions);
+    } catch (...) {  // the caller already gets the connection error
+    }
+  }
+
+  void leave_quietly() noexcept {
+    try {
+      if (channel_.connected()) {
+        pqxx::nontransaction tx(channel_.get());
+        tx.exec_prepared("log_leave", group_, member_id_);
+      }
+    } catch (...) {  // the member row expires by itself
+    }
+    channel_.reset();  // ends the session: releases every advisory lock it held
+  }
+
+  std::vector<PartitionId> owned_partitions() const {
+    std::vector<PartitionId> out;
+    for (const auto& [partition, owned] : owned_) out.push_back(PartitionId{partition});
+    return out;
+  }
+
+  PostgresLog& log_;
+  const Topic topic_;
+  const std::string group_;
+  RebalanceListener& listener_;
+  const int32_t lock_key_;
+  ListeningConnection channel_;
+  std::string member_id_;
+  std::map<int32_t, Owned> owned_;
+  int share_ = 0;
+  Clock::time_point next_heartbeat_{};
+  Clock::time_point next_acquire_{};
+  bool closed_ = false;
+};
+
+}  // namespace
+
+PostgresLog::PostgresLog(std::string conninfo, int partition_count, std::string member,
+                         PostgresLogOptions options)
+    : conninfo_(std::move(conninfo)),
+      partition_count_(partition_count),
+      member_(std::move(member)),
+      options_(options),
+      pool_(conninfo_, options_.pool_size, [](pqxx::connection& c) { prepare_statements(c); }) {
+  if (partition_count_ <= 0) {
+    throw std::invalid_argument("the log needs at least one partition");
+  }
+  auto lease = pool_.acquire(options_.acquire_timeout);
+  pqxx::work tx(*lease);
+  tx.exec_prepared("log_claim_partition_count", std::to_string(partition_count_));
+  const auto stored = tx.exec_prepared("log_partition_count")[0][0].as<std::string>();
+  tx.commit();
+  if (stored != std::to_string(partition_count_)) {
+    throw std::runtime_error("the log was created with " + stored + " partitions but " +
+                             std::to_string(partition_count_) +
+                             " are configured; a key's partition depends on the count, so it "
+                             "cannot change (log.settings partition_count)");
+  }
+}
+
+PostgresLog::~PostgresLog() = default;
+
+Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {
+  if (records.empty()) return std::vector<Position>{};
+  auto batch = encode_batch(records, partition_count_);
+  if (!batch) return unexpected(batch.error());
+  for (int attempt = 1;; ++attempt) {
+    try {
+      auto lease = pool_.acquire(options_.acquire_timeout);
+      // A single statement is its own transaction: one round trip per batch.
+      std::vector<Position> positions;
+      {
+        pqxx::nontransaction tx(*lease);
+        positions = run_append(tx, *batch);
+      }
+      notify_appended(*lease, records, positions);
+      return positions;
+    } catch (const std::exception& e) {
+      // Nothing was written; safe to run again.
+      if (attempt < 3 && is_deadlock_or_serialization(e)) continue;
+      return unexpected(to_log_error(e));
+    }
+  }
+}
+
+Result<Offset> PostgresLog::end_offset(Topic topic, PartitionId partition) {
+  try {
+    auto lease = pool_.acquire(options_.acquire_timeout);
+    pqxx::nontransaction tx(*lease);
+    const auto rows =
+        tx.exec_prepared("log_end_offset", static_cast<int>(topic), partition.value());
+    return Offset{rows.empty() ? 0 : rows[0][0].as<int64_t>()};
+  } catch (const std::exception& e) {
+    return unexpected(to_log_error(e));
+  }
+}
+
+std::unique_ptr<LogReader> PostgresLog::reader() {
+  return std::make_unique<PostgresLogReader>(conninfo_);
+}
+
+std::unique_ptr<GroupConsumer> PostgresLog::join_group(Topic topic, const std::string& group,
+                                                       RebalanceListener& listener) {
+  return std::make_unique<PostgresGroupConsumer>(*this, topic, group, listener);
+}
+
+Result<bool> PostgresLog::ping() {
+  try {
+    auto lease = pool_.acquire(options_.acquire_timeout);
+    pqxx::nontransaction tx(*lease);
+    tx.exec("SELECT 1");
+    return true;
+  } catch (const std::exception& e) {
+    return unexpected(to_log_error(e));
+  }
+}
+
+std::unique_ptr<PostgresLog> make_postgres_log(const std::string& conninfo, int partition_count,
+                                               const std::string& member,
+                                               PostgresLogOptions options) {
+  return std::make_unique<PostgresLog>(conninfo, partition_count, member, options);
+}
+
+}  // namespace counsel::log

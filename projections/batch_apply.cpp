@@ -1,0 +1,91 @@
+#include "projections/batch_apply.hpp"
+
+#include <optional>
+
+namespace counsel::projections {
+namespace {
+
+int64_t checkpoint_of(const CheckpointMap& from, std::string_view projection, int32_t partition) {
+  auto p = from.find(std::string(projection));
+  if (p == from.end()) return 0;
+  auto o = p->second.find(partition);
+  return o == p->second.end() ? 0 : o->second;
+}
+
+void quarantine(pqxx::work& tx, const QuarantineEntry& q, const std::string& event_text) {
+  tx.exec_params0(
+      "INSERT INTO projection.quarantine (projection, partition, \"offset\", error, event,"
+      " quarantined_at) VALUES ($1, $2, $3, $4, $5, now())"
+      // A rebuild meets the same poisoned event again.
+      " ON CONFLICT (projection, partition, \"offset\") DO UPDATE SET error = EXCLUDED.error,"
+      " event = EXCLUDED.event, quarantined_at = EXCLUDED.quarantined_at",
+      q.projection, q.partition, q.offset, q.error, event_text);
+}
+
+// Errors that say nothing about the event: the batch must fail, never quarantine.
+bool is_infrastructure_error(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const pqxx::broken_connection&) {
+    return true;
+  } catch (const pqxx::in_doubt_error&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>& projections,
+                           const std::vector<log::Record>& records, const CheckpointMap& from,
+                           ApplyContext& ctx, ApplyMode mode,
+                           const std::function<void(size_t)>& after_each) {
+  BatchOutcome outcome;
+  for (const auto& record : records) {
+    const int32_t partition = record.partition.value();
+    const int64_t offset = record.offset.value();
+    std::vector<const Projection*> due;
+    for (const auto* p : projections) {
+      if (checkpoint_of(from, p->name(), partition) <= offset) due.push_back(p);
+    }
+    if (!due.empty()) {
+      std::string decode_error;
+      std::optional<EventEnvelope> event = decode_event(record.value, &decode_error);
+      for (const auto* p : due) {
+        std::string failure;
+        if (!event) {
+          failure = "undecodable event: " + decode_error;
+        } else if (mode == ApplyMode::strict) {
+          try {
+            p->apply(tx, *event, ctx);
+          } catch (const std::exception& e) {
+            if (is_infrastructure_error(std::current_exception())) throw;
+            throw ApplyFailed(std::string(p->name()) + ": " + e.what());
+          }
+          continue;
+        } else {
+          tx.exec0("SAVEPOINT projection_apply");
+          try {
+            p->apply(tx, *event, ctx);
+            tx.exec0("RELEASE SAVEPOINT projection_apply");
+            continue;
+          } catch (const std::exception& e) {
+            if (is_infrastructure_error(std::current_exception())) throw;
+            failure = e.what();
+          }
+          tx.exec0("ROLLBACK TO SAVEPOINT projection_apply");
+        }
+        if (mode == ApplyMode::strict) throw ApplyFailed(std::string(p->name()) + ": " + failure);
+        QuarantineEntry q{std::string(p->name()), partition, offset, failure};
+        quarantine(tx, q, record.value);
+        outcome.quarantined.push_back(std::move(q));
+      }
+    }
+    ++outcome.events;
+    if (after_each) after_each(outcome.events);
+  }
+  return outcome;
+}
+
+}  // namespace counsel::projections

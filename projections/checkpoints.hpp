@@ -1,0 +1,32 @@
+#pragma once
+// projection.checkpoints: per (projection, partition) the next offset to apply. Written in the
+// same transaction as the read-model rows they cover.
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace counsel::projections {
+
+// projection -> partition -> next offset. Absent rows read as 0.
+using CheckpointMap = std::map<std::string, std::map<int32_t, int64_t>>;
+
+CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
+                               const std::vector<int32_t>& partitions);
+
+// Moves a checkpoint from `expected` to `next`. False when the stored value is no longer
+// `expected`: another projector or a rebuild moved it, and this batch must not commit.
+bool advance_checkpoint(pqxx::transaction_base& tx, const std::string& projection,
+                        int32_t partition, int64_t expected, int64_t next);
+
+// Sets a checkpoint unconditionally (a rebuild swap, under the exclusive projection lock).
+void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection, int32_t partition,
+                      int64_t next);
+
+// "{1,2,3}": libpqxx 6 has no array parameters.
+std::string int_array_literal(const std::vector<int32_t>& values);
+std::string text_array_literal(const std::vector<std::string>& values);
+
+}  // namespace counsel::projections

@@ -1,0 +1,149 @@
+// counselors (searchable directory) and counselor_availability (what slots are computed from).
+// A row appears with account.registered (role counselor) so a new counsellor is findable by
+// name, and is filled by profile and availability events. Registration lives on the account
+// stream and the profile on the counselor stream (maybe another partition), so each event
+// touches only its own columns: the result is the same in whichever order they arrive.
+#include "projections/event_data.hpp"
+#include "projections/read_models.hpp"
+
+namespace counsel::projections {
+namespace {
+
+// Whether availability has any window at all (weekly, or an override that opens one).
+bool offers_any_window(const json::Value& data) {
+  const auto* weekly = json::get_array(data, "weekly");
+  if (weekly && !weekly->Empty()) return true;
+  const auto* overrides = json::get_array(data, "overrides");
+  if (!overrides) return false;
+  for (const auto& o : overrides->GetArray()) {
+    if (!o.IsObject()) continue;
+    if (json::get_bool(o, "unavailable").value_or(false)) continue;
+    const auto* windows = json::get_array(o, "windows");
+    if (windows && !windows->Empty()) return true;
+  }
+  return false;
+}
+
+class CounselorsProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "counselors"; }
+  std::vector<std::string> tables() const override {
+    return {"counselors", "counselor_availability"};
+  }
+
+  void create_tables(pqxx::work& tx, const std::string& schema) const override {
+    const auto counselors = qualified(tx, schema, "counselors");
+    const auto availability = qualified(tx, schema, "counselor_availability");
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + counselors +
+             " (counselor_id uuid PRIMARY KEY,"
+             " role text,"  // NULL until account.registered has been projected
+             " display_name text,"
+             " specialties text[] NOT NULL DEFAULT '{}',"  // as entered, for display
+             " languages text[] NOT NULL DEFAULT '{}',"
+             " specialties_lc text[] NOT NULL DEFAULT '{}',"  // lower-cased, for filters
+             " languages_lc text[] NOT NULL DEFAULT '{}',"
+             " level text,"
+             " bio text NOT NULL DEFAULT '',"
+             " verified boolean NOT NULL DEFAULT true,"
+             " rating numeric(3,2),"
+             " review_count integer NOT NULL DEFAULT 0,"
+             " has_availability boolean NOT NULL DEFAULT false,"
+             " time_zone text,"
+             " created_at timestamptz,"
+             " updated_at timestamptz NOT NULL)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS counselors_specialties_idx ON " + counselors +
+             " USING gin (specialties_lc)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS counselors_languages_idx ON " + counselors +
+             " USING gin (languages_lc)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS counselors_level_idx ON " + counselors +
+             " (lower(level))");
+    tx.exec0("CREATE INDEX IF NOT EXISTS counselors_name_idx ON " + counselors +
+             " (lower(display_name), counselor_id)");
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + availability +
+             " (counselor_id uuid PRIMARY KEY,"
+             " availability jsonb NOT NULL,"
+             " updated_at timestamptz NOT NULL)");
+  }
+
+  void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type == "account.registered") {
+      registered(tx, e, ctx);
+    } else if (e.type == "counselor.profile_updated") {
+      profile_updated(tx, e);
+    } else if (e.type == "counselor.availability_set") {
+      availability_set(tx, e);
+    }
+  }
+
+ private:
+  static void registered(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    EventData d(e);
+    if (d.str("role") != "counselor") return;
+    const Uuid id = d.uuid("user_id");
+    const auto display_name = ctx.decryptor.decrypt(id, d.str("display_name"));
+    const auto at = format_rfc3339(e.occurred_at);
+    tx.exec_params0(
+        "INSERT INTO counselors (counselor_id, role, display_name, created_at, updated_at)"
+        " VALUES ($1::uuid, 'counselor', $2, $3::timestamptz, $3::timestamptz)"
+        " ON CONFLICT (counselor_id) DO UPDATE SET role = EXCLUDED.role,"
+        " display_name = EXCLUDED.display_name, created_at = EXCLUDED.created_at,"
+        " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+        id.str(), display_name, at);
+  }
+
+  static void profile_updated(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    const Uuid id = d.uuid("counselor_id");
+    const auto specialties = json_string_array(d.strings("specialties"));
+    const auto languages = json_string_array(d.strings("languages"));
+    tx.exec_params0(
+        "INSERT INTO counselors (counselor_id, specialties, languages, specialties_lc,"
+        " languages_lc, level, bio, updated_at)"
+        " VALUES ($1::uuid,"
+        " ARRAY(SELECT v FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS a(v, i)"
+        "       ORDER BY i),"
+        " ARRAY(SELECT v FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS a(v, i)"
+        "       ORDER BY i),"
+        " ARRAY(SELECT lower(v) FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY"
+        "       AS a(v, i) ORDER BY i),"
+        " ARRAY(SELECT lower(v) FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY"
+        "       AS a(v, i) ORDER BY i),"
+        " $4, $5, $6::timestamptz)"
+        " ON CONFLICT (counselor_id) DO UPDATE SET specialties = EXCLUDED.specialties,"
+        " languages = EXCLUDED.languages, specialties_lc = EXCLUDED.specialties_lc,"
+        " languages_lc = EXCLUDED.languages_lc, level = EXCLUDED.level, bio = EXCLUDED.bio,"
+        " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+        id.str(), specialties, languages, d.str("level"), d.str("bio"),
+        format_rfc3339(e.occurred_at));
+  }
+
+  static void availability_set(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    const Uuid id = d.uuid("counselor_id");
+    const std::string time_zone = d.str("time_zone");
+    const bool has_window = offers_any_window(d.root());
+    const auto at = format_rfc3339(e.occurred_at);
+    // Stored exactly as calendar::parse_availability reads it: the event data without the id.
+    tx.exec_params0(
+        "INSERT INTO counselor_availability (counselor_id, availability, updated_at)"
+        " VALUES ($1::uuid, $2::jsonb - 'counselor_id', $3::timestamptz)"
+        " ON CONFLICT (counselor_id) DO UPDATE SET availability = EXCLUDED.availability,"
+        " updated_at = EXCLUDED.updated_at",
+        id.str(), e.data_json, at);
+    tx.exec_params0(
+        "INSERT INTO counselors (counselor_id, has_availability, time_zone, updated_at)"
+        " VALUES ($1::uuid, $2, $3, $4::timestamptz)"
+        " ON CONFLICT (counselor_id) DO UPDATE SET has_availability = EXCLUDED.has_availability,"
+        " time_zone = EXCLUDED.time_zone,"
+        " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+        id.str(), has_window, time_zone, at);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Projection> make_counselors_projection() {
+  return std::make_unique<CounselorsProjection>();
+}
+
+}  // namespace counsel::projections

@@ -1,0 +1,22 @@
+#include "projections/keyring_decryptor.hpp"
+
+#include "infra/logging.hpp"
+
+namespace counsel::projections {
+
+std::optional<std::string> KeyringFieldDecryptor::decrypt(const Uuid& subject,
+                                                          std::string_view value) {
+  if (!crypto::is_encrypted(value)) return std::string(value);
+  auto key = keyring_.find(subject);
+  if (!key) return std::nullopt;  // erased: crypto-shredded
+  const std::string subject_text = subject.str();
+  auto clear = crypto::decrypt_field(*key, value, subject_text);
+  if (!clear) {
+    // The subject has a key but not the one this field was sealed with (erased, then a new
+    // key made for the same id) or the value was altered: unreadable, like an erased field.
+    logging::warn("projector", "a field of subject " + subject_text + " does not decrypt");
+  }
+  return clear;
+}
+
+}  // namespace counsel::projections

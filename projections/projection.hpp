@@ -1,0 +1,51 @@
+#pragma once
+// A projection turns events into the rows of its read-model tables. The runner owns the
+// transaction, the checkpoints and the search_path; a projection only knows its SQL.
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/events/envelope.hpp"
+#include "projections/field_decryptor.hpp"
+
+namespace counsel::projections {
+
+struct ApplyContext {
+  FieldDecryptor& decryptor;
+};
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // "users", "counselors", "sessions": also its key in projection.checkpoints.
+  virtual std::string_view name() const = 0;
+  // Unqualified names of the tables it owns (moved together by a rebuild swap).
+  virtual std::vector<std::string> tables() const = 0;
+  // Creates its tables and indexes (IF NOT EXISTS) in `schema`. The live read models are in
+  // schema `read`; a rebuild builds into a fresh schema and swaps it in.
+  virtual void create_tables(pqxx::work& tx, const std::string& schema) const = 0;
+  // Applies one event. SQL uses unqualified names: the caller sets `SET LOCAL search_path`.
+  // Events of other types are ignored. Throws when the event cannot be applied (the runner
+  // quarantines it). Must commute across partitions: a rebuild replays partition after
+  // partition while the live projector interleaves them, and both must end equal.
+  virtual void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const = 0;
+};
+
+// users, counselors, sessions, in that order.
+std::vector<std::unique_ptr<Projection>> all_projections();
+std::unique_ptr<Projection> make_projection(std::string_view name);  // nullptr when unknown
+std::vector<std::string> projection_names();
+
+// Creates the live read-model tables in schema `read` if they are missing (idempotent, safe
+// to call from several processes at once). The runner calls it before its first batch.
+void ensure_read_models(pqxx::connection& conn);
+
+inline constexpr const char* kReadSchema = "read";
+// Live batches hold it shared, a rebuild swap holds it exclusively ("counsel" + 'P').
+inline constexpr int64_t kProjectionLockKey = 0x636f756e73656c50;
+inline constexpr const char* kProjectionChannel = "counsel_projection";
+
+}  // namespace counsel::projections

@@ -1,0 +1,273 @@
+#include "projections/projector_runner.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "infra/logging.hpp"
+#include "projections/batch_apply.hpp"
+#include "projections/read_queries.hpp"
+
+namespace counsel::projections {
+namespace {
+
+constexpr std::string_view kComponent = "projector";
+
+bool fault_requested(const char* name) {
+  const char* fault = std::getenv("COUNSEL_FAULT");
+  return fault && std::strcmp(fault, name) == 0;
+}
+
+struct PartitionSpan {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+
+}  // namespace
+
+ProjectorRunner::ProjectorRunner(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                 ProjectorOptions options)
+    : pool_(pool),
+      log_(log),
+      decryptor_(decryptor),
+      options_(std::move(options)),
+      crash_mid_batch_(fault_requested("projector_crash_mid_batch")),
+      projections_(all_projections()) {
+  for (const auto& p : projections_) names_.emplace_back(p->name());
+}
+
+ProjectorRunner::~ProjectorRunner() {
+  stop();
+}
+
+void ProjectorRunner::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void ProjectorRunner::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (consumer_) {
+    consumer_->close();
+    consumer_.reset();
+  }
+  std::lock_guard lock(owned_mutex_);
+  leases_.clear();
+  stale_.clear();
+  next_.clear();
+}
+
+void ProjectorRunner::loop() {
+  while (!stopping_) {
+    try {
+      run_once(options_.batch_size, options_.poll_wait);
+    } catch (const std::exception& e) {
+      logging::error(kComponent, std::string("batch failed, will retry: ") + e.what());
+      auto until = std::chrono::steady_clock::now() + options_.retry_delay;
+      while (!stopping_ && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+}
+
+void ProjectorRunner::ensure_joined() {
+  if (consumer_) return;
+  {
+    auto lease = pool_.acquire(options_.db_timeout);
+    ensure_read_models(lease.connection());
+  }
+  consumer_ = log_.join_group(log::Topic::events, options_.group, *this);
+}
+
+void ProjectorRunner::on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) {
+  std::lock_guard lock(owned_mutex_);
+  for (auto& lease : leases) {
+    const int32_t p = lease->partition().value();
+    stale_.insert(p);
+    next_.erase(p);
+    leases_[p] = std::move(lease);
+  }
+}
+
+void ProjectorRunner::on_revoked(const std::vector<log::PartitionId>& partitions) {
+  std::lock_guard lock(owned_mutex_);
+  for (auto p : partitions) {
+    leases_.erase(p.value());
+    stale_.erase(p.value());
+    next_.erase(p.value());
+  }
+}
+
+std::vector<log::PartitionId> ProjectorRunner::owned_partitions() const {
+  std::lock_guard lock(owned_mutex_);
+  std::vector<log::PartitionId> out;
+  for (const auto& [p, lease] : leases_) out.push_back(log::PartitionId{p});
+  return out;
+}
+
+// A partition's read position comes from the checkpoints, never from the group's stored
+// position: the checkpoints commit with the rows, the group position does not.
+void ProjectorRunner::resync_stale_partitions() {
+  std::vector<int32_t> partitions;
+  {
+    std::lock_guard lock(owned_mutex_);
+    partitions.assign(stale_.begin(), stale_.end());
+  }
+  if (partitions.empty()) return;
+  CheckpointMap checkpoints;
+  {
+    auto lease = pool_.acquire(options_.db_timeout);
+    pqxx::read_transaction tx(lease.connection());
+    checkpoints = load_checkpoints(tx, names_, partitions);
+  }
+  std::lock_guard lock(owned_mutex_);
+  for (int32_t p : partitions) {
+    int64_t from = INT64_MAX;
+    for (const auto& n : names_) from = std::min(from, checkpoints[n][p]);
+    consumer_->seek(log::PartitionId{p}, log::Offset{from});
+    next_[p] = from;
+    stale_.erase(p);
+  }
+}
+
+size_t ProjectorRunner::run_once(size_t max_events, std::chrono::milliseconds wait) {
+  ensure_joined();
+  resync_stale_partitions();
+  auto polled = consumer_->poll(max_events, wait);
+  if (!polled) {
+    throw std::runtime_error("polling the events log failed: " + polled.error().message);
+  }
+  // Keep only a contiguous run per synced partition; anything else is re-read after a seek.
+  std::vector<log::Record> batch;
+  {
+    std::lock_guard lock(owned_mutex_);
+    std::map<int32_t, int64_t> expected;
+    for (auto& record : *polled) {
+      const int32_t p = record.partition.value();
+      if (stale_.count(p) || !next_.count(p)) continue;
+      auto [it, inserted] = expected.try_emplace(p, next_[p]);
+      if (record.offset.value() < it->second) continue;  // already applied
+      if (record.offset.value() > it->second) {          // a gap: never skip events
+        stale_.insert(p);
+        continue;
+      }
+      ++it->second;
+      batch.push_back(std::move(record));
+    }
+    if (!stale_.empty()) {
+      // Drop what was accepted for partitions found stale later in the same poll.
+      std::erase_if(batch, [&](const log::Record& r) { return stale_.count(r.partition.value()); });
+    }
+  }
+  if (batch.empty()) return 0;
+  try {
+    return commit_batch(batch);
+  } catch (...) {
+    // The consumer already moved past this batch: re-read it from the checkpoints.
+    std::lock_guard lock(owned_mutex_);
+    for (const auto& r : batch) {
+      if (leases_.count(r.partition.value())) stale_.insert(r.partition.value());
+    }
+    throw;
+  }
+}
+
+size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
+  std::map<int32_t, PartitionSpan> spans;
+  for (const auto& r : records) {
+    auto [it, inserted] =
+        spans.try_emplace(r.partition.value(), PartitionSpan{r.offset.value(), r.offset.value()});
+    it->second.last = r.offset.value();
+  }
+  std::vector<int32_t> partitions;
+  for (const auto& [p, span] : spans) partitions.push_back(p);
+
+  std::vector<const Projection*> projections;
+  for (const auto& p : projections_) projections.push_back(p.get());
+  ApplyContext ctx{decryptor_};
+
+  std::function<void(size_t)> after_each = [&](size_t applied) {
+    if (crash_mid_batch_ && records.size() >= 2 && applied == records.size() / 2) {
+      logging::error(kComponent, "fault injection: exiting mid-batch");
+      std::_Exit(86);
+    }
+    if (on_applied) on_applied(applied);
+  };
+
+  for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
+    auto lease = pool_.acquire(options_.db_timeout);
+    pqxx::work tx(lease.connection());
+    // Shared: batches of several projectors run side by side; a rebuild swap waits for them.
+    tx.exec_params("SELECT pg_advisory_xact_lock_shared($1)", kProjectionLockKey);
+    tx.exec0("SET LOCAL search_path TO read, public");
+    const CheckpointMap checkpoints = load_checkpoints(tx, names_, partitions);
+    for (const auto& [p, span] : spans) {
+      int64_t lowest = INT64_MAX;
+      for (const auto& n : names_) lowest = std::min(lowest, checkpoints.at(n).at(p));
+      if (lowest < span.first) {
+        // A checkpoint behind what we read (another owner rolled back, a projection was
+        // added): applying now would skip events. Re-read from the checkpoints.
+        std::lock_guard lock(owned_mutex_);
+        stale_.insert(p);
+        return 0;
+      }
+    }
+    BatchOutcome outcome;
+    try {
+      outcome = apply_records(tx, projections, records, checkpoints, ctx, mode, after_each);
+    } catch (const ApplyFailed& e) {
+      logging::warn(kComponent, std::string("batch has an event that cannot be applied, "
+                                            "retrying event by event: ") +
+                                    e.what());
+      continue;  // tx rolls back; the careful pass quarantines the culprit
+    }
+    for (const auto& [p, span] : spans) {
+      for (const auto& n : names_) {
+        const int64_t current = checkpoints.at(n).at(p);
+        const int64_t next = std::max(current, span.last + 1);
+        if (next == current) continue;
+        if (!advance_checkpoint(tx, n, p, current, next)) {
+          // Fenced: someone else (a new owner, a rebuild swap) moved the checkpoint.
+          logging::warn(kComponent, "checkpoint of " + n + " partition " + std::to_string(p) +
+                                        " moved by another writer; re-reading");
+          std::lock_guard lock(owned_mutex_);
+          stale_.insert(p);
+          return 0;
+        }
+      }
+    }
+    tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
+    tx.commit();
+    {
+      std::lock_guard lock(owned_mutex_);
+      for (const auto& [p, span] : spans) {
+        if (next_.count(p)) next_[p] = span.last + 1;
+      }
+    }
+    for (const auto& q : outcome.quarantined) {
+      logging::error(kComponent, "quarantined event: projection " + q.projection + " partition " +
+                                     std::to_string(q.partition) + " offset " +
+                                     std::to_string(q.offset) + ": " + q.error);
+    }
+    events_committed_ += outcome.events;
+    events_quarantined_ += outcome.quarantined.size();
+    return outcome.events;
+  }
+  return 0;  // unreachable: the careful pass never throws ApplyFailed
+}
+
+std::map<std::string, int64_t> ProjectorRunner::lag() {
+  std::vector<log::Position> ends;
+  for (int32_t p = 0; p < log_.partition_count(); ++p) {
+    auto end = log_.end_offset(log::Topic::events, log::PartitionId{p});
+    if (!end) throw std::runtime_error("reading the events log end failed: " + end.error().message);
+    ends.push_back({log::PartitionId{p}, *end});
+  }
+  auto lease = pool_.acquire(options_.db_timeout);
+  return projection_lag(lease.connection(), ends);
+}
+
+}  // namespace counsel::projections

@@ -1,0 +1,392 @@
+#include "projections/read_queries.hpp"
+
+#include <algorithm>
+
+#include "domain/counselor_calendar.hpp"
+#include "domain/json.hpp"
+#include "domain/uuid.hpp"
+#include "infra/logging.hpp"
+#include "projections/checkpoints.hpp"
+#include "projections/projection.hpp"
+
+namespace counsel::projections {
+namespace {
+
+constexpr const char* kErasedName = "[erased]";
+
+bool valid_uuid(const std::string& id) {
+  return Uuid::parse(id).has_value();
+}
+
+int clamp_page(int page) {
+  return std::max(page, 1);
+}
+int clamp_per_page(int per_page) {
+  return std::clamp(per_page, 1, kMaxPerPage);
+}
+
+// Millisecond epoch of a timestamptz column, as selected by `epoch_ms(col)`.
+std::string epoch_ms(const std::string& column) {
+  return "(extract(epoch FROM " + column + ") * 1000)::int8";
+}
+
+Timestamp from_epoch_ms(int64_t ms) {
+  return Timestamp{std::chrono::milliseconds{ms}};
+}
+
+class JsonOut {
+ public:
+  JsonOut() : w_(sb_) {}
+  json::Writer& w() { return w_; }
+  void key(std::string_view k) { json::key(w_, k); }
+  void str(std::string_view k, std::string_view v) {
+    key(k);
+    json::write_string(w_, v);
+  }
+  void str_or_null(std::string_view k, const pqxx::field& f) {
+    key(k);
+    if (f.is_null()) {
+      w_.Null();
+    } else {
+      json::write_string(w_, f.c_str());
+    }
+  }
+  void time(std::string_view k, const pqxx::field& epoch_ms_field) {
+    key(k);
+    if (epoch_ms_field.is_null()) {
+      w_.Null();
+    } else {
+      json::write_string(w_, format_rfc3339(from_epoch_ms(epoch_ms_field.as<int64_t>())));
+    }
+  }
+  void raw_json(std::string_view k, const pqxx::field& f, rapidjson::Type type) {
+    key(k);
+    std::string_view text = f.c_str();
+    w_.RawValue(text.data(), text.size(), type);
+  }
+  std::string text() const { return {sb_.GetString(), sb_.GetSize()}; }
+
+ private:
+  rapidjson::StringBuffer sb_;
+  json::Writer w_;
+};
+
+void write_page_footer(JsonOut& out, int64_t total, int page, int per_page) {
+  const int64_t total_pages = (total + per_page - 1) / per_page;
+  out.key("total");
+  out.w().Int64(total);
+  out.key("page");
+  out.w().Int(page);
+  out.key("per_page");
+  out.w().Int(per_page);
+  out.key("total_pages");
+  out.w().Int64(total_pages);
+  out.key("has_next");
+  out.w().Bool(page < total_pages);
+  out.key("has_previous");
+  out.w().Bool(page > 1);
+}
+
+// --- counsellors -------------------------------------------------------------------------
+
+const std::string kCounselorColumns =
+    "c.counselor_id::text, c.display_name, to_json(c.specialties)::text,"
+    " to_json(c.languages)::text, c.level, c.bio, c.rating::float8, c.review_count, c.verified,"
+    " c.time_zone, c.has_availability";
+
+void write_counselor(JsonOut& out, const pqxx::row& row) {
+  auto& w = out.w();
+  w.StartObject();
+  out.str("id", row[0].c_str());
+  out.str("display_name", row[1].is_null() ? kErasedName : row[1].c_str());
+  out.raw_json("specialties", row[2], rapidjson::kArrayType);
+  out.raw_json("languages", row[3], rapidjson::kArrayType);
+  out.str_or_null("level", row[4]);
+  out.str("bio", row[5].c_str());
+  out.key("rating");
+  if (row[6].is_null()) {
+    w.Null();
+  } else {
+    w.Double(row[6].as<double>());
+  }
+  out.key("review_count");
+  w.Int(row[7].as<int>());
+  out.key("verified");
+  w.Bool(row[8].as<bool>());
+  out.str_or_null("time_zone", row[9]);
+  out.key("has_availability");
+  w.Bool(row[10].as<bool>());
+  w.EndObject();
+}
+
+// Escapes LIKE wildcards so `q` is matched literally.
+std::string like_pattern(const std::string& q) {
+  std::string out = "%";
+  for (char c : q) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "%";
+}
+
+}  // namespace
+
+std::string search_counselors(pqxx::connection& conn, const CounselorFilter& filter) {
+  const int page = clamp_page(filter.page);
+  const int per_page = clamp_per_page(filter.per_page);
+  // Empty filters fold away: exec_params plans with the actual values.
+  const std::string where =
+      " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified"
+      " AND ($1 = '' OR c.specialties_lc @> ARRAY[lower($1)])"
+      " AND ($2 = '' OR c.languages_lc @> ARRAY[lower($2)])"
+      " AND ($3 = '' OR lower(c.level) = lower($3))"
+      " AND ($4 = '' OR c.display_name ILIKE $5 OR c.bio ILIKE $5"
+      "      OR array_to_string(c.specialties, ' ') ILIKE $5)";
+  const std::string order = filter.sort == "rating"
+                                ? " ORDER BY c.rating DESC NULLS LAST, c.review_count DESC,"
+                                  " lower(c.display_name) NULLS LAST, c.counselor_id"
+                                : " ORDER BY lower(c.display_name) NULLS LAST, c.counselor_id";
+  const std::string pattern = like_pattern(filter.q);
+  pqxx::read_transaction tx(conn);
+  const auto total = tx.exec_params1("SELECT count(*)" + where, filter.specialty, filter.language,
+                                     filter.level, filter.q, pattern)[0]
+                         .as<int64_t>();
+  const auto rows =
+      tx.exec_params("SELECT " + kCounselorColumns + where + order + " LIMIT $6 OFFSET $7",
+                     filter.specialty, filter.language, filter.level, filter.q, pattern, per_page,
+                     static_cast<int64_t>(page - 1) * per_page);
+  JsonOut out;
+  out.w().StartObject();
+  out.key("results");
+  out.w().StartArray();
+  for (const auto& row : rows) write_counselor(out, row);
+  out.w().EndArray();
+  write_page_footer(out, total, page, per_page);
+  out.w().EndObject();
+  return out.text();
+}
+
+std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id) {
+  if (!valid_uuid(id)) return std::nullopt;
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec_params("SELECT " + kCounselorColumns +
+                                       " FROM read.counselors c WHERE c.counselor_id = $1::uuid"
+                                       " AND c.role = 'counselor'",
+                                   id);
+  if (rows.empty()) return std::nullopt;
+  JsonOut out;
+  write_counselor(out, rows[0]);
+  return out.text();
+}
+
+std::optional<std::string> counselor_slots(pqxx::connection& conn, const std::string& id,
+                                           Timestamp from, Timestamp to,
+                                           std::chrono::minutes duration, Timestamp now) {
+  using namespace std::chrono;
+  if (!valid_uuid(id)) return std::nullopt;
+  pqxx::read_transaction tx(conn);
+  const auto counselor = tx.exec_params(
+      "SELECT a.availability::text FROM read.counselors c"
+      " LEFT JOIN read.counselor_availability a ON a.counselor_id = c.counselor_id"
+      " WHERE c.counselor_id = $1::uuid AND c.role = 'counselor'",
+      id);
+  if (counselor.empty()) return std::nullopt;
+
+  std::vector<calendar::Interval> slots;
+  if (!counselor[0][0].is_null()) {
+    auto doc = json::parse(counselor[0][0].c_str(), nullptr, 64);
+    auto availability = doc ? calendar::parse_availability(*doc)
+                            : Expected<calendar::Availability, Rejection>(
+                                  unexpected(Rejection{RejectionKind::invalid, "", ""}));
+    if (!availability) {
+      logging::error("read_queries", "stored availability of counselor " + id +
+                                         " does not parse: " + availability.error().message);
+    } else {
+      // Busy sessions just outside [from, to) still matter once the buffer widens them.
+      const auto busy_rows =
+          tx.exec_params("SELECT " + epoch_ms("start_at") + ", " + epoch_ms("end_at") +
+                             " FROM read.sessions WHERE counselor_id = $1::uuid"
+                             " AND status IN ('requested', 'confirmed')"
+                             " AND start_at < $3::timestamptz AND end_at > $2::timestamptz",
+                         id, format_rfc3339(from - days(1)), format_rfc3339(to + days(1)));
+      std::vector<calendar::Interval> busy;
+      busy.reserve(busy_rows.size());
+      for (const auto& r : busy_rows) {
+        busy.push_back({from_epoch_ms(r[0].as<int64_t>()), from_epoch_ms(r[1].as<int64_t>())});
+      }
+      slots = calendar::free_slots(*availability, busy, from, to, duration, now);
+    }
+  }
+  JsonOut out;
+  auto& w = out.w();
+  w.StartObject();
+  out.key("slots");
+  w.StartArray();
+  for (const auto& s : slots) {
+    w.StartObject();
+    out.str("start", format_rfc3339(s.start));
+    out.str("end", format_rfc3339(s.end));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out.text();
+}
+
+// --- sessions ------------------------------------------------------------------------------
+
+namespace {
+
+const std::string kSessionColumns =
+    "s.session_id::text, s.counselor_id::text, s.client_id::text, " + epoch_ms("s.start_at") +
+    ", " + epoch_ms("s.end_at") +
+    ", s.duration_minutes, s.topic, s.mode, s.status, s.late_cancellation,"
+    " s.cancelled_by::text, s.cancellation_reason, s.decline_reason, " +
+    epoch_ms("s.created_at") + ", " + epoch_ms("s.updated_at");
+
+void write_session(JsonOut& out, const pqxx::row& row) {
+  auto& w = out.w();
+  w.StartObject();
+  out.str("id", row[0].c_str());
+  out.str("counselor_id", row[1].c_str());
+  out.str("client_id", row[2].c_str());
+  out.time("start", row[3]);
+  out.time("end", row[4]);
+  out.key("duration_minutes");
+  w.Int(row[5].as<int>());
+  out.str_or_null("topic", row[6]);
+  out.str("mode", row[7].c_str());
+  out.str("status", row[8].c_str());
+  out.key("late_cancellation");
+  w.Bool(row[9].as<bool>());
+  out.str_or_null("cancelled_by", row[10]);
+  out.str_or_null("cancellation_reason", row[11]);
+  out.str_or_null("decline_reason", row[12]);
+  out.time("created_at", row[13]);
+  out.time("updated_at", row[14]);
+  w.EndObject();
+}
+
+std::optional<std::string> optional_time(const std::optional<Timestamp>& t) {
+  if (!t) return std::nullopt;
+  return format_rfc3339(*t);
+}
+
+}  // namespace
+
+std::string list_sessions_for_user(pqxx::connection& conn, const std::string& user_id,
+                                   const SessionFilter& filter) {
+  const int page = clamp_page(filter.page);
+  const int per_page = clamp_per_page(filter.per_page);
+  JsonOut out;
+  out.w().StartObject();
+  out.key("results");
+  out.w().StartArray();
+  int64_t total = 0;
+  if (valid_uuid(user_id)) {
+    const std::string where =
+        " FROM read.sessions s WHERE (s.client_id = $1::uuid OR s.counselor_id = $1::uuid)"
+        " AND ($2 = '' OR s.status = $2)"
+        " AND ($3::timestamptz IS NULL OR s.start_at >= $3::timestamptz)"
+        " AND ($4::timestamptz IS NULL OR s.start_at < $4::timestamptz)";
+    const auto from = optional_time(filter.from);
+    const auto to = optional_time(filter.to);
+    pqxx::read_transaction tx(conn);
+    total = tx.exec_params1("SELECT count(*)" + where, user_id, filter.status, from, to)[0]
+                .as<int64_t>();
+    const auto rows = tx.exec_params("SELECT " + kSessionColumns + where +
+                                         " ORDER BY s.start_at, s.session_id LIMIT $5 OFFSET $6",
+                                     user_id, filter.status, from, to, per_page,
+                                     static_cast<int64_t>(page - 1) * per_page);
+    for (const auto& row : rows) write_session(out, row);
+  }
+  out.w().EndArray();
+  write_page_footer(out, total, page, per_page);
+  out.w().EndObject();
+  return out.text();
+}
+
+std::optional<SessionView> get_session(pqxx::connection& conn, const std::string& id) {
+  if (!valid_uuid(id)) return std::nullopt;
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec_params(
+      "SELECT " + kSessionColumns + " FROM read.sessions s WHERE s.session_id = $1::uuid", id);
+  if (rows.empty()) return std::nullopt;
+  JsonOut out;
+  write_session(out, rows[0]);
+  return SessionView{out.text(), rows[0][1].c_str(), rows[0][2].c_str(), rows[0][8].c_str()};
+}
+
+// --- users ---------------------------------------------------------------------------------
+
+std::optional<std::string> find_user_by_id(pqxx::connection& conn, const std::string& id) {
+  if (!valid_uuid(id)) return std::nullopt;
+  pqxx::read_transaction tx(conn);
+  const auto rows =
+      tx.exec_params("SELECT user_id::text, email, role, display_name, status, " +
+                         epoch_ms("created_at") + " FROM read.users WHERE user_id = $1::uuid",
+                     id);
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  JsonOut out;
+  out.w().StartObject();
+  out.str("id", row[0].c_str());
+  out.str_or_null("email", row[1]);
+  out.str("role", row[2].c_str());
+  out.str("display_name", row[3].is_null() ? kErasedName : row[3].c_str());
+  out.str("status", row[4].c_str());
+  out.time("created_at", row[5]);
+  out.w().EndObject();
+  return out.text();
+}
+
+std::optional<std::string> find_public_user(pqxx::connection& conn, const std::string& id) {
+  if (!valid_uuid(id)) return std::nullopt;
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec_params(
+      "SELECT user_id::text, role, display_name FROM read.users WHERE user_id = $1::uuid", id);
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  JsonOut out;
+  out.w().StartObject();
+  out.str("id", row[0].c_str());
+  out.str("role", row[1].c_str());
+  out.str("display_name", row[2].is_null() ? kErasedName : row[2].c_str());
+  out.w().EndObject();
+  return out.text();
+}
+
+std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& conn,
+                                                              const std::string& email_hash) {
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec_params(
+      "SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
+      " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id"
+      " WHERE c.email_hash = $1",
+      email_hash);
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
+}
+
+// --- status --------------------------------------------------------------------------------
+
+std::map<std::string, int64_t> projection_lag(pqxx::connection& conn,
+                                              const std::vector<log::Position>& end_offsets) {
+  const auto names = projection_names();
+  std::vector<int32_t> partitions;
+  for (const auto& e : end_offsets) partitions.push_back(e.partition.value());
+  pqxx::read_transaction tx(conn);
+  const CheckpointMap checkpoints = load_checkpoints(tx, names, partitions);
+  std::map<std::string, int64_t> lag;
+  for (const auto& name : names) {
+    int64_t sum = 0;
+    for (const auto& e : end_offsets) {
+      sum += std::max<int64_t>(0, e.offset.value() - checkpoints.at(name).at(e.partition.value()));
+    }
+    lag[name] = sum;
+  }
+  return lag;
+}
+
+}  // namespace counsel::projections

@@ -1,0 +1,110 @@
+// sessions: every booking and where it stands. All session events of a counsellor share the
+// counselor stream (one partition), so they arrive in order.
+#include "projections/event_data.hpp"
+#include "projections/read_models.hpp"
+
+namespace counsel::projections {
+namespace {
+
+class SessionsProjection final : public Projection {
+ public:
+  std::string_view name() const override { return "sessions"; }
+  std::vector<std::string> tables() const override { return {"sessions"}; }
+
+  void create_tables(pqxx::work& tx, const std::string& schema) const override {
+    const auto sessions = qualified(tx, schema, "sessions");
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + sessions +
+             " (session_id uuid PRIMARY KEY,"
+             " counselor_id uuid NOT NULL,"
+             " client_id uuid NOT NULL,"
+             " start_at timestamptz NOT NULL,"
+             " end_at timestamptz NOT NULL,"
+             " duration_minutes integer NOT NULL,"
+             " topic text,"  // NULL once the client is erased
+             " mode text NOT NULL,"
+             " status text NOT NULL,"
+             " late_cancellation boolean NOT NULL DEFAULT false,"
+             " cancelled_by uuid,"
+             " cancellation_reason text,"
+             " decline_reason text,"
+             " created_at timestamptz NOT NULL,"
+             " updated_at timestamptz NOT NULL)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS sessions_counselor_start_idx ON " + sessions +
+             " (counselor_id, start_at)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS sessions_client_start_idx ON " + sessions +
+             " (client_id, start_at)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS sessions_status_idx ON " + sessions + " (status)");
+  }
+
+  void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type == "session.requested") {
+      requested(tx, e, ctx);
+    } else if (e.type == "session.confirmed") {
+      move_to(tx, e, "confirmed");
+    } else if (e.type == "session.completed") {
+      move_to(tx, e, "completed");
+    } else if (e.type == "session.no_show") {
+      move_to(tx, e, "no_show");
+    } else if (e.type == "session.declined") {
+      declined(tx, e);
+    } else if (e.type == "session.cancelled") {
+      cancelled(tx, e);
+    }
+  }
+
+ private:
+  static void requested(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    EventData d(e);
+    const Uuid client = d.uuid("client_id");
+    const auto topic = ctx.decryptor.decrypt(client, d.str("topic"));
+    const auto at = format_rfc3339(e.occurred_at);
+    tx.exec_params0(
+        "INSERT INTO sessions (session_id, counselor_id, client_id, start_at, end_at,"
+        " duration_minutes, topic, mode, status, created_at, updated_at)"
+        " VALUES ($1::uuid, $2::uuid, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, $8,"
+        " 'requested', $9::timestamptz, $9::timestamptz)",
+        d.uuid("session_id").str(), d.uuid("counselor_id").str(), client.str(),
+        d.timestamp("start"), d.timestamp("end"), d.integer("duration_minutes"), topic,
+        d.str("mode"), at);
+  }
+
+  static void require_one_row(const pqxx::result& r, const EventEnvelope& e) {
+    if (r.affected_rows() != 1) throw BadEventData(e.type + ": unknown session");
+  }
+
+  static void move_to(pqxx::work& tx, const EventEnvelope& e, const char* status) {
+    EventData d(e);
+    auto r = tx.exec_params(
+        "UPDATE sessions SET status = $2, updated_at = $3::timestamptz WHERE session_id = $1",
+        d.uuid("session_id").str(), std::string(status), format_rfc3339(e.occurred_at));
+    require_one_row(r, e);
+  }
+
+  static void declined(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    auto r = tx.exec_params(
+        "UPDATE sessions SET status = 'declined', decline_reason = $2,"
+        " updated_at = $3::timestamptz WHERE session_id = $1",
+        d.uuid("session_id").str(), d.optional_str("reason"), format_rfc3339(e.occurred_at));
+    require_one_row(r, e);
+  }
+
+  static void cancelled(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    auto r = tx.exec_params(
+        "UPDATE sessions SET status = 'cancelled', cancelled_by = $2::uuid,"
+        " cancellation_reason = $3, late_cancellation = $4, updated_at = $5::timestamptz"
+        " WHERE session_id = $1",
+        d.uuid("session_id").str(), d.uuid("cancelled_by").str(), d.optional_str("reason"),
+        d.boolean("late"), format_rfc3339(e.occurred_at));
+    require_one_row(r, e);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Projection> make_sessions_projection() {
+  return std::make_unique<SessionsProjection>();
+}
+
+}  // namespace counsel::projections

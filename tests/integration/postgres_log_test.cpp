@@ -1,0 +1,446 @@
+// The postgres log engine against a real PostgreSQL: ordering, gap-free concurrent appends,
+// LISTEN/NOTIFY wake-ups, group membership and rebalancing, fencing, atomic commits.
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <pqxx/nontransaction>
+#include <set>
+#include <thread>
+
+#include "infra/log/postgres_log.hpp"
+#include "tests/integration/test_database.hpp"
+
+using namespace counsel;
+using namespace counsel::log;
+using namespace std::chrono_literals;
+using counsel::testing::TestDatabase;
+
+namespace {
+
+constexpr int partitions = 16;
+
+OutRecord event(std::string key, std::string value) {
+  return OutRecord{Topic::events, std::move(key), std::move(value), std::nullopt};
+}
+
+OutRecord to_partition(Topic topic, int partition, std::string value) {
+  return OutRecord{topic, "key-" + std::to_string(partition), std::move(value),
+                   PartitionId{partition}};
+}
+
+std::vector<Position> all_partitions_from_zero() {
+  std::vector<Position> from;
+  for (int p = 0; p < partitions; ++p) from.push_back({PartitionId{p}, Offset{0}});
+  return from;
+}
+
+// Reads everything currently in `topic` (all partitions).
+std::vector<Record> read_all(Log& log, Topic topic) {
+  auto reader = log.reader();
+  reader->assign(topic, all_partitions_from_zero());
+  std::vector<Record> out;
+  while (true) {
+    auto batch = reader->poll(1000, 0ms);
+    BOOST_REQUIRE_MESSAGE(batch.has_value(), "poll failed");
+    if (batch->empty()) return out;
+    out.insert(out.end(), batch->begin(), batch->end());
+  }
+}
+
+int64_t scalar(const std::string& conninfo, const std::string& sql) {
+  auto c = pg::open_connection(conninfo);
+  pqxx::nontransaction tx(*c);
+  return tx.exec(sql)[0][0].as<int64_t>();
+}
+
+// Records what the group hands out; callbacks run on the polling thread.
+class RecordingListener : public RebalanceListener {
+ public:
+  void on_assigned(std::vector<std::unique_ptr<PartitionLease>> leases) override {
+    std::lock_guard lock(mutex_);
+    for (auto& lease : leases) {
+      const int p = lease->partition().value();
+      leases_[p] = std::move(lease);
+    }
+  }
+  void on_revoked(const std::vector<PartitionId>& revoked) override {
+    std::lock_guard lock(mutex_);
+    for (const auto& p : revoked) {
+      if (auto it = leases_.find(p.value()); it != leases_.end()) {
+        revoked_.push_back(std::move(it->second));
+        leases_.erase(it);
+      }
+    }
+  }
+  size_t owned() {
+    std::lock_guard lock(mutex_);
+    return leases_.size();
+  }
+  std::set<int> partitions_owned() {
+    std::lock_guard lock(mutex_);
+    std::set<int> out;
+    for (const auto& [p, lease] : leases_) out.insert(p);
+    return out;
+  }
+  PartitionLease& lease(int partition) {
+    std::lock_guard lock(mutex_);
+    return *leases_.at(partition);
+  }
+  std::unique_ptr<PartitionLease> take_lease(int partition) {
+    std::lock_guard lock(mutex_);
+    auto lease = std::move(leases_.at(partition));
+    leases_.erase(partition);
+    return lease;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<int, std::unique_ptr<PartitionLease>> leases_;
+  std::vector<std::unique_ptr<PartitionLease>> revoked_;  // kept alive, as a slow owner would
+};
+
+// Polls every consumer in turn until `done` holds or the time is up.
+template <class Done>
+bool poll_until(std::vector<GroupConsumer*> consumers, Done done,
+                std::chrono::milliseconds limit = 15s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (auto* consumer : consumers) (void)consumer->poll(100, 20ms);
+    if (done()) return true;
+  }
+  return false;
+}
+
+PostgresLogOptions fast_group_options() {
+  PostgresLogOptions options;
+  options.heartbeat_interval = 300ms;
+  options.member_timeout = 2s;
+  options.acquire_interval = 100ms;
+  return options;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(postgres_log_test)
+
+BOOST_AUTO_TEST_CASE(appends_read_back_in_order_per_partition) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test");
+  BOOST_TEST(log.engine_name() == "postgres");
+  BOOST_TEST(log.partition_count() == partitions);
+  BOOST_TEST(log.ping().has_value());
+
+  auto first = log.append(
+      {event("counselor-a", "a0"), event("counselor-b", "b0"), event("counselor-a", "a1")});
+  BOOST_REQUIRE(first.has_value());
+  BOOST_REQUIRE_EQUAL(first->size(), 3u);
+  const PartitionId pa = log.partition_for("counselor-a");
+  const PartitionId pb = log.partition_for("counselor-b");
+  BOOST_TEST((*first)[0].partition.value() == pa.value());
+  BOOST_TEST((*first)[0].offset.value() == 0);
+  BOOST_TEST((*first)[2].offset.value() == 1);
+  BOOST_TEST((*first)[1].partition.value() == pb.value());
+  auto second = log.append({event("counselor-a", "a2 with \"quotes\", {braces} and \\ slash")});
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST((*second)[0].offset.value() == 2);
+
+  auto end = log.end_offset(Topic::events, pa);
+  BOOST_REQUIRE(end.has_value());
+  BOOST_TEST(end->value() == 3);
+  auto empty_end = log.end_offset(Topic::commands, pa);
+  BOOST_REQUIRE(empty_end.has_value());
+  BOOST_TEST(empty_end->value() == 0);
+
+  std::vector<std::string> values_of_a;
+  for (const auto& r : read_all(log, Topic::events)) {
+    if (r.partition == pa && r.key == "counselor-a") {
+      BOOST_TEST(r.offset.value() == static_cast<int64_t>(values_of_a.size()));
+      BOOST_TEST(r.appended_at.time_since_epoch().count() > 0);
+      values_of_a.push_back(r.value);
+    }
+  }
+  BOOST_REQUIRE_EQUAL(values_of_a.size(), 3u);
+  BOOST_TEST(values_of_a[0] == "a0");
+  BOOST_TEST(values_of_a[1] == "a1");
+  BOOST_TEST(values_of_a[2] == "a2 with \"quotes\", {braces} and \\ slash");
+  BOOST_TEST(read_all(log, Topic::commands).empty());
+
+  // A reader resumes from where it stands, and sees only the assigned partitions.
+  auto reader = log.reader();
+  reader->assign(Topic::events, {{pa, Offset{1}}});
+  auto tail = reader->poll(10, 0ms);
+  BOOST_REQUIRE(tail.has_value());
+  BOOST_REQUIRE_EQUAL(tail->size(), 2u);
+  BOOST_TEST((*tail)[0].value == "a1");
+  auto nothing = reader->poll(10, 0ms);
+  BOOST_REQUIRE(nothing.has_value());
+  BOOST_TEST(nothing->empty());
+
+  auto bad = log.append({OutRecord{Topic::events, "k", "v", PartitionId{partitions}}});
+  BOOST_REQUIRE(!bad.has_value());
+  BOOST_TEST(!bad.error().is_retryable);
+}
+
+BOOST_AUTO_TEST_CASE(the_partition_count_cannot_change) {
+  TestDatabase db;
+  { PostgresLog log(db.conninfo(), partitions, "test"); }
+  BOOST_CHECK_THROW(PostgresLog(db.conninfo(), 8, "test"), std::runtime_error);
+  BOOST_CHECK_NO_THROW(PostgresLog(db.conninfo(), partitions, "test"));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_appenders_get_gap_free_increasing_offsets) {
+  TestDatabase db;
+  PostgresLogOptions options;
+  options.pool_size = 8;
+  PostgresLog log(db.conninfo(), partitions, "test", options);
+  constexpr int threads = 8;
+  constexpr int appends_per_thread = 150;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> workers;
+  const auto started = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < appends_per_thread; ++i) {
+        // Mostly one shared partition (maximum contention), sometimes a batch over several.
+        std::vector<OutRecord> batch{
+            to_partition(Topic::events, 0, std::to_string(t) + ":" + std::to_string(i))};
+        if (i % 10 == 0) batch.push_back(event("spread-" + std::to_string(i), "x"));
+        if (!log.append(batch)) ++failures;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  BOOST_TEST_MESSAGE("8 threads appended " << threads * appends_per_thread << " batches in "
+                                           << std::chrono::duration<double>(elapsed).count()
+                                           << " s");
+  BOOST_TEST(failures.load() == 0);
+
+  const auto records = read_all(log, Topic::events);
+  std::map<int, int64_t> next_offset;
+  std::map<std::string, int> last_i_per_thread;
+  int in_partition_zero = 0;
+  for (const auto& r : records) {
+    BOOST_TEST(r.offset.value() == next_offset[r.partition.value()]);
+    next_offset[r.partition.value()] = r.offset.value() + 1;
+    if (r.partition.value() == 0 && r.key == "key-0") {
+      ++in_partition_zero;
+      const auto colon = r.value.find(':');
+      const auto thread = r.value.substr(0, colon);
+      const int i = std::stoi(r.value.substr(colon + 1));
+      // Each thread's appends land in the order it made them.
+      if (last_i_per_thread.contains(thread)) BOOST_TEST(i > last_i_per_thread[thread]);
+      last_i_per_thread[thread] = i;
+    }
+  }
+  BOOST_TEST(in_partition_zero == threads * appends_per_thread);
+  for (const auto& [p, next] : next_offset) {
+    auto end = log.end_offset(Topic::events, PartitionId{p});
+    BOOST_REQUIRE(end.has_value());
+    BOOST_TEST(end->value() == next);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_reader_wakes_promptly_on_append) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test");
+  const PartitionId p = log.partition_for("counselor-wake");
+  auto reader = log.reader();
+  reader->assign(Topic::events, {{p, Offset{0}}});
+  BOOST_REQUIRE(reader->poll(10, 0ms).has_value());  // connected and listening
+
+  std::atomic<int64_t> appended_at_us{0};
+  std::thread appender([&] {
+    std::this_thread::sleep_for(300ms);
+    // An append to another topic must not end the wait with nothing to show.
+    BOOST_CHECK(log.append({to_partition(Topic::commands, p.value(), "other topic")}));
+    std::this_thread::sleep_for(100ms);
+    BOOST_CHECK(log.append({event("counselor-wake", "hello")}));
+    appended_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto records = reader->poll(10, 5s);
+  const auto woke_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+  appender.join();
+  BOOST_REQUIRE(records.has_value());
+  BOOST_REQUIRE_EQUAL(records->size(), 1u);
+  BOOST_TEST((*records)[0].value == "hello");
+  const auto latency_ms = (woke_us - appended_at_us.load()) / 1000.0;
+  BOOST_TEST_MESSAGE("reader woke " << latency_ms << " ms after the append returned");
+  BOOST_TEST(latency_ms < 50.0);
+  BOOST_TEST((std::chrono::steady_clock::now() - started < 2s));
+
+  // With nothing appended, poll returns empty after the wait.
+  const auto idle_start = std::chrono::steady_clock::now();
+  auto idle = reader->poll(10, 200ms);
+  BOOST_REQUIRE(idle.has_value());
+  BOOST_TEST(idle->empty());
+  BOOST_TEST((std::chrono::steady_clock::now() - idle_start >= 190ms));
+}
+
+BOOST_AUTO_TEST_CASE(group_members_share_partitions_and_take_over) {
+  TestDatabase db;
+  PostgresLog log1(db.conninfo(), partitions, "member-1", fast_group_options());
+  PostgresLog log2(db.conninfo(), partitions, "member-2", fast_group_options());
+  RecordingListener listener1;
+  RecordingListener listener2;
+
+  auto consumer1 = log1.join_group(Topic::commands, "processor", listener1);
+  BOOST_REQUIRE(poll_until({consumer1.get()}, [&] { return listener1.owned() == 16; }));
+
+  auto consumer2 = log2.join_group(Topic::commands, "processor", listener2);
+  BOOST_REQUIRE_MESSAGE(
+      poll_until({consumer1.get(), consumer2.get()},
+                 [&] { return listener1.owned() == 8 && listener2.owned() == 8; }),
+      "split is " << listener1.owned() << "/" << listener2.owned());
+  std::set<int> union_of_both = listener1.partitions_owned();
+  for (int p : listener2.partitions_owned()) BOOST_TEST(union_of_both.insert(p).second);
+  BOOST_TEST(union_of_both.size() == 16u);
+
+  // Each member reads only the records of its own partitions.
+  const int p2 = *listener2.partitions_owned().begin();
+  BOOST_REQUIRE(log1.append({to_partition(Topic::commands, p2, "for member 2")}));
+  std::vector<Record> got;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto r1 = consumer1->poll(10, 10ms);
+    BOOST_REQUIRE(r1.has_value());
+    BOOST_TEST(r1->empty());
+    auto r2 = consumer2->poll(10, 50ms);
+    BOOST_REQUIRE(r2.has_value());
+    got = *r2;
+  }
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].partition.value() == p2);
+
+  consumer1->close();
+  BOOST_TEST(listener1.owned() == 0u);
+  BOOST_REQUIRE_MESSAGE(poll_until({consumer2.get()}, [&] { return listener2.owned() == 16; }),
+                        "member 2 owns " << listener2.owned());
+}
+
+BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
+  RecordingListener listener;
+  auto consumer = log.join_group(Topic::commands, "processor", listener);
+  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
+
+  auto& lease = listener.lease(3);
+  BOOST_REQUIRE(lease.commit({to_partition(Topic::results, 3, "ok")}, Offset{1}).has_value());
+
+  // Someone else took partition 3 over (as a new owner's epoch bump does).
+  {
+    auto c = pg::open_connection(db.conninfo());
+    pqxx::nontransaction tx(*c);
+    tx.exec(
+        "UPDATE log.partition_owners SET epoch = epoch + 1 "
+        "WHERE grp = 'processor' AND partition = 3");
+  }
+  auto fenced = lease.commit({to_partition(Topic::results, 3, "late")}, Offset{2});
+  BOOST_REQUIRE(!fenced.has_value());
+  BOOST_TEST(fenced.error().fenced);
+  BOOST_TEST(!fenced.error().is_retryable);
+  auto end = log.end_offset(Topic::results, PartitionId{3});
+  BOOST_REQUIRE(end.has_value());
+  BOOST_TEST(end->value() == 1);  // the late record never landed
+  BOOST_TEST(scalar(db.conninfo(),
+                    "SELECT next_offset FROM log.group_positions "
+                    "WHERE grp = 'processor' AND partition = 3") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_session_revokes_everything_and_the_member_rejoins) {
+  TestDatabase db;
+  PostgresLog log1(db.conninfo(), partitions, "member-1", fast_group_options());
+  PostgresLog log2(db.conninfo(), partitions, "member-2", fast_group_options());
+  RecordingListener listener1;
+  RecordingListener listener2;
+  auto consumer1 = log1.join_group(Topic::commands, "processor", listener1);
+  BOOST_REQUIRE(poll_until({consumer1.get()}, [&] { return listener1.owned() == 16; }));
+  auto stalled_lease = listener1.take_lease(5);
+
+  // Kill every session of this database but ours: member 1's locks are gone.
+  BOOST_TEST(scalar(db.conninfo(),
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()") >= 1);
+  auto lost = consumer1->poll(10, 100ms);
+  BOOST_REQUIRE(!lost.has_value());
+  BOOST_TEST(lost.error().is_retryable);
+  BOOST_TEST(listener1.owned() == 0u);
+
+  auto consumer2 = log2.join_group(Topic::commands, "processor", listener2);
+  BOOST_REQUIRE(poll_until({consumer2.get()}, [&] { return listener2.owned() == 16; }));
+  auto late = stalled_lease->commit({to_partition(Topic::events, 5, "stale")}, Offset{9});
+  BOOST_REQUIRE(!late.has_value());
+  BOOST_TEST(late.error().fenced);
+
+  // Member 1 reconnects and gets its share back; the log's pool recovered too.
+  BOOST_REQUIRE_MESSAGE(
+      poll_until({consumer1.get(), consumer2.get()},
+                 [&] { return listener1.owned() == 8 && listener2.owned() == 8; }),
+      "split is " << listener1.owned() << "/" << listener2.owned());
+  auto after = log1.append({event("after", "reconnect")});
+  BOOST_TEST(after.has_value(), (after ? std::string() : after.error().message));
+}
+
+BOOST_AUTO_TEST_CASE(commit_stores_records_and_position_atomically) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
+  RecordingListener listener;
+  auto consumer = log.join_group(Topic::commands, "processor", listener);
+  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
+
+  const int p = log.partition_for("counselor-x").value();
+  BOOST_REQUIRE(
+      log.append({to_partition(Topic::commands, p, "c0"), to_partition(Topic::commands, p, "c1")}));
+  std::vector<Record> commands;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (commands.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    auto batch = consumer->poll(10, 100ms);
+    BOOST_REQUIRE(batch.has_value());
+    commands.insert(commands.end(), batch->begin(), batch->end());
+  }
+  BOOST_REQUIRE_EQUAL(commands.size(), 2u);
+  BOOST_TEST(commands[1].offset.value() == 1);
+
+  auto& lease = listener.lease(p);
+  BOOST_TEST(lease.consumed().value() == 0);
+  auto committed = lease.commit({event("counselor-x", "e0"), event("counselor-x", "e1"),
+                                 to_partition(Topic::results, p, "r0")},
+                                Offset{2});
+  BOOST_REQUIRE(committed.has_value());
+  BOOST_REQUIRE_EQUAL(committed->size(), 3u);
+  BOOST_TEST((*committed)[0].partition.value() == p);
+  BOOST_TEST((*committed)[1].offset.value() == 1);
+  BOOST_TEST(lease.consumed().value() == 2);
+  const std::string position_sql =
+      "SELECT next_offset FROM log.group_positions WHERE grp = 'processor' AND partition = " +
+      std::to_string(p);
+  BOOST_TEST(scalar(db.conninfo(), position_sql) == 2);
+
+  // A commit that fails half-way (the server rejects invalid UTF-8) stores nothing at all.
+  auto failed =
+      lease.commit({event("counselor-x", "e2"), event("counselor-x", "bad \xff\xfe")}, Offset{3});
+  BOOST_REQUIRE(!failed.has_value());
+  BOOST_TEST(!failed.error().fenced);
+  BOOST_TEST(scalar(db.conninfo(), position_sql) == 2);
+  auto end = log.end_offset(Topic::events, PartitionId{p});
+  BOOST_REQUIRE(end.has_value());
+  BOOST_TEST(end->value() == 2);
+
+  // The next owner starts from the committed position.
+  consumer->close();
+  RecordingListener next_listener;
+  auto next = log.join_group(Topic::commands, "processor", next_listener);
+  BOOST_REQUIRE(poll_until({next.get()}, [&] { return next_listener.owned() == 16; }));
+  BOOST_TEST(next_listener.lease(p).consumed().value() == 2);
+  BOOST_TEST(next_listener.lease(p).epoch().value() == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,474 @@
+// Projectors on the PostgreSQL engine: scripted events give the expected rows; a projector
+// interrupted mid-batch ends exactly where a rebuild from offset zero does; projectors split
+// partitions; poisoned events are quarantined; a rebuild swaps in while events keep coming.
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "domain/events/envelope.hpp"
+#include "infra/log/postgres_log.hpp"
+#include "infra/pg/connection_pool.hpp"
+#include "infra/random_ids.hpp"
+#include "projections/consistency.hpp"
+#include "projections/projection.hpp"
+#include "projections/projector_runner.hpp"
+#include "projections/rebuild.hpp"
+#include "test_database.hpp"
+
+using namespace counsel;
+using namespace std::chrono_literals;
+using projections::ProjectorRunner;
+
+namespace {
+
+constexpr int kPartitions = 4;
+
+// Appends events straight to the events topic, as the command processor would.
+class EventScript {
+ public:
+  explicit EventScript(log::Log& log) : log_(log) {}
+
+  log::Position append(const std::string& type, const std::string& stream,
+                       const std::string& data_json) {
+    EventEnvelope e;
+    e.id = EventId{new_uuid_v7()};
+    e.type = type;
+    e.stream = stream;
+    e.sequence = ++sequence_[stream];
+    e.partition = log_.partition_for(stream).value();
+    clock_ += 1s;
+    e.occurred_at = clock_;
+    e.actor = Actor{UserId{new_uuid_v7()}, Role::system};
+    e.command_id = CommandId{new_uuid_v7()};
+    e.correlation_id = CorrelationId{new_uuid_v7()};
+    e.data_json = data_json;
+    seal_event(e, "");
+    return append_raw(stream, encode_event(e));
+  }
+
+  log::Position append_raw(const std::string& key, const std::string& value) {
+    auto r = log_.append({log::OutRecord{log::Topic::events, key, value, std::nullopt}});
+    if (!r) throw std::runtime_error("append failed: " + r.error().message);
+    return r->front();
+  }
+
+  UserId register_user(const std::string& role, const std::string& name,
+                       const std::string& email = "") {
+    UserId id{new_uuid_v7()};
+    const auto s = id.value().str();
+    const std::string mail = email.empty() ? s + "@Example.org" : email;
+    append("account.registered", account_stream(id),
+           R"({"user_id":")" + s + R"(","role":")" + role + R"(","email":")" + mail +
+               R"(","email_hash":")" + sha256_hex(s) + R"(","display_name":")" + name +
+               R"(","password_hash":"$argon2id$v=19$fake"})");
+    return id;
+  }
+
+  void profile(const UserId& c, const std::string& specialties, const std::string& languages,
+               const std::string& level, const std::string& bio) {
+    append("counselor.profile_updated", counselor_stream(c),
+           R"({"counselor_id":")" + c.value().str() + R"(","specialties":)" + specialties +
+               R"(,"languages":)" + languages + R"(,"level":")" + level + R"(","bio":")" + bio +
+               R"("})");
+  }
+
+  void weekday_availability(const UserId& c) {
+    append("counselor.availability_set", counselor_stream(c),
+           R"({"counselor_id":")" + c.value().str() +
+               R"(","time_zone":"Africa/Johannesburg","weekly":[)"
+               R"({"day":"mon","start":"09:00","end":"17:00"},)"
+               R"({"day":"tue","start":"09:00","end":"17:00"}],)"
+               R"("buffer_minutes":15,"min_notice_minutes":60,"overrides":[]})");
+  }
+
+  SessionId request(const UserId& c, const UserId& client, const std::string& start,
+                    const std::string& end, int minutes) {
+    SessionId s{new_uuid_v7()};
+    append("session.requested", counselor_stream(c),
+           R"({"session_id":")" + s.value().str() + R"(","counselor_id":")" + c.value().str() +
+               R"(","client_id":")" + client.value().str() + R"(","start":")" + start +
+               R"(","end":")" + end + R"(","duration_minutes":)" + std::to_string(minutes) +
+               R"(,"topic":"exam stress","mode":"video"})");
+    return s;
+  }
+
+  void transition(const std::string& type, const UserId& c, const UserId& client,
+                  const SessionId& s, const std::string& extra = "") {
+    append(type, counselor_stream(c),
+           R"({"session_id":")" + s.value().str() + R"(","counselor_id":")" + c.value().str() +
+               R"(","client_id":")" + client.value().str() + "\"" + extra + "}");
+  }
+
+ private:
+  log::Log& log_;
+  std::map<std::string, int64_t> sequence_;
+  Timestamp clock_ = *parse_rfc3339("2026-01-05T06:00:00Z");
+};
+
+// A little of everything: users of each role, profiles, availability, sessions in every state.
+void script_world(EventScript& s, int counselors, int clients) {
+  std::vector<UserId> cs, us;
+  for (int i = 0; i < counselors; ++i) {
+    cs.push_back(s.register_user("counselor", "Counsellor " + std::to_string(i)));
+    s.profile(cs.back(), R"(["Anxiety","Trauma"])", R"(["English","isiZulu"])", "senior",
+              "Bio number " + std::to_string(i));
+    s.weekday_availability(cs.back());
+  }
+  for (int i = 0; i < clients; ++i)
+    us.push_back(s.register_user("client", "Client " + std::to_string(i)));
+  for (size_t i = 0; i < us.size(); ++i) {
+    const auto& c = cs[i % cs.size()];
+    const std::string day = std::to_string(10 + static_cast<int>(i % 10));
+    auto session =
+        s.request(c, us[i], "2026-02-" + day + "T08:00:00Z", "2026-02-" + day + "T09:00:00Z", 60);
+    switch (i % 5) {
+      case 0:
+        s.transition("session.confirmed", c, us[i], session);
+        break;
+      case 1:
+        s.transition(
+            "session.cancelled", c, us[i], session,
+            R"(,"cancelled_by":")" + us[i].value().str() + R"(","reason":"ill","late":true)");
+        break;
+      case 2:
+        s.transition("session.declined", c, us[i], session, R"(,"reason":"full")");
+        break;
+      case 3:
+        s.transition("session.confirmed", c, us[i], session);
+        s.transition("session.completed", c, us[i], session);
+        break;
+      default:
+        break;  // stays requested
+    }
+  }
+}
+
+bool caught_up(ProjectorRunner& r) {
+  for (const auto& [name, lag] : r.lag()) {
+    if (lag != 0) return false;
+  }
+  return true;
+}
+
+void drain(std::vector<ProjectorRunner*> runners, std::chrono::seconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (auto* r : runners) r->run_once(50, 20ms);
+    if (caught_up(*runners.front())) return;
+  }
+  BOOST_FAIL("projectors did not catch up");
+}
+
+std::string scalar(pqxx::connection& c, const std::string& sql) {
+  pqxx::read_transaction tx(c);
+  auto f = tx.exec1(sql)[0];
+  return f.is_null() ? "NULL" : f.c_str();
+}
+
+// An order-independent fingerprint of a whole table.
+std::string digest(pqxx::connection& c, const std::string& schema, const std::string& table) {
+  return scalar(c,
+                "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY "
+                "t::text)), '-') FROM " +
+                    schema + "." + table + " t");
+}
+
+// Builds every projection from offset zero into fresh schemas and compares with `read`.
+void expect_read_models_equal_rebuild(pg::PgPool& pool, log::Log& log) {
+  projections::ClearTextDecryptor decryptor;
+  auto lease = pool.acquire(5s);
+  for (const auto& p : projections::all_projections()) {
+    auto built = projections::rebuild_into_schema(pool, log, decryptor, std::string(p->name()),
+                                                  {.batch_size = 7, .progress = {}});
+    for (const auto& table : p->tables()) {
+      BOOST_TEST_CONTEXT(p->name() << "." << table) {
+        const auto live = digest(lease.connection(), "read", table);
+        BOOST_TEST(live == digest(lease.connection(), built.schema, table));
+        BOOST_TEST(live.substr(0, 2) != "0:");  // compared something
+      }
+    }
+    pqxx::work tx(lease.connection());
+    tx.exec0("DROP SCHEMA " + tx.quote_name(built.schema) + " CASCADE");
+    tx.commit();
+  }
+}
+
+struct World {
+  counsel::testing::TestDatabase db;
+  std::unique_ptr<log::PostgresLog> log = log::make_postgres_log(db.conninfo(), kPartitions, "t");
+  pg::PgPool pool{db.conninfo(), 6};
+  projections::ClearTextDecryptor decryptor;
+  EventScript script{*log};
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(projections_test)
+
+BOOST_AUTO_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows) {
+  World w;
+  auto counselor = w.script.register_user("counselor", "Thandi Mokoena", "Thandi@Example.ORG");
+  w.script.profile(counselor, R"(["Anxiety","Grief"])", R"(["English","isiZulu"])", "Senior",
+                   "Twelve years in practice");
+  w.script.weekday_availability(counselor);
+  auto client = w.script.register_user("client", "Sipho");
+  auto erased = w.script.register_user("client", "enc:v1:AAAA", "enc:v1:BBBB");
+  auto confirmed =
+      w.script.request(counselor, client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
+  w.script.transition("session.confirmed", counselor, client, confirmed);
+  auto cancelled =
+      w.script.request(counselor, client, "2026-02-03T08:00:00Z", "2026-02-03T08:30:00Z", 30);
+  auto last = w.script.append(
+      "session.cancelled", counselor_stream(counselor),
+      R"({"session_id":")" + cancelled.value().str() + R"(","counselor_id":")" +
+          counselor.value().str() + R"(","client_id":")" + client.value().str() +
+          R"(","cancelled_by":")" + client.value().str() + R"(","reason":"sick","late":true})");
+
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  // Nothing projected yet: a consistency wait on the last event times out.
+  BOOST_TEST(!projections::wait_until_reached(w.pool, {last}, 50ms));
+  std::thread waiter_result_thread;
+  std::atomic<bool> waited{false};
+  waiter_result_thread =
+      std::thread([&] { waited = projections::wait_until_reached(w.pool, {last}, 20s); });
+  drain({&runner});
+  waiter_result_thread.join();
+  BOOST_TEST(waited.load());
+
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  const auto cid = counselor.value().str();
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM read.users") == "3");
+  BOOST_TEST(scalar(c,
+                    "SELECT email || '|' || display_name || '|' || role || '|' || status "
+                    "FROM read.users WHERE user_id = '" +
+                        cid + "'") == "thandi@example.org|Thandi Mokoena|counselor|active");
+  BOOST_TEST(scalar(c,
+                    "SELECT coalesce(email, 'NULL') || '|' || coalesce(display_name, 'NULL') "
+                    "FROM read.users WHERE user_id = '" +
+                        erased.value().str() + "'") == "NULL|NULL");
+  BOOST_TEST(scalar(c, "SELECT password_hash FROM read.credentials WHERE user_id = '" + cid +
+                           "'") == "$argon2id$v=19$fake");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM read.counselors") == "1");
+  BOOST_TEST(scalar(c,
+                    "SELECT display_name || '|' || array_to_string(specialties, ',') || '|' ||"
+                    " array_to_string(languages_lc, ',') || '|' || level || '|' ||"
+                    " has_availability || '|' || time_zone FROM read.counselors") ==
+             "Thandi Mokoena|Anxiety,Grief|english,isizulu|Senior|true|Africa/Johannesburg");
+  BOOST_TEST(scalar(c, "SELECT availability ? 'counselor_id' FROM read.counselor_availability") ==
+             "f");
+  BOOST_TEST(scalar(c, "SELECT availability->>'time_zone' FROM read.counselor_availability") ==
+             "Africa/Johannesburg");
+  BOOST_TEST(scalar(c,
+                    "SELECT status || '|' || topic || '|' || mode || '|' || duration_minutes"
+                    " FROM read.sessions WHERE session_id = '" +
+                        confirmed.value().str() + "'") == "confirmed|exam stress|video|60");
+  BOOST_TEST(scalar(c,
+                    "SELECT status || '|' || late_cancellation || '|' || cancellation_reason"
+                    " || '|' || (cancelled_by = client_id) FROM read.sessions"
+                    " WHERE session_id = '" +
+                        cancelled.value().str() + "'") == "cancelled|true|sick|true");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
+  BOOST_TEST(projections::read_models_reached(c, {last}));
+  BOOST_TEST(runner.events_committed() == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild) {
+  World w;
+  script_world(w.script, 4, 25);
+  {
+    ProjectorRunner first(w.pool, *w.log, w.decryptor);
+    size_t calls = 0;
+    bool thrown = false;
+    first.on_applied = [&](size_t applied) {
+      if (++calls >= 23 && applied >= 2 && !thrown) {
+        thrown = true;
+        throw std::runtime_error("simulated crash mid-batch");
+      }
+    };
+    bool interrupted = false;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!interrupted && std::chrono::steady_clock::now() < deadline) {
+      try {
+        first.run_once(10, 20ms);
+      } catch (const std::runtime_error& e) {
+        BOOST_TEST(std::string(e.what()) == "simulated crash mid-batch");
+        interrupted = true;
+      }
+    }
+    BOOST_REQUIRE(interrupted);
+    BOOST_TEST(!caught_up(first));
+    // The same runner carries on (its partitions are re-read from the checkpoints) ...
+    calls = 0;
+    first.on_applied = [&](size_t applied) {
+      if (++calls >= 31 && applied >= 2) throw std::runtime_error("second crash");
+    };
+    BOOST_CHECK_THROW(
+        [&] {
+          for (int i = 0; i < 1000; ++i) first.run_once(10, 20ms);
+        }(),
+        std::runtime_error);
+  }
+  // ... then dies, and a new one finishes the job.
+  ProjectorRunner second(w.pool, *w.log, w.decryptor);
+  drain({&second});
+  auto lease = w.pool.acquire(5s);
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM projection.quarantine") == "0");
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM read.sessions") == "25");
+  expect_read_models_equal_rebuild(w.pool, *w.log);
+}
+
+BOOST_AUTO_TEST_CASE(two_runners_split_the_partitions) {
+  World w;
+  ProjectorRunner a(w.pool, *w.log, w.decryptor);
+  ProjectorRunner b(w.pool, *w.log, w.decryptor);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    a.run_once(50, 20ms);
+    b.run_once(50, 20ms);
+    if (a.owned_partitions().size() == kPartitions / 2 &&
+        b.owned_partitions().size() == kPartitions / 2)
+      break;
+  }
+  auto pa = a.owned_partitions();
+  auto pb = b.owned_partitions();
+  BOOST_REQUIRE_EQUAL(pa.size(), size_t{kPartitions / 2});
+  BOOST_REQUIRE_EQUAL(pb.size(), size_t{kPartitions / 2});
+  for (auto p : pa) {
+    const bool shared = std::find(pb.begin(), pb.end(), p) != pb.end();
+    BOOST_TEST(!shared);
+  }
+
+  script_world(w.script, 6, 30);
+  drain({&a, &b});
+  BOOST_TEST(a.events_committed() > 0u);
+  BOOST_TEST(b.events_committed() > 0u);
+  BOOST_TEST(a.events_committed() + b.events_committed() > 100u);
+  expect_read_models_equal_rebuild(w.pool, *w.log);
+}
+
+BOOST_AUTO_TEST_CASE(a_poisoned_event_is_quarantined_and_the_projector_moves_on) {
+  World w;
+  auto counselor = w.script.register_user("counselor", "Naledi");
+  auto client = w.script.register_user("client", "Kagiso");
+  // A transition for a session nobody requested, and a record that is not an event at all.
+  w.script.transition("session.confirmed", counselor, client, SessionId{new_uuid_v7()});
+  w.script.append_raw(counselor_stream(counselor), "this is not json");
+  w.script.append("counselor.profile_updated", counselor_stream(counselor),
+                  R"({"counselor_id":")" + counselor.value().str() + R"(","specialties":"oops"})");
+  auto ok = w.script.request(counselor, client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+  BOOST_TEST(runner.events_quarantined() == 5u);  // 1 + 3 (one per projection) + 1
+
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  BOOST_TEST(scalar(c,
+                    "SELECT string_agg(projection, ',' ORDER BY \"offset\", projection)"
+                    " FROM projection.quarantine") ==
+             "sessions,counselors,sessions,users,counselors");
+  BOOST_TEST(scalar(c,
+                    "SELECT count(*) FROM projection.quarantine WHERE error LIKE"
+                    " '%undecodable%'") == "3");
+  BOOST_TEST(scalar(c, "SELECT status FROM read.sessions WHERE session_id = '" + ok.value().str() +
+                           "'") == "requested");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM read.counselors") == "1");
+}
+
+BOOST_AUTO_TEST_CASE(a_rebuild_swaps_in_while_events_keep_arriving) {
+  World w;
+  script_world(w.script, 3, 20);
+  projections::ProjectorOptions options;
+  options.batch_size = 20;
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor, options);
+  runner.start();
+
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    auto log = log::make_postgres_log(w.db.conninfo(), kPartitions, "writer");
+    EventScript script(*log);
+    while (writing) script_world(script, 1, 4);
+  });
+  std::this_thread::sleep_for(300ms);
+  std::vector<projections::RebuildProgress> progress;
+  auto swapped = projections::rebuild_projection(
+      w.pool, *w.log, w.decryptor, "sessions",
+      {.batch_size = 25,
+       .progress = [&](const projections::RebuildProgress& p) { progress.push_back(p); }});
+  BOOST_TEST(swapped.schema == "read");
+  BOOST_TEST(!progress.empty());
+  BOOST_TEST(progress.back().events_done == progress.back().events_total);
+  projections::rebuild_projection(w.pool, *w.log, w.decryptor, "counselors");
+  std::this_thread::sleep_for(200ms);
+  writing = false;
+  writer.join();
+
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!caught_up(runner) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_REQUIRE(caught_up(runner));
+  runner.stop();
+  {
+    auto lease = w.pool.acquire(5s);
+    BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM projection.quarantine") == "0");
+    BOOST_TEST(scalar(lease.connection(),
+                      "SELECT count(*) FROM pg_namespace WHERE nspname"
+                      " LIKE 'rebuild_%'") == "0");
+  }
+  expect_read_models_equal_rebuild(w.pool, *w.log);
+}
+
+BOOST_AUTO_TEST_CASE(a_projector_process_killed_mid_batch_ends_equal_to_a_rebuild) {
+  World w;
+  script_world(w.script, 3, 15);
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    // A projector process of its own, with the fault switched on: it dies before a commit.
+    ::setenv("COUNSEL_FAULT", "projector_crash_mid_batch", 1);
+    try {
+      auto log = log::make_postgres_log(w.db.conninfo(), kPartitions, "doomed");
+      pg::PgPool pool(w.db.conninfo(), 2);
+      projections::ClearTextDecryptor decryptor;
+      ProjectorRunner doomed(pool, *log, decryptor);
+      for (int i = 0; i < 500; ++i) doomed.run_once(10, 20ms);
+    } catch (...) {
+    }
+    std::_Exit(1);  // the fault never fired
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_REQUIRE(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 86);
+
+  ProjectorRunner survivor(w.pool, *w.log, w.decryptor);
+  drain({&survivor});
+  auto lease = w.pool.acquire(5s);
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM projection.quarantine") == "0");
+  expect_read_models_equal_rebuild(w.pool, *w.log);
+}
+
+BOOST_AUTO_TEST_CASE(a_projector_behind_a_swapped_rebuild_does_not_apply_twice) {
+  World w;
+  script_world(w.script, 2, 10);
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+  script_world(w.script, 2, 10);
+  // The rebuild reads to the end and swaps in checkpoints ahead of the idle projector.
+  projections::rebuild_projection(w.pool, *w.log, w.decryptor, "sessions");
+  drain({&runner});
+  auto lease = w.pool.acquire(5s);
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM projection.quarantine") == "0");
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM read.sessions") == "20");
+  expect_read_models_equal_rebuild(w.pool, *w.log);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,128 @@
+// Subject keys in a real PostgreSQL (identity.subject_keys from the migrations).
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <pqxx/pqxx>
+#include <thread>
+#include <vector>
+
+#include "infra/crypto/field_cipher.hpp"
+#include "infra/pg/connection_pool.hpp"
+#include "tests/integration/test_database.hpp"
+
+using namespace counsel;
+using namespace counsel::crypto;
+
+namespace {
+
+Uuid subject_number(int n) {
+  Uuid id;
+  id.bytes[0] = 0x01;
+  id.bytes[6] = 0x70;  // version 7
+  id.bytes[8] = 0x80;
+  id.bytes[15] = static_cast<uint8_t>(n);
+  id.bytes[14] = static_cast<uint8_t>(n >> 8);
+  return id;
+}
+
+long stored_key_count(pg::PgPool& pool) {
+  auto lease = pool.acquire(std::chrono::seconds(5));
+  pqxx::read_transaction tx(lease.connection());
+  return tx.exec("SELECT count(*) FROM identity.subject_keys")[0][0].as<long>();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(subject_keyring_test)
+
+BOOST_AUTO_TEST_CASE(creates_once_and_finds_the_same_key) {
+  testing::TestDatabase db;
+  pg::PgPool pool(db.conninfo(), 2);
+  SubjectKeyring keyring(pool);
+  const Uuid alice = subject_number(1);
+
+  BOOST_TEST(!keyring.find(alice).has_value());
+  const SubjectKey created = keyring.get_or_create(alice);
+  BOOST_TEST((keyring.get_or_create(alice) == created));
+  BOOST_REQUIRE(keyring.find(alice).has_value());
+  BOOST_TEST((*keyring.find(alice) == created));
+  BOOST_TEST(stored_key_count(pool) == 1);
+
+  // A second keyring (another process, in effect) reads the stored key, not its cache.
+  SubjectKeyring other(pool);
+  auto found = other.find(alice);
+  BOOST_REQUIRE(found.has_value());
+  const std::string sealed = encrypt_field(created, "Alice", alice.str());
+  BOOST_TEST(*decrypt_field(*found, sealed, alice.str()) == "Alice");
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_creators_agree_on_one_key) {
+  testing::TestDatabase db;
+  pg::PgPool pool(db.conninfo(), 8);
+  const Uuid subject = subject_number(2);
+  constexpr int kCreators = 8;
+  // Separate keyrings, so no creator is answered from another's cache.
+  std::vector<std::unique_ptr<SubjectKeyring>> keyrings;
+  for (int i = 0; i < kCreators; ++i) keyrings.push_back(std::make_unique<SubjectKeyring>(pool));
+  std::vector<SubjectKey> keys(kCreators);
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCreators; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      keys[static_cast<size_t>(i)] = keyrings[static_cast<size_t>(i)]->get_or_create(subject);
+    });
+  }
+  go = true;
+  for (auto& thread : threads) thread.join();
+  for (const auto& key : keys) BOOST_TEST((key == keys.front()));
+  BOOST_TEST(stored_key_count(pool) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(erase_shreds_the_key) {
+  testing::TestDatabase db;
+  pg::PgPool pool(db.conninfo(), 2);
+  SubjectKeyring keyring(pool);
+  const Uuid bob = subject_number(3);
+  const Uuid carol = subject_number(4);
+  const SubjectKey bob_key = keyring.get_or_create(bob);
+  keyring.get_or_create(carol);
+  const std::string sealed = encrypt_field(bob_key, "bob@example.com", bob.str());
+
+  keyring.erase(bob);
+  BOOST_TEST(!keyring.find(bob).has_value());
+  BOOST_TEST(!SubjectKeyring(pool).find(bob).has_value());
+  BOOST_TEST(keyring.find(carol).has_value());  // others untouched
+  BOOST_TEST(stored_key_count(pool) == 1);
+
+  // Whatever key a later caller gets for bob, the old ciphertext stays unreadable.
+  const SubjectKey after = keyring.get_or_create(bob);
+  BOOST_TEST(!decrypt_field(after, sealed, bob.str()).has_value());
+  keyring.erase(subject_number(99));  // erasing an unknown subject is a no-op
+}
+
+BOOST_AUTO_TEST_CASE(cache_is_bounded) {
+  testing::TestDatabase db;
+  pg::PgPool pool(db.conninfo(), 2);
+  SubjectKeyring keyring(pool, 3);
+  std::vector<SubjectKey> keys;
+  for (int i = 10; i < 16; ++i) keys.push_back(keyring.get_or_create(subject_number(i)));
+  BOOST_TEST(keyring.cached_count() == 3u);
+  // Evicted entries are reloaded from the database unchanged.
+  for (int i = 10; i < 16; ++i) {
+    auto found = keyring.find(subject_number(i));
+    BOOST_REQUIRE(found.has_value());
+    BOOST_TEST((*found == keys[static_cast<size_t>(i - 10)]));
+  }
+  BOOST_TEST(keyring.cached_count() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(works_through_a_plain_connection_callback) {
+  testing::TestDatabase db;
+  auto connection = pg::open_connection(db.conninfo());
+  SubjectKeyring keyring([&](const SubjectKeyring::ConnectionUser& use) { use(*connection); });
+  const Uuid dan = subject_number(5);
+  const SubjectKey key = keyring.get_or_create(dan);
+  BOOST_TEST((*keyring.find(dan) == key));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,394 @@
+// Every event the aggregates produce in a scripted scenario validates against its JSON Schema
+// in domain/events/schemas/ (COUNSEL_SCHEMAS_DIR). The scenario runs through the type-erased
+// AggregateKind interface, like the command processor.
+#include <rapidjson/error/en.h>
+#include <rapidjson/schema.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "domain/aggregates/aggregate_kind.hpp"
+#include "domain/events/envelope.hpp"
+#include "domain_test_support.hpp"
+
+#ifndef COUNSEL_SCHEMAS_DIR
+#error "COUNSEL_SCHEMAS_DIR must name domain/events/schemas"
+#endif
+
+using namespace counsel;
+using counsel::test::at;
+using counsel::test::doc;
+using counsel::test::nth_uuid;
+using counsel::test::user;
+
+namespace {
+
+const std::vector<std::string> kEventTypes{
+    "account.registered", "counselor.profile_updated", "counselor.availability_set",
+    "session.requested",  "session.confirmed",         "session.declined",
+    "session.cancelled",  "session.completed",         "session.no_show"};
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  BOOST_REQUIRE_MESSAGE(in.good(), "cannot read " << p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Schemas {
+  std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>> by_type;
+  Schemas() {
+    for (auto& t : kEventTypes) {
+      auto path = std::filesystem::path(COUNSEL_SCHEMAS_DIR) / (t + ".v1.json");
+      rapidjson::Document d;
+      auto text = read_file(path);
+      d.Parse(text.c_str());
+      BOOST_REQUIRE_MESSAGE(!d.HasParseError(),
+                            path << ": " << rapidjson::GetParseError_En(d.GetParseError()));
+      by_type[t] = std::make_unique<rapidjson::SchemaDocument>(d);
+    }
+  }
+  // Empty string when valid, else what failed.
+  std::string validate(const EventEnvelope& e) const {
+    auto it = by_type.find(e.type);
+    if (it == by_type.end()) return "no schema for " + e.type;
+    return validate_text(*it->second, encode_event(e));
+  }
+  static std::string validate_text(const rapidjson::SchemaDocument& schema,
+                                   const std::string& text) {
+    rapidjson::Document d;
+    d.Parse(text.c_str());
+    if (d.HasParseError()) return "unparseable event";
+    rapidjson::SchemaValidator v(schema);
+    if (d.Accept(v)) return "";
+    rapidjson::StringBuffer where, rule;
+    v.GetInvalidSchemaPointer().StringifyUriFragment(rule);
+    v.GetInvalidDocumentPointer().StringifyUriFragment(where);
+    return std::string("invalid at ") + where.GetString() + " (schema " + rule.GetString() +
+           ", keyword " + v.GetInvalidSchemaKeyword() + ")";
+  }
+};
+
+// The processor's loop in miniature: decide through the kind, seal, evolve, collect.
+struct Log {
+  std::map<std::string, std::unique_ptr<AggregateState>> states;
+  std::map<std::string, int64_t> sequences;
+  std::vector<EventEnvelope> events;
+  std::string last_hash;
+  unsigned next_id = 0;
+
+  Expected<std::vector<NewEvent>, Rejection> send(const std::string& stream, std::string_view type,
+                                                  std::string_view data, const Actor& actor,
+                                                  Timestamp now) {
+    const AggregateKind* kind = aggregate_kind_for_stream(stream);
+    BOOST_REQUIRE(kind != nullptr);
+    BOOST_REQUIRE_MESSAGE(kind->handles(type), type);
+    auto& state = states[stream];
+    if (!state) state = kind->initial(stream);
+    auto d = doc(data);
+    CommandInput input{type, d, actor, now};
+    auto decided = kind->decide(*state, input);
+    if (!decided) return decided;
+    for (auto& ne : *decided) {
+      EventEnvelope e;
+      e.id = EventId{nth_uuid(++next_id, 30)};
+      e.type = ne.type;
+      e.version = ne.version;
+      e.stream = stream;
+      e.sequence = ++sequences[stream];
+      e.partition = 5;
+      e.occurred_at = now;
+      e.actor = actor;
+      e.command_id = CommandId{nth_uuid(next_id, 31)};
+      e.correlation_id = CorrelationId{nth_uuid(next_id, 32)};
+      e.data_json = ne.data_json;
+      seal_event(e, last_hash);
+      last_hash = e.hash;
+      kind->evolve(*state, e);
+      events.push_back(e);
+    }
+    last_body = kind->result_body(*state, input);
+    return decided;
+  }
+  std::string last_body;
+};
+
+std::string registration(const UserId& id, std::string_view role) {
+  return R"({"user_id":")" + id.value().str() + R"(","role":")" + std::string(role) +
+         R"(","email":"enc:v1:ZW1haWw=","email_hash":")" + std::string(64, 'e') +
+         R"(","display_name":"enc:v1:bmFtZQ==","password_hash":"enc:v1:aGFzaA=="})";
+}
+
+std::string booking(unsigned n, const UserId& client, std::string_view start,
+                    std::string_view topic) {
+  return R"({"session_id":")" + test::session(n).value().str() + R"(","client_id":")" +
+         client.value().str() + R"(","start":")" + std::string(start) +
+         R"(","duration_minutes":50,"mode":"video","topic":")" + std::string(topic) + "\"}";
+}
+
+std::string session_ref(unsigned n, std::string_view reason = "") {
+  return R"({"session_id":")" + test::session(n).value().str() + R"(","reason":")" +
+         std::string(reason) + "\"}";
+}
+
+// Runs the scripted scenario and returns the log.
+Log scenario() {
+  Log log;
+  const UserId counselor = user(1), client = user(2), admin = user(3);
+  const Actor as_counselor{counselor, Role::counselor}, as_client{client, Role::client};
+  const Actor as_system{UserId{}, Role::system};
+  const Timestamp now = at("2026-02-23T08:00:00Z");
+  auto ok = [](const Expected<std::vector<NewEvent>, Rejection>& r) {
+    BOOST_REQUIRE_MESSAGE(r.has_value(),
+                          "rejected: " << (r ? "" : r.error().code + " " + r.error().message));
+  };
+  const auto cs = counselor_stream(counselor);
+  ok(log.send(account_stream(counselor), "account.register", registration(counselor, "counselor"),
+              as_counselor, now));
+  ok(log.send(account_stream(client), "account.register", registration(client, "client"), as_client,
+              now));
+  ok(log.send(account_stream(admin), "account.register", registration(admin, "compliance"),
+              as_system, now));
+  ok(log.send(
+      cs, "counselor.update_profile",
+      R"({"specialties":["anxiety","trauma"],"languages":["en","af"],"level":"senior","bio":"Twenty years."})",
+      as_counselor, now));
+  ok(log.send(cs, "counselor.set_availability",
+              R"({"time_zone":"Africa/Johannesburg","buffer_minutes":10,"min_notice_minutes":60,
+                  "weekly":[{"day":"mon","start":"09:00","end":"13:00"},{"day":"mon","start":"14:00","end":"17:00"},
+                            {"day":"tue","start":"09:00","end":"17:00"}],
+                  "overrides":[{"date":"2026-03-09","unavailable":true},
+                               {"date":"2026-03-10","windows":[{"start":"10:00","end":"12:00"}]}]})",
+              as_counselor, now));
+  ok(log.send(cs, "session.request", booking(1, client, "2026-03-02T07:00:00Z", "enc:v1:dG9waWM="),
+              as_client, now));
+  ok(log.send(cs, "session.confirm", session_ref(1), as_counselor, now));
+  ok(log.send(cs, "session.complete", session_ref(1), as_counselor, now));
+  ok(log.send(cs, "session.request", booking(2, client, "2026-03-02T08:00:00Z", ""), as_client,
+              now));
+  ok(log.send(cs, "session.decline", session_ref(2, "not my field"), as_counselor, now));
+  ok(log.send(cs, "session.request", booking(3, client, "2026-03-02T12:00:00Z", ""), as_client,
+              now));
+  ok(log.send(cs, "session.confirm", session_ref(3), as_counselor, now));
+  ok(log.send(cs, "session.cancel", session_ref(3, "sick"), as_client,
+              at("2026-03-02T06:00:00Z")));  // late
+  ok(log.send(cs, "session.request", booking(4, client, "2026-03-03T07:00:00Z", ""), as_client,
+              now));
+  ok(log.send(cs, "session.confirm", session_ref(4), as_counselor, now));
+  ok(log.send(cs, "session.mark_no_show", session_ref(4), as_counselor, now));
+  ok(log.send(cs, "session.request", booking(5, client, "2026-03-03T09:00:00Z", ""), as_client,
+              now));
+  ok(log.send(cs, "session.cancel", session_ref(5), as_counselor, now));
+  return log;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(event_schema_test)
+
+BOOST_AUTO_TEST_CASE(every_schema_file_is_listed_and_loads) {
+  Schemas schemas;
+  BOOST_TEST(schemas.by_type.size() == kEventTypes.size());
+  std::set<std::string> files;
+  for (auto& entry : std::filesystem::directory_iterator(COUNSEL_SCHEMAS_DIR))
+    if (entry.path().extension() == ".json") files.insert(entry.path().filename().string());
+  for (auto& t : kEventTypes) BOOST_TEST(files.count(t + ".v1.json") == 1u, t);
+  auto readme = read_file(std::filesystem::path(COUNSEL_SCHEMAS_DIR) / "README.md");
+  for (auto& f : files)
+    BOOST_TEST(readme.find(f) != std::string::npos, f << " missing from README");
+}
+
+BOOST_AUTO_TEST_CASE(every_produced_event_validates) {
+  Schemas schemas;
+  auto log = scenario();
+  std::set<std::string> seen;
+  for (auto& e : log.events) {
+    seen.insert(e.type);
+    auto problem = schemas.validate(e);
+    BOOST_TEST(problem.empty(), e.type << ": " << problem << "\n" << encode_event(e));
+  }
+  for (auto& t : kEventTypes) BOOST_TEST(seen.count(t) == 1u, "scenario never produced " << t);
+}
+
+BOOST_AUTO_TEST_CASE(the_scenario_chain_verifies_and_replays) {
+  auto log = scenario();
+  std::string prev;
+  for (auto& e : log.events) {
+    auto back = decode_event(encode_event(e));
+    BOOST_REQUIRE(back.has_value());
+    BOOST_TEST(back->prev_hash == prev);
+    BOOST_TEST(compute_event_hash(*back) == back->hash);
+    prev = back->hash;
+  }
+  // Rebuilding from the encoded events gives the same views.
+  const auto cs = counselor_stream(user(1));
+  const AggregateKind* kind = aggregate_kind_for_stream(cs);
+  auto rebuilt = kind->initial(cs);
+  for (auto& e : log.events)
+    if (e.stream == cs) kind->evolve(*rebuilt, *decode_event(encode_event(e)));
+  const Actor as_client{user(2), Role::client};
+  for (unsigned n = 1; n <= 5; ++n) {
+    auto ref = doc(session_ref(n));
+    CommandInput input{"session.confirm", ref, as_client, at("2026-02-23T08:00:00Z")};
+    BOOST_TEST(kind->result_body(*rebuilt, input) == kind->result_body(*log.states[cs], input));
+  }
+  auto third =
+      doc(kind->result_body(*rebuilt, CommandInput{"session.cancel", doc(session_ref(3)), as_client,
+                                                   at("2026-02-23T08:00:00Z")}));
+  BOOST_TEST(json::get_string(third, "status").value() == "cancelled");
+  BOOST_TEST(json::get_bool(third, "late_cancellation").value());
+}
+
+BOOST_AUTO_TEST_CASE(aggregate_kinds_route_by_stream_prefix) {
+  BOOST_TEST(all_aggregate_kinds().size() == 2u);
+  auto* account = aggregate_kind_for_stream(account_stream(user(1)));
+  auto* counselor = aggregate_kind_for_stream(counselor_stream(user(1)));
+  BOOST_REQUIRE(account != nullptr);
+  BOOST_REQUIRE(counselor != nullptr);
+  BOOST_TEST(account->stream_prefix() == "account-");
+  BOOST_TEST(counselor->stream_prefix() == "counselor-");
+  BOOST_TEST(aggregate_kind_for_stream("room-123") == nullptr);
+  BOOST_TEST(account->handles("account.register"));
+  BOOST_TEST(!account->handles("session.request"));
+  for (auto t : {"counselor.update_profile", "counselor.set_availability", "session.request",
+                 "session.confirm", "session.decline", "session.complete", "session.mark_no_show",
+                 "session.cancel"})
+    BOOST_TEST(counselor->handles(t), t);
+  // Unknown event types are ignored by evolve.
+  auto state = counselor->initial(counselor_stream(user(1)));
+  EventEnvelope stray;
+  stray.type = "counselor.reviewed";
+  stray.data_json = "{}";
+  counselor->evolve(*state, stray);
+  // A stream whose key is not a UUID cannot take commands.
+  auto broken = counselor->initial("counselor-oops");
+  auto data = doc(R"({"specialties":["a"],"languages":["en"],"level":"x","bio":""})");
+  const Actor sys{UserId{}, Role::system};
+  auto r =
+      counselor->decide(*broken, CommandInput{"counselor.update_profile", data, sys, Timestamp{}});
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().code == "invalid_stream");
+}
+
+BOOST_AUTO_TEST_CASE(result_bodies_show_the_resource) {
+  Log log;
+  const UserId counselor = user(1), client = user(2);
+  const Actor as_counselor{counselor, Role::counselor}, as_client{client, Role::client};
+  const Timestamp now = at("2026-02-23T08:00:00Z");
+  BOOST_REQUIRE(log.send(account_stream(client), "account.register", registration(client, "client"),
+                         as_client, now));
+  auto account = doc(log.last_body);
+  BOOST_TEST(json::get_string(account, "role").value() == "client");
+  BOOST_TEST(json::get_string(account, "id").value() == client.value().str());
+  BOOST_TEST(log.last_body.find("password") == std::string::npos);
+
+  const auto cs = counselor_stream(counselor);
+  BOOST_REQUIRE(log.send(cs, "counselor.update_profile",
+                         R"({"specialties":["a"],"languages":["en"],"level":"x","bio":"b"})",
+                         as_counselor, now));
+  BOOST_TEST(json::get_string(doc(log.last_body), "level").value() == "x");
+  BOOST_REQUIRE(
+      log.send(cs, "counselor.set_availability",
+               R"({"time_zone":"UTC","weekly":[{"day":"mon","start":"08:00","end":"12:00"}]})",
+               as_counselor, now));
+  BOOST_TEST(json::get_string(doc(log.last_body), "time_zone").value() == "UTC");
+  BOOST_REQUIRE(log.send(cs, "session.request", booking(1, client, "2026-03-02T08:00:00Z", ""),
+                         as_client, now));
+  BOOST_TEST(json::get_string(doc(log.last_body), "status").value() == "requested");
+  BOOST_REQUIRE(log.send(cs, "session.confirm", session_ref(1), as_counselor, now));
+  BOOST_TEST(json::get_string(doc(log.last_body), "status").value() == "confirmed");
+  // A rejection leaves no events behind.
+  auto before = log.events.size();
+  auto r = log.send(cs, "session.request", booking(2, client, "2026-03-02T08:00:00Z", ""),
+                    as_client, now);
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().code == "slot_unavailable");
+  BOOST_TEST(log.events.size() == before);
+}
+
+BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
+  Schemas schemas;
+  auto log = scenario();
+  auto find = [&](std::string_view type) -> const EventEnvelope& {
+    for (auto& e : log.events)
+      if (e.type == type) return e;
+    BOOST_FAIL("no event " << type);
+    return log.events.front();
+  };
+  auto invalid = [&](EventEnvelope e, std::string_view why) {
+    BOOST_TEST(!schemas.validate(e).empty(), why);
+  };
+  // A data field missing, an extra one, a wrong type, plaintext where ciphertext belongs.
+  auto requested = find("session.requested");
+  {
+    auto d = doc(requested.data_json);
+    d.RemoveMember("mode");
+    auto e = requested;
+    e.data_json = json::canonical(d);
+    invalid(e, "missing mode");
+  }
+  {
+    auto d = doc(requested.data_json);
+    d.AddMember("price", 100, d.GetAllocator());
+    auto e = requested;
+    e.data_json = json::canonical(d);
+    invalid(e, "extra member");
+  }
+  {
+    auto d = doc(requested.data_json);
+    d["duration_minutes"].SetString("fifty");
+    auto e = requested;
+    e.data_json = json::canonical(d);
+    invalid(e, "duration as a string");
+  }
+  {
+    auto d = doc(requested.data_json);
+    d["topic"].SetString("I feel anxious");
+    auto e = requested;
+    e.data_json = json::canonical(d);
+    invalid(e, "plaintext topic");
+  }
+  {
+    auto registered = find("account.registered");
+    auto d = doc(registered.data_json);
+    d["email"].SetString("someone@example.org");
+    registered.data_json = json::canonical(d);
+    invalid(registered, "plaintext email");
+  }
+  // Envelope problems.
+  {
+    auto e = requested;
+    e.type = "session.confirmed";
+    BOOST_TEST(
+        !Schemas::validate_text(*schemas.by_type.at("session.requested"), encode_event(e)).empty());
+  }
+  {
+    auto e = requested;
+    e.stream = account_stream(user(1));
+    invalid(e, "wrong stream kind");
+  }
+  {
+    auto e = requested;
+    e.version = 2;
+    invalid(e, "unknown version");
+  }
+  {
+    auto e = requested;
+    e.hash = "xyz";
+    invalid(e, "bad hash");
+  }
+  {
+    auto e = requested;
+    e.sequence = 0;
+    invalid(e, "sequence starts at 1");
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
