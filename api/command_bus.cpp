@@ -5,7 +5,9 @@
 namespace counsel::api {
 
 CommandBus::CommandBus(log::Log& log) : log_(log) {}
-CommandBus::~CommandBus() { stop(); }
+CommandBus::~CommandBus() {
+  stop();
+}
 
 void CommandBus::start() {
   std::vector<log::Position> from;
@@ -61,7 +63,8 @@ Expected<commands::CommandResult, SubmitError> CommandBus::submit(
     std::lock_guard lock(mutex_);
     waiters_.erase(cmd.id);
   };
-  auto appended = log_.append({{log::Topic::commands, cmd.stream, commands::encode_command(cmd)}});
+  auto appended = log_.append(
+      {{log::Topic::commands, cmd.stream, commands::encode_command(cmd), std::nullopt}});
   if (!appended) {
     forget();
     return unexpected(SubmitError{SubmitFailure::log_unavailable,

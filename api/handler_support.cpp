@@ -18,25 +18,26 @@ RouteHandler wrap(AppContext& app, Handler h) {
       return problem_response(r.error(), req.path);
     } catch (const pg::PgUnavailable& e) {
       logging::warn("api", std::string("database unavailable: ") + e.what());
-      return problem_response(unavailable("database_unavailable",
-                                          "The database is unreachable; retry shortly."),
-                              req.path);
+      return problem_response(
+          unavailable("database_unavailable", "The database is unreachable; retry shortly."),
+          req.path);
     } catch (const pqxx::broken_connection& e) {
       logging::warn("api", std::string("database connection lost: ") + e.what());
-      return problem_response(unavailable("database_unavailable",
-                                          "The database is unreachable; retry shortly."),
-                              req.path);
+      return problem_response(
+          unavailable("database_unavailable", "The database is unreachable; retry shortly."),
+          req.path);
     }
   };
 }
 
 RouteHandler wrap_authed(AppContext& app, AuthedHandler h) {
-  return wrap(app, [h = std::move(h)](AppContext& a, const HttpRequest& req,
-                                      const PathParams& params) -> HandlerResult {
-    auto who = authenticate(a, req);
-    if (!who) return unexpected(who.error());
-    return h(a, req, params, *who);
-  });
+  return wrap(app,
+              [h = std::move(h)](AppContext& a, const HttpRequest& req,
+                                 const PathParams& params) -> HandlerResult {
+                auto who = authenticate(a, req);
+                if (!who) return unexpected(who.error());
+                return h(a, req, params, *who);
+              });
 }
 
 Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req) {
@@ -80,9 +81,9 @@ Expected<std::optional<int64_t>, ApiError> query_int(const HttpRequest& req, std
   int64_t out = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || ptr != v->data() + v->size() || out < min || out > max)
-    return unexpected(bad_request("invalid_parameter",
-                                  std::string(name) + " must be an integer between " +
-                                      std::to_string(min) + " and " + std::to_string(max)));
+    return unexpected(
+        bad_request("invalid_parameter", std::string(name) + " must be an integer between " +
+                                             std::to_string(min) + " and " + std::to_string(max)));
   return std::optional<int64_t>{out};
 }
 
@@ -135,9 +136,9 @@ Expected<commands::CommandResult, ApiError> run_command(AppContext& app,
                                                         const commands::Command& cmd) {
   auto r = app.bus->submit(cmd, std::chrono::milliseconds(app.config.command_timeout_ms));
   if (!r) {
-    auto e = unavailable(r.error().failure == SubmitFailure::timed_out ? "command_timeout"
-                                                                       : "log_unavailable",
-                         r.error().message);
+    auto e = unavailable(
+        r.error().failure == SubmitFailure::timed_out ? "command_timeout" : "log_unavailable",
+        r.error().message);
     e.headers.push_back({"Retry-After", "1"});
     return unexpected(e);
   }

@@ -21,7 +21,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "api/problem.hpp"
+#include "infra/logging.hpp"
 
 namespace counsel::api {
 
@@ -218,11 +218,11 @@ struct HttpServer::Impl {
     try {
       return handler(request);
     } catch (const std::exception& e) {
-      std::cerr << "http: handler failed on " << request.method << ' ' << request.path << ": "
-                << e.what() << '\n';
+      logging::error("http",
+                     "handler failed on " + request.method + " " + request.path + ": " + e.what());
     } catch (...) {
-      std::cerr << "http: handler failed on " << request.method << ' ' << request.path
-                << ": unknown exception\n";
+      logging::error("http", "handler failed on " + request.method + " " + request.path +
+                                 ": unknown exception");
     }
     try {
       return problem_response(internal_error(), request.path);
@@ -472,7 +472,7 @@ void HttpServer::start() {
           return;
         } catch (const std::exception& e) {
           // A coroutine escaped with an exception; keep serving the others.
-          std::cerr << "http: io thread caught: " << e.what() << '\n';
+          logging::error("http", std::string("io thread caught: ") + e.what());
         }
       }
     });

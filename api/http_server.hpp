@@ -32,7 +32,7 @@
 //     std::function<void(std::shared_ptr<WebSocketConnection>)> on_open;
 //     std::function<void(std::string_view text)> on_message;  // runs on a worker thread
 //     std::function<void()> on_closed; };
-//   // nullopt ⇒ the server answers `rejection` (e.g. 401/404) instead of upgrading.
+//   // An HttpResponse (e.g. a 401/404 problem) is sent instead of upgrading.
 //   using WebSocketUpgradeHandler = std::function<
 //       std::variant<WebSocketCallbacks, HttpResponse>(const HttpRequest&)>;
 #include <chrono>

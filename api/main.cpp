@@ -94,8 +94,8 @@ int rebuild(const Config& config, const std::string& name) {
                 << "%), " << static_cast<int64_t>(per_sec) << " events/s   " << std::flush;
     }
   };
-  auto result = projections::rebuild_projection(runtime.pool(), runtime.log(),
-                                                runtime.decryptor(), name, options);
+  auto result = projections::rebuild_projection(runtime.pool(), runtime.log(), runtime.decryptor(),
+                                                name, options);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (tty) std::cerr << "\n";
@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
   const Config& config = *parsed.config;
   const auto& cmd = config.command;
   try {
-    if (cmd[0] == "serve") return serve(config, {.api = true, .processor = true, .projector = true});
+    if (cmd[0] == "serve")
+      return serve(config, {.api = true, .processor = true, .projector = true});
     if (cmd[0] == "api") return serve(config, {.api = true});
     if (cmd[0] == "processor") return serve(config, {.processor = true});
     if (cmd[0] == "projector") return serve(config, {.projector = true});

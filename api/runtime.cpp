@@ -27,7 +27,8 @@ namespace {
 crypto::PasswordHashCost cost_from(const std::string& name) {
   if (name == "min") return crypto::PasswordHashCost::minimum();
   if (name == "moderate")
-    return crypto::PasswordHashCost{crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE};
+    return crypto::PasswordHashCost{crypto_pwhash_OPSLIMIT_MODERATE,
+                                    crypto_pwhash_MEMLIMIT_MODERATE};
   if (name == "interactive") return crypto::PasswordHashCost::interactive();
   throw std::runtime_error("--password-hash-cost must be interactive, moderate or min");
 }
@@ -60,7 +61,9 @@ std::string load_or_create_secret(const std::string& path) {
 
 Runtime::Runtime(Config config) : config_(std::move(config)) {}
 
-Runtime::~Runtime() { stop(); }
+Runtime::~Runtime() {
+  stop();
+}
 
 void Runtime::open() {
   pg::apply_migrations(config_.db);
@@ -129,6 +132,8 @@ void Runtime::stop() {
   bus_.reset();
 }
 
-unsigned short Runtime::http_port() const { return server_ ? server_->port() : 0; }
+unsigned short Runtime::http_port() const {
+  return server_ ? server_->port() : 0;
+}
 
 }  // namespace counsel::api

@@ -11,7 +11,9 @@ namespace counsel::commands {
 CommandProcessor::CommandProcessor(log::Log& log, ProcessorOptions options)
     : log_(log), options_(std::move(options)), probe_(std::make_unique<ProcessorProbe>()) {}
 
-CommandProcessor::~CommandProcessor() { stop(); }
+CommandProcessor::~CommandProcessor() {
+  stop();
+}
 
 void CommandProcessor::start() {
   if (!consumer_) consumer_ = log_.join_group(log::Topic::commands, options_.group, *this);

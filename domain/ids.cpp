@@ -4,11 +4,16 @@ namespace counsel {
 
 const char* to_string(Role r) {
   switch (r) {
-    case Role::client: return "client";
-    case Role::counselor: return "counselor";
-    case Role::admin: return "admin";
-    case Role::compliance: return "compliance";
-    case Role::system: return "system";
+    case Role::client:
+      return "client";
+    case Role::counselor:
+      return "counselor";
+    case Role::admin:
+      return "admin";
+    case Role::compliance:
+      return "compliance";
+    case Role::system:
+      return "system";
   }
   return "system";
 }

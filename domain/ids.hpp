@@ -23,7 +23,11 @@ struct Actor {
 };
 
 // Stream keys name an aggregate instance; they are also the log key.
-inline std::string account_stream(const UserId& u) { return "account-" + u.value().str(); }
-inline std::string counselor_stream(const UserId& u) { return "counselor-" + u.value().str(); }
+inline std::string account_stream(const UserId& u) {
+  return "account-" + u.value().str();
+}
+inline std::string counselor_stream(const UserId& u) {
+  return "counselor-" + u.value().str();
+}
 
 }  // namespace counsel

@@ -73,8 +73,9 @@ std::optional<Document> parse(std::string_view text, ParseError* error, int max_
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError()) {
     if (error)
-      error->message = std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                       " at offset " + std::to_string(doc.GetErrorOffset());
+      error->message = std::string("invalid JSON: ") +
+                       rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                       std::to_string(doc.GetErrorOffset());
     return std::nullopt;
   }
   return doc;

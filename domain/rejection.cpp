@@ -4,12 +4,18 @@ namespace counsel {
 
 const char* to_string(RejectionKind k) {
   switch (k) {
-    case RejectionKind::invalid: return "invalid";
-    case RejectionKind::unauthorized: return "unauthorized";
-    case RejectionKind::forbidden: return "forbidden";
-    case RejectionKind::not_found: return "not_found";
-    case RejectionKind::conflict: return "conflict";
-    case RejectionKind::unprocessable: return "unprocessable";
+    case RejectionKind::invalid:
+      return "invalid";
+    case RejectionKind::unauthorized:
+      return "unauthorized";
+    case RejectionKind::forbidden:
+      return "forbidden";
+    case RejectionKind::not_found:
+      return "not_found";
+    case RejectionKind::conflict:
+      return "conflict";
+    case RejectionKind::unprocessable:
+      return "unprocessable";
   }
   return "invalid";
 }

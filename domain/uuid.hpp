@@ -24,7 +24,9 @@ struct Uuid {
 };
 
 // UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits supplied by the caller.
-inline std::ostream& operator<<(std::ostream& os, const Uuid& u) { return os << u.str(); }
+inline std::ostream& operator<<(std::ostream& os, const Uuid& u) {
+  return os << u.str();
+}
 
 Uuid uuid_v7(Timestamp at, const std::array<uint8_t, 10>& random);
 

@@ -12,7 +12,8 @@ namespace po = boost::program_options;
 namespace {
 
 po::options_description make_options(Config& c) {
-  po::options_description d("Options (each also read from the COUNSEL_* environment variable shown)");
+  po::options_description d(
+      "Options (each also read from the COUNSEL_* environment variable shown)");
   // clang-format off
   d.add_options()
     ("help,h", "show this help")
@@ -62,12 +63,15 @@ const char* kUsage =
     "Subcommands:\n"
     "  serve                      api + command processor + projectors in one process (default)\n"
     "  api                        the HTTP API only\n"
-    "  processor                  the command processor only (partitions shared with other processors)\n"
+    "  processor                  the command processor only (partitions shared with other "
+    "processors)\n"
     "  projector                  the projectors only (partitions shared with other projectors)\n"
     "  migrate                    apply database migrations and exit\n"
     "  seed-demo                  load demo counsellors and clients unless already loaded\n"
-    "  projections rebuild NAME   rebuild a read model (users | counselors | sessions) from offset 0\n"
-    "  log check                  verify every partition's hash chain and every event's JSON schema\n\n";
+    "  projections rebuild NAME   rebuild a read model (users | counselors | sessions) from offset "
+    "0\n"
+    "  log check                  verify every partition's hash chain and every event's JSON "
+    "schema\n\n";
 
 }  // namespace
 

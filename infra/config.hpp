@@ -8,7 +8,8 @@
 namespace counsel {
 
 struct Config {
-  std::vector<std::string> command;  // subcommand words, e.g. {"serve"} or {"projections","rebuild","users"}
+  std::vector<std::string>
+      command;  // subcommand words, e.g. {"serve"} or {"projections","rebuild","users"}
   std::string db = "host=/var/run/postgresql dbname=counsel";
   std::string http_address = "127.0.0.1";
   int http_port = 8080;

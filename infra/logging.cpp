@@ -14,16 +14,22 @@ std::atomic<Level> g_level{Level::info};
 std::mutex g_mutex;
 const char* name(Level l) {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
 }  // namespace
 
-void set_level(Level l) { g_level = l; }
+void set_level(Level l) {
+  g_level = l;
+}
 
 void write(Level l, std::string_view component, std::string_view message) {
   if (l < g_level.load()) return;

@@ -26,8 +26,9 @@ const DemoCounselor kCounselors[] = {
      R"(["en","xh"])", "registered", "Family and couples counselling, in English and isiXhosa."},
     {"marike.vanwyk@demo.counsel", "Marike van Wyk", R"(["stress","burnout","anxiety"])",
      R"(["en","af"])", "senior", "Works with professionals facing stress and burnout."},
-    {"lerato.khumalo@demo.counsel", "Lerato Khumalo", R"(["adolescents","depression","self_esteem"])",
-     R"(["en","st","zu"])", "intern", "Supervised intern counsellor for teens and young adults."},
+    {"lerato.khumalo@demo.counsel", "Lerato Khumalo",
+     R"(["adolescents","depression","self_esteem"])", R"(["en","st","zu"])", "intern",
+     "Supervised intern counsellor for teens and young adults."},
     {"pieter.botha@demo.counsel", "Pieter Botha", R"(["grief","trauma"])", R"(["af","en"])",
      "specialist", "Specialist in bereavement and post-traumatic stress."},
 };
@@ -80,9 +81,9 @@ bool seed_demo_data(const Router& router, std::ostream& out) {
     }
     expect(reg, 201, std::string("registering ") + c.email);
     std::string id = field(reg.body, "id");
-    auto login = call(router, "POST", "/api/v1/auth/login",
-                      std::string(R"({"email":")") + c.email + R"(","password":")" + password +
-                          R"("})");
+    auto login =
+        call(router, "POST", "/api/v1/auth/login",
+             std::string(R"({"email":")") + c.email + R"(","password":")" + password + R"("})");
     expect(login, 200, std::string("logging in ") + c.email);
     std::string token = field(login.body, "access_token");
     expect(call(router, "PUT", "/api/v1/counselors/" + id + "/profile",

@@ -104,8 +104,9 @@ LogCheckReport check_event_log(log::Log& log, const std::filesystem::path& schem
         auto& seq = sequences[e->stream];
         if (e->sequence != seq + 1) {
           ++report.sequence_errors;
-          problem(p, o, "stream " + e->stream + " sequence " + std::to_string(e->sequence) +
-                            " after " + std::to_string(seq));
+          problem(p, o,
+                  "stream " + e->stream + " sequence " + std::to_string(e->sequence) + " after " +
+                      std::to_string(seq));
         }
         seq = e->sequence;
         auto* schema = schemas.get(e->type, e->version);
@@ -122,13 +123,12 @@ LogCheckReport check_event_log(log::Log& log, const std::filesystem::path& schem
           rapidjson::StringBuffer sb;
           validator.GetInvalidSchemaPointer().StringifyUriFragment(sb);
           problem(p, o,
-                  e->type + " does not match its schema at " + std::string(sb.GetString()) +
-                      " (" + validator.GetInvalidSchemaKeyword() + ")");
+                  e->type + " does not match its schema at " + std::string(sb.GetString()) + " (" +
+                      validator.GetInvalidSchemaKeyword() + ")");
         }
       }
     }
-    if (progress)
-      *progress << "partition " << p << ": " << expected_offset << " events checked\n";
+    if (progress) *progress << "partition " << p << ": " << expected_offset << " events checked\n";
   }
   return report;
 }

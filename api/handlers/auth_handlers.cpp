@@ -70,8 +70,7 @@ HandlerResult register_user(AppContext& app, const HttpRequest& req, const PathP
   std::string email = lower_trim(*email_raw);
   if (!plausible_email(email))
     return unexpected(bad_request("invalid_email", "email is not a valid address."));
-  if (!password)
-    return unexpected(bad_request("invalid_password", "password is required."));
+  if (!password) return unexpected(bad_request("invalid_password", "password is required."));
   auto plen = utf8_length(*password);
   if (plen < 8 || plen > 64)
     return unexpected(
@@ -191,9 +190,8 @@ HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) 
   claims.jti = new_uuid_v7().str();
   auto token = crypto::sign_jwt(claims, app.jwt_secret);
 
-  auto user = with_db(app, [&](pqxx::connection& c) {
-    return projections::find_user_by_id(c, creds->user_id);
-  });
+  auto user = with_db(
+      app, [&](pqxx::connection& c) { return projections::find_user_by_id(c, creds->user_id); });
   rapidjson::StringBuffer sb;
   json::Writer w(sb);
   w.StartObject();
@@ -213,8 +211,7 @@ HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) 
   return json_response(200, std::string(sb.GetString(), sb.GetSize()));
 }
 
-HandlerResult me(AppContext& app, const HttpRequest& req, const PathParams&,
-                 const Principal& who) {
+HandlerResult me(AppContext& app, const HttpRequest& req, const PathParams&, const Principal& who) {
   auto waited = honour_consistency_token(app, req);
   if (!waited) return unexpected(waited.error());
   auto user = with_db(app, [&](pqxx::connection& c) {

@@ -82,9 +82,8 @@ HandlerResult list_counselors(AppContext& app, const HttpRequest& req, const Pat
   f.sort = sort->empty() ? "name" : (*sort == "-rating" ? "rating" : *sort);
   f.page = static_cast<int>(page->value_or(1));
   f.per_page = static_cast<int>(per_page->value_or(20));
-  auto json_page = with_db(app, [&](pqxx::connection& c) {
-    return projections::search_counselors(c, f);
-  });
+  auto json_page =
+      with_db(app, [&](pqxx::connection& c) { return projections::search_counselors(c, f); });
   return json_response(200, json_page);
 }
 
@@ -117,8 +116,7 @@ HandlerResult get_slots(AppContext& app, const HttpRequest& req, const PathParam
   Timestamp now = now_utc();
   Timestamp start = from->value_or(now);
   Timestamp end = to->value_or(start + days(7));
-  if (end <= start)
-    return unexpected(bad_request("invalid_parameter", "to must be after from."));
+  if (end <= start) return unexpected(bad_request("invalid_parameter", "to must be after from."));
   if (end - start > days(62))
     return unexpected(bad_request("invalid_parameter", "from..to may span at most 62 days."));
   auto slots = with_db(app, [&](pqxx::connection& c) {

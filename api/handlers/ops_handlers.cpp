@@ -42,9 +42,7 @@ HandlerResult status(AppContext& app, const HttpRequest&, const PathParams&) {
     ends.push_back({log::PartitionId{p}, *end});
   }
   try {
-    lag = with_db(app, [&](pqxx::connection& c) {
-      return projections::projection_lag(c, ends);
-    });
+    lag = with_db(app, [&](pqxx::connection& c) { return projections::projection_lag(c, ends); });
   } catch (const std::exception&) {
     db_state = "unavailable";
   }
@@ -98,8 +96,10 @@ void update_lag_gauges(AppContext& app) {
     if (!end) return;
     ends.push_back({log::PartitionId{p}, *end});
   }
-  auto lag = with_db(app, [&](pqxx::connection& c) { return projections::projection_lag(c, ends); });
-  for (auto& [name, value] : lag) family.Add({{"projection", name}}).Set(static_cast<double>(value));
+  auto lag =
+      with_db(app, [&](pqxx::connection& c) { return projections::projection_lag(c, ends); });
+  for (auto& [name, value] : lag)
+    family.Add({{"projection", name}}).Set(static_cast<double>(value));
 }
 
 HandlerResult metrics(AppContext& app, const HttpRequest&, const PathParams&) {

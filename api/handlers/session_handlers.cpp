@@ -13,9 +13,8 @@ namespace {
 HandlerResult session_response(AppContext& app, int status, const std::string& session_id,
                                const commands::CommandResult& result) {
   wait_for_read_models(app, result.event_positions);
-  auto found = with_db(app, [&](pqxx::connection& c) {
-    return projections::get_session(c, session_id);
-  });
+  auto found =
+      with_db(app, [&](pqxx::connection& c) { return projections::get_session(c, session_id); });
   HttpResponse resp = json_response(status, found ? found->json : result.body_json);
   resp.headers.push_back({"Consistency-Token", consistency_token(result.event_positions)});
   if (status == 201) resp.headers.push_back({"Location", "/api/v1/sessions/" + session_id});
@@ -107,15 +106,13 @@ struct VisibleSession {
   projections::SessionView view;
 };
 
-Expected<VisibleSession, ApiError> visible_session(AppContext& app,
-                                                            const PathParams& params,
-                                                            const Principal& who) {
+Expected<VisibleSession, ApiError> visible_session(AppContext& app, const PathParams& params,
+                                                   const Principal& who) {
   auto id_text = params.get("id");
   auto id = id_text ? Uuid::parse(*id_text) : std::nullopt;
   if (!id) return unexpected(not_found("session_not_found", "No such session."));
-  auto row = with_db(app, [&](pqxx::connection& c) {
-    return projections::get_session(c, id->str());
-  });
+  auto row =
+      with_db(app, [&](pqxx::connection& c) { return projections::get_session(c, id->str()); });
   std::string me = who.id.value().str();
   if (!row || (row->client_id != me && row->counselor_id != me))
     return unexpected(not_found("session_not_found", "No such session."));
@@ -216,11 +213,16 @@ void register_session_routes(Router& router, AppContext& app) {
   router.add("GET", "/api/v1/sessions/{id}", wrap_authed(app, get_session));
   router.add("PUT", "/api/v1/sessions/{id}", wrap_authed(app, put_session));
   router.add("PATCH", "/api/v1/sessions/{id}", wrap_authed(app, put_session));
-  router.add("POST", "/api/v1/sessions/{id}/confirm", wrap_authed(app, transition("session.confirm")));
-  router.add("POST", "/api/v1/sessions/{id}/decline", wrap_authed(app, transition("session.decline")));
-  router.add("POST", "/api/v1/sessions/{id}/complete", wrap_authed(app, transition("session.complete")));
-  router.add("POST", "/api/v1/sessions/{id}/no-show", wrap_authed(app, transition("session.mark_no_show")));
-  router.add("POST", "/api/v1/sessions/{id}/cancel", wrap_authed(app, transition("session.cancel")));
+  router.add("POST", "/api/v1/sessions/{id}/confirm",
+             wrap_authed(app, transition("session.confirm")));
+  router.add("POST", "/api/v1/sessions/{id}/decline",
+             wrap_authed(app, transition("session.decline")));
+  router.add("POST", "/api/v1/sessions/{id}/complete",
+             wrap_authed(app, transition("session.complete")));
+  router.add("POST", "/api/v1/sessions/{id}/no-show",
+             wrap_authed(app, transition("session.mark_no_show")));
+  router.add("POST", "/api/v1/sessions/{id}/cancel",
+             wrap_authed(app, transition("session.cancel")));
 }
 
 }  // namespace counsel::api

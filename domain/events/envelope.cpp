@@ -61,8 +61,12 @@ bool read_id(const json::Value& obj, const char* key, Id& out) {
 
 }  // namespace
 
-std::string encode_event(const EventEnvelope& e) { return encode(e, true); }
-std::string event_hash_input(const EventEnvelope& e) { return encode(e, false); }
+std::string encode_event(const EventEnvelope& e) {
+  return encode(e, true);
+}
+std::string event_hash_input(const EventEnvelope& e) {
+  return encode(e, false);
+}
 
 std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[crypto_hash_sha256_BYTES];
@@ -77,7 +81,9 @@ std::string sha256_hex(std::string_view bytes) {
   return out;
 }
 
-std::string compute_event_hash(const EventEnvelope& e) { return sha256_hex(event_hash_input(e)); }
+std::string compute_event_hash(const EventEnvelope& e) {
+  return sha256_hex(event_hash_input(e));
+}
 
 void seal_event(EventEnvelope& e, const std::string& prev_hash) {
   e.prev_hash = prev_hash;

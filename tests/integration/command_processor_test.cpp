@@ -140,9 +140,8 @@ BOOST_AUTO_TEST_CASE(two_processors_split_partitions_and_one_takes_over) {
   BOOST_REQUIRE(eventually([&] { return a.owned_partitions().size() == 8; }));
   commands::CommandProcessor b(*log_b, {});
   b.start();
-  BOOST_TEST(eventually([&] {
-    return a.owned_partitions().size() == 4 && b.owned_partitions().size() == 4;
-  }));
+  BOOST_TEST(eventually(
+      [&] { return a.owned_partitions().size() == 4 && b.owned_partitions().size() == 4; }));
 
   api::CommandBus bus(*log_a);
   bus.start();

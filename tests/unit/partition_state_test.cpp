@@ -30,9 +30,8 @@ commands::Command register_cmd(const UserId& user, uint8_t id_seed) {
   c.correlation_id = CorrelationId{fixed_uuid(static_cast<uint8_t>(id_seed + 1))};
   c.issued_at = Timestamp{std::chrono::milliseconds{1'700'000'000'000}};
   std::string id = user.value().str();
-  c.data_json = R"({"user_id":")" + id +
-                R"(","role":"client","email":"enc:v1:AA","email_hash":")" + sha256_hex(id) +
-                R"(","display_name":"enc:v1:AA","password_hash":"enc:v1:AA"})";
+  c.data_json = R"({"user_id":")" + id + R"(","role":"client","email":"enc:v1:AA","email_hash":")" +
+                sha256_hex(id) + R"(","display_name":"enc:v1:AA","password_hash":"enc:v1:AA"})";
   return c;
 }
 
