@@ -10,6 +10,7 @@
 #include "api/cli/event_log_check.hpp"
 #include "api/runtime.hpp"
 #include "infra/config.hpp"
+#include "infra/log/kafka_mock_cluster.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/migrations.hpp"
 #include "projections/projection.hpp"
@@ -38,6 +39,7 @@ int serve(const Config& config, api::Roles roles) {
   if (roles.api)
     std::cout << "listening on http://" << config.http_address << ":" << runtime.http_port()
               << std::endl;
+  if (config.demo_data && roles.api) api::seed_demo_data(runtime.router(), std::cout);
   std::cout << "counsel " << config.command.front() << " running (log engine "
             << runtime.log().engine_name() << ", " << config.partitions
             << " partitions); Ctrl-C stops" << std::endl;
@@ -45,6 +47,18 @@ int serve(const Config& config, api::Roles roles) {
   sigwait(&stop_signals, &sig);
   logging::info("main", std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   runtime.stop();
+  std::cout << "stopped" << std::endl;
+  return 0;
+}
+
+// A standalone mock Kafka cluster for trying the Kafka path (and for multi-process tests):
+// other counsel processes join it with --log kafka --kafka-brokers <printed address>.
+int kafka_mock(const Config& config) {
+  sigset_t stop_signals = block_stop_signals();
+  auto mock = api::start_kafka_mock(config);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  mock.reset();
   std::cout << "stopped" << std::endl;
   return 0;
 }
@@ -136,6 +150,7 @@ int main(int argc, char** argv) {
     if (cmd[0] == "processor") return serve(config, {.processor = true});
     if (cmd[0] == "projector") return serve(config, {.projector = true});
     if (cmd[0] == "migrate") return migrate(config);
+    if (cmd[0] == "kafka-mock") return kafka_mock(config);
     if (cmd[0] == "seed-demo") return seed_demo(config);
     if (cmd[0] == "projections" && cmd.size() == 3 && cmd[1] == "rebuild")
       return rebuild(config, cmd[2]);

@@ -3,7 +3,9 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "api/handler_support.hpp"
@@ -12,6 +14,8 @@
 #include "commands/command_processor.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/password_hasher.hpp"
+#include "infra/log/kafka_log.hpp"
+#include "infra/log/kafka_mock_cluster.hpp"
 #include "infra/log/postgres_log.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
@@ -33,7 +37,77 @@ crypto::PasswordHashCost cost_from(const std::string& name) {
   throw std::runtime_error("--password-hash-cost must be interactive, moderate or min");
 }
 
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+void add_setting(std::vector<std::pair<std::string, std::string>>& out, const std::string& item,
+                 const std::string& origin) {
+  auto line = trim(item);
+  if (line.empty() || line[0] == '#') return;
+  auto eq = line.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::runtime_error("bad librdkafka setting in " + origin + " (expected key=value)");
+  out.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> kafka_settings(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!config.kafka_config_file.empty()) {
+    std::ifstream in(config.kafka_config_file);
+    if (!in) throw std::runtime_error("cannot read " + config.kafka_config_file);
+    std::string line;
+    while (std::getline(in, line)) add_setting(out, line, config.kafka_config_file);
+  }
+  std::stringstream items(config.kafka_config);
+  std::string item;
+  while (std::getline(items, item, ',')) add_setting(out, item, "--kafka-config");
+  return out;
+}
+
+std::unique_ptr<log::KafkaMockCluster> start_kafka_mock(const Config& config) {
+  auto mock = std::make_unique<log::KafkaMockCluster>(3);
+  mock->create_topics(config.partitions);
+  std::string bootstrap = mock->bootstrap_servers();
+  if (!config.kafka_bootstrap_file.empty()) {
+    std::ofstream out(config.kafka_bootstrap_file);
+    if (out) out << bootstrap << "\n";
+  }
+  std::cout << "kafka mock cluster: " << bootstrap << " (volatile: gone when this process stops)"
+            << std::endl;
+  return mock;
+}
+
+std::unique_ptr<log::Log> open_log(const Config& config,
+                                   std::unique_ptr<log::KafkaMockCluster>* mock) {
+  if (config.log_engine == "postgres")
+    return log::make_postgres_log(config.db, config.partitions, config.member_name);
+  log::KafkaLogOptions options;
+  options.partitions = config.partitions;
+  options.member = config.member_name;
+  options.extra_config = kafka_settings(config);
+  // An unreachable cluster must answer a request within the command timeout (503), not later.
+  options.delivery_timeout = std::chrono::milliseconds(config.command_timeout_ms);
+  if (config.fault == "processor_crash_before_commit") {
+    options.before_transaction_commit = [] {
+      logging::error("processor", "fault injection: crashing before the transaction commits");
+      std::_Exit(88);
+    };
+  }
+  if (config.log_engine == "kafka-mock") {
+    *mock = start_kafka_mock(config);
+    options.brokers = (*mock)->bootstrap_servers();
+    options.mock = true;
+  } else {
+    options.brokers = config.kafka_brokers;
+  }
+  return log::make_kafka_log(options);
+}
 
 std::string load_or_create_secret(const std::string& path) {
   {
@@ -67,10 +141,7 @@ Runtime::~Runtime() {
 
 void Runtime::open() {
   pg::apply_migrations(config_.db);
-  if (config_.log_engine != "postgres")
-    throw std::runtime_error("log engine '" + config_.log_engine +
-                             "' is not available in this build; use --log postgres");
-  log_ = log::make_postgres_log(config_.db, config_.partitions, config_.member_name);
+  log_ = open_log(config_, &kafka_mock_);
   pool_ = std::make_unique<pg::PgPool>(config_.db, static_cast<size_t>(config_.db_pool_size));
   keyring_ = std::make_unique<crypto::SubjectKeyring>(*pool_);
   {
@@ -130,6 +201,8 @@ void Runtime::stop() {
   processor_.reset();
   projector_.reset();
   bus_.reset();
+  log_.reset();
+  kafka_mock_.reset();
 }
 
 unsigned short Runtime::http_port() const {

@@ -7,6 +7,9 @@
 #include "api/router.hpp"
 #include "infra/config.hpp"
 
+namespace counsel::log {
+class KafkaMockCluster;
+}
 namespace counsel::commands {
 class CommandProcessor;
 }
@@ -42,10 +45,13 @@ class Runtime {
   log::Log& log() { return *log_; }
   pg::PgPool& pool() { return *pool_; }
   projections::FieldDecryptor& decryptor() { return *decryptor_; }
+  // The in-process mock cluster with --log kafka-mock, else nullptr.
+  log::KafkaMockCluster* kafka_mock() { return kafka_mock_.get(); }
   unsigned short http_port() const;
 
  private:
   Config config_;
+  std::unique_ptr<log::KafkaMockCluster> kafka_mock_;
   std::unique_ptr<pg::PgPool> pool_;
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<crypto::SubjectKeyring> keyring_;
@@ -59,6 +65,15 @@ class Runtime {
   AppContext app_;
   Router router_;
 };
+
+// The log engine the configuration names. With kafka-mock, `mock` receives the in-process
+// cluster (topics created) and its bootstrap address is written to config.kafka_bootstrap_file.
+std::unique_ptr<log::Log> open_log(const Config& config,
+                                   std::unique_ptr<log::KafkaMockCluster>* mock);
+// librdkafka settings from --kafka-config ("k=v,k=v") and --kafka-config-file (k=v lines).
+std::vector<std::pair<std::string, std::string>> kafka_settings(const Config& config);
+// Starts a mock cluster with the counsel topics and publishes its address.
+std::unique_ptr<log::KafkaMockCluster> start_kafka_mock(const Config& config);
 
 // Reads the HS256 secret, creating it (random, mode 0600) if the file is missing.
 std::string load_or_create_secret(const std::string& path);

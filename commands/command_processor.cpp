@@ -97,9 +97,11 @@ void CommandProcessor::rebuild(Owned& owned) {
       if (!e) {
         logging::error("processor", "undecodable event at " + std::to_string(p.value()) + ":" +
                                         std::to_string(rec.offset.value()) + ": " + error);
+        owned.state->replay_undecodable();
+        next = rec.offset.value() + 1;
         continue;
       }
-      owned.state->replay(*e, rec.offset);
+      owned.state->replay(*e);
       next = rec.offset.value() + 1;
     }
   }

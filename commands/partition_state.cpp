@@ -27,8 +27,8 @@ void PartitionState::remember(const CommandId& id, std::string stream_key,
   }
 }
 
-void PartitionState::replay(const EventEnvelope& e, log::Offset offset) {
-  next_event_offset_ = log::Offset{offset.value() + 1};
+void PartitionState::replay(const EventEnvelope& e) {
+  ++event_count_;
   last_hash_ = e.hash;
   const AggregateKind* kind = aggregate_kind_for_stream(e.stream);
   if (!kind) return;  // a stream type this build does not know: keep the chain, skip state
@@ -100,8 +100,8 @@ Outcome PartitionState::handle(const Command& cmd, Timestamp now,
     seal_event(e, last_hash_);
     last_hash_ = e.hash;
     kind->evolve(*s.state, e);
-    out.result.event_positions.push_back({partition_, next_event_offset_});
-    next_event_offset_ = log::Offset{next_event_offset_.value() + 1};
+    out.result.event_positions.push_back({partition_, log::Offset{event_count_}});
+    ++event_count_;
     out.events.push_back(std::move(e));
   }
   out.result.accepted = true;

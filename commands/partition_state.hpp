@@ -31,12 +31,17 @@ class PartitionState {
   PartitionState(log::PartitionId partition, size_t dedupe_capacity = 200000);
 
   log::PartitionId partition() const { return partition_; }
-  log::Offset next_event_offset() const { return next_event_offset_; }
+  // Events in the partition so far: the next event's ordinal. Result positions are ordinals
+  // (what projections count), not offsets: they differ on Kafka, where transaction markers
+  // take offsets of their own.
+  int64_t event_count() const { return event_count_; }
   const std::string& last_hash() const { return last_hash_; }
   size_t stream_count() const { return streams_.size(); }
 
-  // Replays one event from the events log (rebuild). Events must arrive in offset order.
-  void replay(const EventEnvelope& e, log::Offset offset);
+  // Replays one event from the events log (rebuild). Events must arrive in log order.
+  void replay(const EventEnvelope& e);
+  // A record of the events log this build cannot decode still counts as an event.
+  void replay_undecodable() { ++event_count_; }
 
   // Decides one command against the current state; on success the events are applied to
   // the state and chained, and the outcome says what to append. Pure apart from `new_id`.
@@ -52,7 +57,7 @@ class PartitionState {
   };
 
   log::PartitionId partition_;
-  log::Offset next_event_offset_{0};
+  int64_t event_count_ = 0;
   std::string last_hash_;
   std::unordered_map<std::string, StreamState> streams_;
   std::unordered_map<CommandId, Remembered> seen_;

@@ -27,6 +27,16 @@ po::options_description make_options(Config& c) {
      "COUNSEL_LOG: log engine: postgres | kafka | kafka-mock")
     ("partitions", po::value(&c.partitions)->default_value(c.partitions),
      "COUNSEL_PARTITIONS: partitions of the commands/events/results topics")
+    ("kafka-brokers", po::value(&c.kafka_brokers),
+     "COUNSEL_KAFKA_BROKERS: Kafka bootstrap servers (with --log kafka)")
+    ("kafka-config", po::value(&c.kafka_config),
+     "COUNSEL_KAFKA_CONFIG: extra librdkafka settings 'key=value,key=value' (e.g. "
+     "security.protocol=SASL_SSL,sasl.mechanism=PLAIN)")
+    ("kafka-config-file", po::value(&c.kafka_config_file),
+     "COUNSEL_KAFKA_CONFIG_FILE: file of librdkafka settings, one key=value per line (keep "
+     "secrets such as sasl.password here)")
+    ("kafka-bootstrap-file", po::value(&c.kafka_bootstrap_file)->default_value(c.kafka_bootstrap_file),
+     "COUNSEL_KAFKA_BOOTSTRAP_FILE: where --log kafka-mock writes the mock cluster's address")
     ("jwt-secret-file", po::value(&c.jwt_secret_file)->default_value(c.jwt_secret_file),
      "COUNSEL_JWT_SECRET_FILE: HS256 secret for access tokens (created, mode 0600, if missing)")
     ("access-token-ttl", po::value(&c.access_token_ttl_seconds)->default_value(c.access_token_ttl_seconds),
@@ -43,6 +53,8 @@ po::options_description make_options(Config& c) {
      "COUNSEL_COMMAND_TIMEOUT_MS: how long the api waits for a command's outcome")
     ("consistency-wait-ms", po::value(&c.consistency_wait_ms)->default_value(c.consistency_wait_ms),
      "COUNSEL_CONSISTENCY_WAIT_MS: how long a read waits for its Consistency-Token")
+    ("demo-data", po::bool_switch(&c.demo_data),
+     "COUNSEL_DEMO_DATA: serve/api load the demo data after start unless already there")
     ("member-name", po::value(&c.member_name),
      "COUNSEL_MEMBER_NAME: name of this process in partition groups (default host:pid)")
     ("fault", po::value(&c.fault),
@@ -78,7 +90,12 @@ const char* kUsage =
 std::string config_help() {
   Config c;
   std::ostringstream out;
-  out << kUsage << make_options(c);
+  out << kUsage << make_options(c)
+      << "\nEnvironment only:\n"
+         "  COUNSEL_MIGRATIONS_DIR     directory of the numbered SQL migrations (default: the "
+         "source tree's)\n"
+         "  COUNSEL_SCHEMAS_DIR        directory of the event JSON Schemas (default: the source "
+         "tree's)\n";
   return out.str();
 }
 
@@ -124,6 +141,16 @@ ConfigParse parse_config(int argc, char** argv) {
   }
   if (c.http_port < 0 || c.http_port > 65535) {
     std::cerr << "counsel: --http-port must be between 0 and 65535\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.log_engine != "postgres" && c.log_engine != "kafka" && c.log_engine != "kafka-mock") {
+    std::cerr << "counsel: --log must be postgres, kafka or kafka-mock\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.log_engine == "kafka" && c.kafka_brokers.empty()) {
+    std::cerr << "counsel: --log kafka needs --kafka-brokers (COUNSEL_KAFKA_BROKERS)\n";
     result.exit_code = 2;
     return result;
   }

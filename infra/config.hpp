@@ -15,6 +15,10 @@ struct Config {
   int http_port = 8080;
   std::string log_engine = "postgres";  // postgres | kafka | kafka-mock
   int partitions = 16;
+  std::string kafka_brokers;      // bootstrap servers for --log kafka
+  std::string kafka_config;       // extra librdkafka settings: "k=v,k=v"
+  std::string kafka_config_file;  // extra librdkafka settings, one k=v per line (secrets)
+  std::string kafka_bootstrap_file = "var/kafka-bootstrap";  // written by --log kafka-mock
   std::string jwt_secret_file = "var/jwt-secret";
   int access_token_ttl_seconds = 900;
   std::string password_hash_cost = "interactive";  // interactive | moderate | min

@@ -16,14 +16,19 @@ using CheckpointMap = std::map<std::string, std::map<int32_t, int64_t>>;
 CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                const std::vector<int32_t>& partitions);
 
-// Moves a checkpoint from `expected` to `next`. False when the stored value is no longer
-// `expected`: another projector or a rebuild moved it, and this batch must not commit.
+// projection -> partition -> events applied so far (what consistency tokens compare).
+CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,
+                                const std::vector<int32_t>& partitions);
+
+// Moves a checkpoint from `expected` to `next`, counting `applied` more events. False when the
+// stored value is no longer `expected`: another projector or a rebuild moved it, and this
+// batch must not commit.
 bool advance_checkpoint(pqxx::transaction_base& tx, const std::string& projection,
-                        int32_t partition, int64_t expected, int64_t next);
+                        int32_t partition, int64_t expected, int64_t next, int64_t applied);
 
 // Sets a checkpoint unconditionally (a rebuild swap, under the exclusive projection lock).
 void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection, int32_t partition,
-                      int64_t next);
+                      int64_t next, int64_t events_applied);
 
 // "{1,2,3}": libpqxx 6 has no array parameters.
 std::string int_array_literal(const std::vector<int32_t>& values);

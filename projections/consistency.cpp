@@ -20,7 +20,7 @@ class Wakeup final : public pqxx::notification_receiver {
 
 bool read_models_reached(pqxx::connection& conn, const std::vector<log::Position>& positions) {
   if (positions.empty()) return true;
-  // Several events of one partition: only the highest offset matters.
+  // Several events of one partition: only the highest ordinal matters.
   std::map<int32_t, int64_t> highest;
   for (const auto& p : positions) {
     auto [it, inserted] = highest.try_emplace(p.partition.value(), p.offset.value());
@@ -30,7 +30,10 @@ bool read_models_reached(pqxx::connection& conn, const std::vector<log::Position
   std::vector<int32_t> partitions;
   for (const auto& [p, o] : highest) partitions.push_back(p);
   pqxx::read_transaction tx(conn);
-  const CheckpointMap checkpoints = load_checkpoints(tx, names, partitions);
+  // Positions are event ordinals per partition (see commands::PartitionState), compared with
+  // the number of events each projection has applied: equal to offsets on postgres, and
+  // still right on Kafka, whose transaction markers take offsets of their own.
+  const CheckpointMap checkpoints = load_event_counts(tx, names, partitions);
   for (const auto& [name, per_partition] : checkpoints) {
     for (const auto& [p, o] : highest) {
       if (per_partition.at(p) <= o) return false;

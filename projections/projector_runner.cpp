@@ -150,11 +150,13 @@ size_t ProjectorRunner::run_once(size_t max_events, std::chrono::milliseconds wa
       if (stale_.count(p) || !next_.count(p)) continue;
       auto [it, inserted] = expected.try_emplace(p, next_[p]);
       if (record.offset.value() < it->second) continue;  // already applied
-      if (record.offset.value() > it->second) {          // a gap: never skip events
+      // On an engine with dense offsets a gap means a skipped event: never apply past it.
+      // (Kafka's transaction markers make gaps normal there.)
+      if (record.offset.value() > it->second && log_.dense_offsets()) {
         stale_.insert(p);
         continue;
       }
-      ++it->second;
+      it->second = record.offset.value() + 1;
       batch.push_back(std::move(record));
     }
     if (!stale_.empty()) {
@@ -229,7 +231,10 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
         const int64_t current = checkpoints.at(n).at(p);
         const int64_t next = std::max(current, span.last + 1);
         if (next == current) continue;
-        if (!advance_checkpoint(tx, n, p, current, next)) {
+        int64_t applied = 0;  // the events of this batch the projection had not seen yet
+        for (const auto& r : records)
+          if (r.partition.value() == p && r.offset.value() >= current) ++applied;
+        if (!advance_checkpoint(tx, n, p, current, next, applied)) {
           // Fenced: someone else (a new owner, a rebuild swap) moved the checkpoint.
           logging::warn(kComponent, "checkpoint of " + n + " partition " + std::to_string(p) +
                                         " moved by another writer; re-reading");

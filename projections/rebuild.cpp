@@ -23,40 +23,46 @@ std::unique_ptr<Projection> projection_named(const std::string& name) {
 
 // Reads [from[p], to[p]) of every partition, in offset order per partition, handing chunks
 // of up to `chunk` records to `sink`.
+// Hands the events of [from, to) of every partition to `sink` in chunks, one partition after the
+// other (projections commute across partitions). A partition ends at `to`, or where the reader
+// finds its end: on Kafka the offsets before `to` may end in transaction markers, which no
+// reader ever sees. `counts` (if given) receives the number of events read per partition.
 void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
                 const std::map<int32_t, int64_t>& to, size_t chunk,
-                const std::function<void(std::vector<log::Record>&)>& sink) {
-  std::vector<log::Position> start;
-  std::map<int32_t, int64_t> next;
+                const std::function<void(std::vector<log::Record>&)>& sink,
+                std::map<int32_t, int64_t>* counts = nullptr) {
+  std::vector<log::Record> pending;
   for (const auto& [p, end] : to) {
     const int64_t begin = from.count(p) ? from.at(p) : 0;
     if (begin >= end) continue;
-    start.push_back({log::PartitionId{p}, log::Offset{begin}});
-    next[p] = begin;
-  }
-  if (start.empty()) return;
-  auto reader = log.reader();
-  reader->assign(log::Topic::events, start);
-  std::vector<log::Record> pending;
-  size_t open_partitions = next.size();
-  while (open_partitions > 0) {
-    auto polled = reader->poll(chunk, std::chrono::milliseconds(500));
-    if (!polled)
-      throw std::runtime_error("reading the events log failed: " + polled.error().message);
-    for (auto& r : *polled) {
-      const int32_t p = r.partition.value();
-      auto it = next.find(p);
-      if (it == next.end() || it->second >= to.at(p)) continue;  // beyond this rebuild
-      if (r.offset.value() != it->second) {
-        throw std::runtime_error("events log partition " + std::to_string(p) +
-                                 " is not contiguous at offset " + std::to_string(it->second));
-      }
-      ++it->second;
-      if (it->second == to.at(p)) --open_partitions;
-      pending.push_back(std::move(r));
-      if (pending.size() >= chunk) {
-        sink(pending);
-        pending.clear();
+    auto reader = log.reader();
+    reader->assign(log::Topic::events, {{log::PartitionId{p}, log::Offset{begin}}});
+    int64_t expected = begin;
+    bool open = true;
+    while (open) {
+      auto polled = reader->poll(chunk, std::chrono::milliseconds(500));
+      if (!polled)
+        throw std::runtime_error("reading the events log failed: " + polled.error().message);
+      if (polled->empty()) break;  // the partition's end
+      for (auto& r : *polled) {
+        if (r.partition.value() != p) continue;
+        if (r.offset.value() >= end) {
+          open = false;
+          break;
+        }
+        if (r.offset.value() != expected && log.dense_offsets()) {
+          throw std::runtime_error("events log partition " + std::to_string(p) +
+                                   " is not contiguous at offset " + std::to_string(expected));
+        }
+        expected = r.offset.value() + 1;
+        if (counts) ++(*counts)[p];
+        pending.push_back(std::move(r));
+        if (expected >= end) open = false;
+        if (pending.size() >= chunk) {
+          sink(pending);
+          pending.clear();
+        }
+        if (!open) break;
       }
     }
   }
@@ -111,26 +117,29 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
 
   const auto started = std::chrono::steady_clock::now();
   const size_t batch = std::max<size_t>(options.batch_size, 1);
-  read_range(log, {}, end, batch, [&](std::vector<log::Record>& records) {
-    auto lease = pool.acquire(kDbTimeout);
-    for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
-      pqxx::work tx(lease.connection());
-      set_search_path(tx, result.schema);
-      try {
-        result.quarantined += apply_chunk(tx, *projection, records, decryptor, mode);
-      } catch (const ApplyFailed&) {
-        continue;
-      }
-      tx.commit();
-      break;
-    }
-    result.events += static_cast<int64_t>(records.size());
-    if (options.progress) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      options.progress({result.events, total, seconds > 0 ? result.events / seconds : 0.0});
-    }
-  });
+  read_range(
+      log, {}, end, batch,
+      [&](std::vector<log::Record>& records) {
+        auto lease = pool.acquire(kDbTimeout);
+        for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
+          pqxx::work tx(lease.connection());
+          set_search_path(tx, result.schema);
+          try {
+            result.quarantined += apply_chunk(tx, *projection, records, decryptor, mode);
+          } catch (const ApplyFailed&) {
+            continue;
+          }
+          tx.commit();
+          break;
+        }
+        result.events += static_cast<int64_t>(records.size());
+        if (options.progress) {
+          const double seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          options.progress({result.events, total, seconds > 0 ? result.events / seconds : 0.0});
+        }
+      },
+      &result.counts);
   for (const auto& [p, offset] : end)
     result.reached.push_back({log::PartitionId{p}, log::Offset{offset}});
   return result;
@@ -164,10 +173,13 @@ RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor
     final_checkpoint[p] = std::max(live_end[p], reached[p]);
   }
   set_search_path(tx, built);
-  read_range(log, reached, live_end, options.batch_size, [&](std::vector<log::Record>& records) {
-    result.quarantined += apply_chunk(tx, *projection, records, decryptor, ApplyMode::careful);
-    result.events += static_cast<int64_t>(records.size());
-  });
+  read_range(
+      log, reached, live_end, options.batch_size,
+      [&](std::vector<log::Record>& records) {
+        result.quarantined += apply_chunk(tx, *projection, records, decryptor, ApplyMode::careful);
+        result.events += static_cast<int64_t>(records.size());
+      },
+      &result.counts);
 
   for (const auto& table : projection->tables()) {
     tx.exec0("DROP TABLE IF EXISTS " + tx.quote_name(kReadSchema) + "." + tx.quote_name(table) +
@@ -175,7 +187,10 @@ RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor
     tx.exec0("ALTER TABLE " + tx.quote_name(built) + "." + tx.quote_name(table) + " SET SCHEMA " +
              tx.quote_name(kReadSchema));
   }
-  for (const auto& [p, next] : final_checkpoint) store_checkpoint(tx, name, p, next);
+  for (const auto& [p, next] : final_checkpoint) {
+    auto counted = result.counts.find(p);
+    store_checkpoint(tx, name, p, next, counted == result.counts.end() ? 0 : counted->second);
+  }
   tx.exec0("DROP SCHEMA " + tx.quote_name(built) + " CASCADE");
   tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
   tx.commit();

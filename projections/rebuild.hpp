@@ -3,6 +3,7 @@
 // live projectors keep running.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct RebuildOptions {
 struct RebuildResult {
   std::string schema;                  // where the tables were built ("read" after a swap)
   std::vector<log::Position> reached;  // per partition: next offset applied
+  std::map<int32_t, int64_t> counts;   // per partition: events read up to `reached`
   int64_t events = 0;                  // events read from the log
   size_t quarantined = 0;
 };

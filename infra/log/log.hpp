@@ -123,6 +123,10 @@ class Log {
                                                     RebalanceListener& listener) = 0;
   // Cheap reachability check for /status.
   virtual Result<bool> ping() = 0;
+  // True when every offset of a partition holds a record (postgres). Kafka's transaction
+  // markers occupy offsets that readers never see, so gaps there are normal, and counting
+  // records (not subtracting offsets) is how positions compare across engines.
+  virtual bool dense_offsets() const { return true; }
   virtual std::string engine_name() const = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "infra/pg/migrations.hpp"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -30,6 +32,8 @@ std::string read_file(const std::filesystem::path& file) {
 }  // namespace
 
 std::filesystem::path default_migrations_dir() {
+  // An installed binary (e.g. the container image) points here at its data files.
+  if (const char* dir = std::getenv("COUNSEL_MIGRATIONS_DIR"); dir && *dir) return dir;
   return COUNSEL_MIGRATIONS_DIR;
 }
 

@@ -4,10 +4,16 @@ Each test file gets a fresh database in the test PostgreSQL cluster, runs `couns
 ephemeral ports against it, and talks to them over real HTTP. Everything it starts is stopped and
 dropped at exit, and a watchdog makes a hung test fail fast instead of waiting for ctest's timeout.
 
+The same files run on either log engine. With COUNSEL_E2E_LOG=kafka the harness starts one
+`counsel kafka-mock` process per test file (librdkafka's mock cluster: 3 brokers speaking the
+Kafka protocol on loopback) and every counsel process it starts joins it with `--log kafka`;
+PostgreSQL still holds the read models.
+
 Environment (set by tests/CMakeLists.txt):
   COUNSEL_BINARY          the `counsel` executable
   COUNSEL_TEST_PG_HOST    socket directory of the test cluster
   COUNSEL_TEST_PG_PORT    its port
+  COUNSEL_E2E_LOG         log engine: postgres (default) or kafka
 """
 
 import atexit
@@ -36,11 +42,25 @@ from zoneinfo import ZoneInfo
 BINARY = os.environ.get("COUNSEL_BINARY", "")
 PG_HOST = os.environ.get("COUNSEL_TEST_PG_HOST", "")
 PG_PORT = os.environ.get("COUNSEL_TEST_PG_PORT", "")
+LOG_ENGINE = os.environ.get("COUNSEL_E2E_LOG", "postgres")
+if LOG_ENGINE not in ("postgres", "kafka"):
+    raise SystemExit(f"harness: COUNSEL_E2E_LOG must be postgres or kafka, not {LOG_ENGINE!r}")
+KAFKA_TOPICS = {"commands": "counsel.commands.v1", "events": "counsel.events.v1",
+                "results": "counsel.results.v1"}
+# librdkafka settings for counsel processes against the mock cluster: its group coordinator holds
+# a rebalance for session.timeout.ms - 1 s (librdkafka's default 45 s would make a takeover take
+# a minute), and it answers an empty fetch only after fetch.wait.max.ms (500 ms by default,
+# which would be added to every command's round trip).
+KAFKA_MOCK_CLIENT_SETTINGS = ("session.timeout.ms=6000,heartbeat.interval.ms=500,"
+                              "fetch.wait.max.ms=10")
 
 PASSWORD = "correct-horse-battery"
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 LISTENING = re.compile(r"listening on http://([^\s:/]+|\[[^\]]+\]):(\d+)")
+KAFKA_MOCK_STARTED = re.compile(r"kafka mock cluster: (\S+)")
+# A processor logs this when it owns a partition and has rebuilt its state: it takes commands.
+TOOK_PARTITION = re.compile(r"took partition \d+")
 
 _processes = []  # every CounselProcess started, stopped at exit
 _databases = []  # every TestDatabase created, dropped at exit
@@ -111,16 +131,29 @@ def jwt_secret_file():
     return path
 
 
+def log_flags():
+    """The flags that put a counsel process on this run's log engine."""
+    if LOG_ENGINE == "kafka":
+        return ["--log", "kafka", "--kafka-brokers", kafka_mock().bootstrap,
+                "--kafka-config", KAFKA_MOCK_CLIENT_SETTINGS]
+    return ["--log", "postgres"]
+
+
 def common_flags(db):
-    return ["--db", db.conninfo, "--http-address", "127.0.0.1", "--http-port", "0",
+    return ["--db", db.conninfo, *log_flags(), "--http-address", "127.0.0.1", "--http-port", "0",
             "--password-hash-cost", "min", "--jwt-secret-file", jwt_secret_file()]
 
 
 class CounselProcess:
-    """One `counsel ROLE` child process. Its output is captured (and shown when a test fails)."""
+    """One `counsel ROLE` child process. Its output is captured (and shown when a test fails).
+
+    It is ready once it listens (serve, api) and, for roles that process commands, once it owns
+    a partition: on Kafka joining the consumer group takes seconds, and a command sent earlier
+    would only wait. `ready_line` overrides what to wait for; `db=None` starts it without the
+    common flags (the mock cluster)."""
 
     def __init__(self, role, db, extra_args=(), env=None, name=None, require_listening=None,
-                 timeout=30):
+                 timeout=30, ready_line=None):
         if not BINARY or not os.access(BINARY, os.X_OK):
             raise RuntimeError(f"COUNSEL_BINARY is not an executable: {BINARY!r}")
         self.role = role
@@ -128,9 +161,11 @@ class CounselProcess:
         self.lines = []
         self.port = None
         self._listening = threading.Event()
+        self._line_seen = threading.Condition()
         child_env = dict(os.environ)
         child_env.update(env or {})
-        self.argv = [BINARY, role, *common_flags(db), *extra_args]
+        flags = common_flags(db) if db is not None else []
+        self.argv = [BINARY, role, *flags, *extra_args]
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=child_env,
                                      preexec_fn=_die_with_parent)
@@ -139,20 +174,49 @@ class CounselProcess:
         self._reader.start()
         if require_listening is None:
             require_listening = role in ("serve", "api")
+        if ready_line is None and role in ("serve", "processor"):
+            ready_line = TOOK_PARTITION
         self._wait_ready(require_listening, timeout)
+        if ready_line is not None:
+            self.ready_match = self.wait_for_line(ready_line, timeout)
 
     def _read_output(self):
         for raw in self.proc.stdout:
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            self.lines.append(line)
+            with self._line_seen:
+                self.lines.append(line)
+                self._line_seen.notify_all()
             match = LISTENING.search(line)
             if match and not self._listening.is_set():
                 self.port = int(match.group(2))
                 self._listening.set()
+        with self._line_seen:
+            self._line_seen.notify_all()
+
+    def wait_for_line(self, pattern, timeout):
+        """Waits until the process printed a line matching `pattern` (a compiled regex); returns
+        the match. Raises if it exits or the time is up first."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._line_seen:
+            while True:
+                for line in self.lines[seen:]:
+                    match = pattern.search(line)
+                    if match:
+                        return match
+                seen = len(self.lines)
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before "
+                                       f"printing /{pattern.pattern}/:\n" + self.output_tail())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"{self.name} printed no /{pattern.pattern}/ within "
+                                       f"{timeout}s:\n" + self.output_tail())
+                self._line_seen.wait(timeout=min(left, 0.5))
 
     def _wait_ready(self, require_listening, timeout):
-        # Roles without an HTTP listener may never print the line: give them a short grace period
-        # to take their partitions and only insist that they are still alive.
+        # Roles without an HTTP listener never print the line: give them a short grace period
+        # to start and only insist that they are still alive.
         wait = timeout if require_listening else min(timeout, 1.5)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -208,6 +272,62 @@ class CounselProcess:
         return "\n".join(f"  [{self.name}] {line}" for line in self.lines[-count:])
 
 
+class KafkaMock:
+    """`counsel kafka-mock`: librdkafka's mock cluster (3 brokers, the counsel topics created)
+    in a process of its own, for one test file. Stopped at exit with the other processes."""
+
+    def __init__(self, partitions=16):
+        path = os.path.join(_workdir, "kafka-bootstrap")
+        self.process = CounselProcess(
+            "kafka-mock", None, name="kafka-mock", require_listening=False,
+            extra_args=["--partitions", str(partitions), "--kafka-bootstrap-file", path],
+            ready_line=KAFKA_MOCK_STARTED)
+        self.bootstrap = self.process.ready_match.group(1)
+        with open(path, encoding="utf-8") as f:
+            written = f.read().strip()
+        if written != self.bootstrap:
+            raise RuntimeError(f"kafka-mock printed {self.bootstrap} but wrote {written!r} to "
+                               f"its bootstrap file")
+
+
+_kafka_mock = None
+
+
+def kafka_mock():
+    """This test file's mock cluster, started on first use."""
+    global _kafka_mock
+    if _kafka_mock is None:
+        _kafka_mock = KafkaMock()
+    return _kafka_mock
+
+
+def kcat_records(topic="events", timeout=60):
+    """Reads a whole topic of the mock cluster with kcat, as any Kafka consumer (an analytics
+    job) would; returns [(key, value)] in partition order."""
+    result = subprocess.run(
+        ["kcat", "-b", kafka_mock().bootstrap, "-C", "-t", KAFKA_TOPICS[topic], "-e", "-q",
+         "-f", "%k\t%s\n"],
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"kcat failed ({result.returncode}): {result.stderr.strip()}")
+    records = []
+    for line in result.stdout.splitlines():
+        if line:
+            key, _, value = line.partition("\t")
+            records.append((key, value))
+    return records
+
+
+def logged_events(db):
+    """Every event envelope in the events log (the audit stream), read the way an outside reader
+    of this run's engine would: kcat on Kafka, SQL on the postgres engine's log tables."""
+    if LOG_ENGINE == "kafka":
+        return [json.loads(value) for _, value in kcat_records("events")]
+    rows = db.query("SELECT coalesce(json_agg(value::json ORDER BY partition, \"offset\"), '[]')"
+                    " FROM log.records WHERE topic = 2")
+    return json.loads(rows)
+
+
 def run_counsel(args, timeout=60, env=None):
     """Runs a short-lived `counsel ...` command; returns the CompletedProcess (text output)."""
     child_env = dict(os.environ)
@@ -235,7 +355,8 @@ def wait_until(predicate, timeout=10, interval=0.1, what="condition"):
 
 
 def _cleanup():
-    for process in _processes:
+    # Newest first: the clients stop before the mock cluster they talk to.
+    for process in reversed(_processes):
         try:
             process.stop(timeout=5)
         except Exception:  # noqa: BLE001 - cleanup must go on
@@ -352,9 +473,12 @@ class Api:
             "display_name": display_name or f"Test {role.title()}",
         })
 
-    def login(self, email, password=PASSWORD, consistency=None, retry_for=5.0):
+    def login(self, email, password=PASSWORD, consistency=None, retry_for=None):
         """Logs in; retries a 401 for a moment after a registration in case the login reads a
-        read model that has not caught up yet (the registration's token is passed along too)."""
+        read model that has not caught up yet (the registration's token is passed along too).
+        On Kafka a projector may still be joining its group: wait longer there."""
+        if retry_for is None:
+            retry_for = 15.0 if LOG_ENGINE == "kafka" else 5.0
         deadline = time.monotonic() + retry_for
         while True:
             response = self.post("/api/v1/auth/login", {"email": email, "password": password},
@@ -636,7 +760,10 @@ def assert_problem(test, response, status, code=None):
 
 def main(time_limit=90):
     """unittest.main with a watchdog: after `time_limit` seconds the file fails (with every
-    process's output) instead of hanging. Exits non-zero on any failure."""
+    process's output) instead of hanging. Exits non-zero on any failure. On Kafka every group
+    join or takeover waits for a rebalance of the mock (~3-5 s), so a file gets a minute more."""
+    if LOG_ENGINE == "kafka":
+        time_limit += 60
 
     def watchdog():
         print(f"\nharness: {os.path.basename(sys.argv[0])} exceeded {time_limit}s, aborting",

@@ -10,7 +10,8 @@ from harness import results_of
 DOCUMENTED_VARIABLES = [
     "COUNSEL_DB", "COUNSEL_HTTP_ADDRESS", "COUNSEL_HTTP_PORT", "COUNSEL_LOG",
     "COUNSEL_PARTITIONS", "COUNSEL_JWT_SECRET_FILE", "COUNSEL_ACCESS_TOKEN_TTL",
-    "COUNSEL_PASSWORD_HASH_COST", "COUNSEL_FAULT",
+    "COUNSEL_PASSWORD_HASH_COST", "COUNSEL_FAULT", "COUNSEL_KAFKA_BROKERS",
+    "COUNSEL_KAFKA_CONFIG",
 ]
 
 
@@ -31,6 +32,7 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(response.status, 200, response)
         for part in ("database", "log", "projections"):
             self.assertIn(part, response.body, response)
+        self.assertEqual(response.body["log"]["engine"], harness.LOG_ENGINE, response)
         projections = json.dumps(response.body["projections"])
         for name in ("users", "counselors", "sessions"):
             self.assertIn(name, projections, f"/status reports the lag of {name}: {response!r}")
@@ -49,7 +51,8 @@ class OpsTest(unittest.TestCase):
     def test_zz_log_check_after_traffic(self):
         """Named to run last: it checks the log the whole file (and this flow) produced."""
         run_a_full_flow(self, self.api)
-        result = harness.run_counsel(["log", "check", "--db", self.db.conninfo], timeout=60)
+        result = harness.run_counsel(["log", "check", "--db", self.db.conninfo,
+                                      *harness.log_flags()], timeout=60)
         self.assertEqual(result.returncode, 0,
                          f"log check failed:\n{result.stdout}\n{result.stderr}")
         # and it works while the server keeps running
@@ -62,7 +65,7 @@ class OpsTest(unittest.TestCase):
         for variable in DOCUMENTED_VARIABLES:
             self.assertIn(variable, text, f"counsel --help does not mention {variable}")
         for subcommand in ("serve", "api", "processor", "projector", "migrate", "seed-demo",
-                           "projections", "log"):
+                           "projections", "log", "kafka-mock"):
             self.assertIn(subcommand, text)
 
 

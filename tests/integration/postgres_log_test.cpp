@@ -1,5 +1,7 @@
-// The postgres log engine against a real PostgreSQL: ordering, gap-free concurrent appends,
-// LISTEN/NOTIFY wake-ups, group membership and rebalancing, fencing, atomic commits.
+// What is particular to the postgres log engine, against a real PostgreSQL: the partition count
+// is fixed, concurrent appends get gap-free offsets, an epoch bump or a lost session fences the
+// former owner, a commit that fails half-way stores nothing. The port's contract, which this
+// engine shares with the kafka one, is in log_contract_test.
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -10,11 +12,16 @@
 #include <thread>
 
 #include "infra/log/postgres_log.hpp"
+#include "tests/integration/group_probe.hpp"
 #include "tests/integration/test_database.hpp"
+#include "tests/integration/test_log_engines.hpp"
 
 using namespace counsel;
 using namespace counsel::log;
 using namespace std::chrono_literals;
+using counsel::testing::poll_until;
+using counsel::testing::read_all;
+using counsel::testing::RecordingListener;
 using counsel::testing::TestDatabase;
 
 namespace {
@@ -30,87 +37,10 @@ OutRecord to_partition(Topic topic, int partition, std::string value) {
                    PartitionId{partition}};
 }
 
-std::vector<Position> all_partitions_from_zero() {
-  std::vector<Position> from;
-  for (int p = 0; p < partitions; ++p) from.push_back({PartitionId{p}, Offset{0}});
-  return from;
-}
-
-// Reads everything currently in `topic` (all partitions).
-std::vector<Record> read_all(Log& log, Topic topic) {
-  auto reader = log.reader();
-  reader->assign(topic, all_partitions_from_zero());
-  std::vector<Record> out;
-  while (true) {
-    auto batch = reader->poll(1000, 0ms);
-    BOOST_REQUIRE_MESSAGE(batch.has_value(), "poll failed");
-    if (batch->empty()) return out;
-    out.insert(out.end(), batch->begin(), batch->end());
-  }
-}
-
 int64_t scalar(const std::string& conninfo, const std::string& sql) {
   auto c = pg::open_connection(conninfo);
   pqxx::nontransaction tx(*c);
   return tx.exec(sql)[0][0].as<int64_t>();
-}
-
-// Records what the group hands out; callbacks run on the polling thread.
-class RecordingListener : public RebalanceListener {
- public:
-  void on_assigned(std::vector<std::unique_ptr<PartitionLease>> leases) override {
-    std::lock_guard lock(mutex_);
-    for (auto& lease : leases) {
-      const int p = lease->partition().value();
-      leases_[p] = std::move(lease);
-    }
-  }
-  void on_revoked(const std::vector<PartitionId>& revoked) override {
-    std::lock_guard lock(mutex_);
-    for (const auto& p : revoked) {
-      if (auto it = leases_.find(p.value()); it != leases_.end()) {
-        revoked_.push_back(std::move(it->second));
-        leases_.erase(it);
-      }
-    }
-  }
-  size_t owned() {
-    std::lock_guard lock(mutex_);
-    return leases_.size();
-  }
-  std::set<int> partitions_owned() {
-    std::lock_guard lock(mutex_);
-    std::set<int> out;
-    for (const auto& [p, lease] : leases_) out.insert(p);
-    return out;
-  }
-  PartitionLease& lease(int partition) {
-    std::lock_guard lock(mutex_);
-    return *leases_.at(partition);
-  }
-  std::unique_ptr<PartitionLease> take_lease(int partition) {
-    std::lock_guard lock(mutex_);
-    auto lease = std::move(leases_.at(partition));
-    leases_.erase(partition);
-    return lease;
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<int, std::unique_ptr<PartitionLease>> leases_;
-  std::vector<std::unique_ptr<PartitionLease>> revoked_;  // kept alive, as a slow owner would
-};
-
-// Polls every consumer in turn until `done` holds or the time is up.
-template <class Done>
-bool poll_until(std::vector<GroupConsumer*> consumers, Done done,
-                std::chrono::milliseconds limit = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (auto* consumer : consumers) (void)consumer->poll(100, 20ms);
-    if (done()) return true;
-  }
-  return false;
 }
 
 PostgresLogOptions fast_group_options() {
@@ -124,64 +54,6 @@ PostgresLogOptions fast_group_options() {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(postgres_log_test)
-
-BOOST_AUTO_TEST_CASE(appends_read_back_in_order_per_partition) {
-  TestDatabase db;
-  PostgresLog log(db.conninfo(), partitions, "test");
-  BOOST_TEST(log.engine_name() == "postgres");
-  BOOST_TEST(log.partition_count() == partitions);
-  BOOST_TEST(log.ping().has_value());
-
-  auto first = log.append(
-      {event("counselor-a", "a0"), event("counselor-b", "b0"), event("counselor-a", "a1")});
-  BOOST_REQUIRE(first.has_value());
-  BOOST_REQUIRE_EQUAL(first->size(), 3u);
-  const PartitionId pa = log.partition_for("counselor-a");
-  const PartitionId pb = log.partition_for("counselor-b");
-  BOOST_TEST((*first)[0].partition.value() == pa.value());
-  BOOST_TEST((*first)[0].offset.value() == 0);
-  BOOST_TEST((*first)[2].offset.value() == 1);
-  BOOST_TEST((*first)[1].partition.value() == pb.value());
-  auto second = log.append({event("counselor-a", "a2 with \"quotes\", {braces} and \\ slash")});
-  BOOST_REQUIRE(second.has_value());
-  BOOST_TEST((*second)[0].offset.value() == 2);
-
-  auto end = log.end_offset(Topic::events, pa);
-  BOOST_REQUIRE(end.has_value());
-  BOOST_TEST(end->value() == 3);
-  auto empty_end = log.end_offset(Topic::commands, pa);
-  BOOST_REQUIRE(empty_end.has_value());
-  BOOST_TEST(empty_end->value() == 0);
-
-  std::vector<std::string> values_of_a;
-  for (const auto& r : read_all(log, Topic::events)) {
-    if (r.partition == pa && r.key == "counselor-a") {
-      BOOST_TEST(r.offset.value() == static_cast<int64_t>(values_of_a.size()));
-      BOOST_TEST(r.appended_at.time_since_epoch().count() > 0);
-      values_of_a.push_back(r.value);
-    }
-  }
-  BOOST_REQUIRE_EQUAL(values_of_a.size(), 3u);
-  BOOST_TEST(values_of_a[0] == "a0");
-  BOOST_TEST(values_of_a[1] == "a1");
-  BOOST_TEST(values_of_a[2] == "a2 with \"quotes\", {braces} and \\ slash");
-  BOOST_TEST(read_all(log, Topic::commands).empty());
-
-  // A reader resumes from where it stands, and sees only the assigned partitions.
-  auto reader = log.reader();
-  reader->assign(Topic::events, {{pa, Offset{1}}});
-  auto tail = reader->poll(10, 0ms);
-  BOOST_REQUIRE(tail.has_value());
-  BOOST_REQUIRE_EQUAL(tail->size(), 2u);
-  BOOST_TEST((*tail)[0].value == "a1");
-  auto nothing = reader->poll(10, 0ms);
-  BOOST_REQUIRE(nothing.has_value());
-  BOOST_TEST(nothing->empty());
-
-  auto bad = log.append({OutRecord{Topic::events, "k", "v", PartitionId{partitions}}});
-  BOOST_REQUIRE(!bad.has_value());
-  BOOST_TEST(!bad.error().is_retryable);
-}
 
 BOOST_AUTO_TEST_CASE(the_partition_count_cannot_change) {
   TestDatabase db;
@@ -241,88 +113,6 @@ BOOST_AUTO_TEST_CASE(concurrent_appenders_get_gap_free_increasing_offsets) {
     BOOST_REQUIRE(end.has_value());
     BOOST_TEST(end->value() == next);
   }
-}
-
-BOOST_AUTO_TEST_CASE(a_waiting_reader_wakes_promptly_on_append) {
-  TestDatabase db;
-  PostgresLog log(db.conninfo(), partitions, "test");
-  const PartitionId p = log.partition_for("counselor-wake");
-  auto reader = log.reader();
-  reader->assign(Topic::events, {{p, Offset{0}}});
-  BOOST_REQUIRE(reader->poll(10, 0ms).has_value());  // connected and listening
-
-  std::atomic<int64_t> appended_at_us{0};
-  std::thread appender([&] {
-    std::this_thread::sleep_for(300ms);
-    // An append to another topic must not end the wait with nothing to show.
-    BOOST_CHECK(log.append({to_partition(Topic::commands, p.value(), "other topic")}));
-    std::this_thread::sleep_for(100ms);
-    BOOST_CHECK(log.append({event("counselor-wake", "hello")}));
-    appended_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now().time_since_epoch())
-                         .count();
-  });
-  const auto started = std::chrono::steady_clock::now();
-  auto records = reader->poll(10, 5s);
-  const auto woke_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::steady_clock::now().time_since_epoch())
-                           .count();
-  appender.join();
-  BOOST_REQUIRE(records.has_value());
-  BOOST_REQUIRE_EQUAL(records->size(), 1u);
-  BOOST_TEST((*records)[0].value == "hello");
-  const auto latency_ms = (woke_us - appended_at_us.load()) / 1000.0;
-  BOOST_TEST_MESSAGE("reader woke " << latency_ms << " ms after the append returned");
-  BOOST_TEST(latency_ms < 50.0);
-  BOOST_TEST((std::chrono::steady_clock::now() - started < 2s));
-
-  // With nothing appended, poll returns empty after the wait.
-  const auto idle_start = std::chrono::steady_clock::now();
-  auto idle = reader->poll(10, 200ms);
-  BOOST_REQUIRE(idle.has_value());
-  BOOST_TEST(idle->empty());
-  BOOST_TEST((std::chrono::steady_clock::now() - idle_start >= 190ms));
-}
-
-BOOST_AUTO_TEST_CASE(group_members_share_partitions_and_take_over) {
-  TestDatabase db;
-  PostgresLog log1(db.conninfo(), partitions, "member-1", fast_group_options());
-  PostgresLog log2(db.conninfo(), partitions, "member-2", fast_group_options());
-  RecordingListener listener1;
-  RecordingListener listener2;
-
-  auto consumer1 = log1.join_group(Topic::commands, "processor", listener1);
-  BOOST_REQUIRE(poll_until({consumer1.get()}, [&] { return listener1.owned() == 16; }));
-
-  auto consumer2 = log2.join_group(Topic::commands, "processor", listener2);
-  BOOST_REQUIRE_MESSAGE(
-      poll_until({consumer1.get(), consumer2.get()},
-                 [&] { return listener1.owned() == 8 && listener2.owned() == 8; }),
-      "split is " << listener1.owned() << "/" << listener2.owned());
-  std::set<int> union_of_both = listener1.partitions_owned();
-  for (int p : listener2.partitions_owned()) BOOST_TEST(union_of_both.insert(p).second);
-  BOOST_TEST(union_of_both.size() == 16u);
-
-  // Each member reads only the records of its own partitions.
-  const int p2 = *listener2.partitions_owned().begin();
-  BOOST_REQUIRE(log1.append({to_partition(Topic::commands, p2, "for member 2")}));
-  std::vector<Record> got;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (got.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto r1 = consumer1->poll(10, 10ms);
-    BOOST_REQUIRE(r1.has_value());
-    BOOST_TEST(r1->empty());
-    auto r2 = consumer2->poll(10, 50ms);
-    BOOST_REQUIRE(r2.has_value());
-    got = *r2;
-  }
-  BOOST_REQUIRE_EQUAL(got.size(), 1u);
-  BOOST_TEST(got[0].partition.value() == p2);
-
-  consumer1->close();
-  BOOST_TEST(listener1.owned() == 0u);
-  BOOST_REQUIRE_MESSAGE(poll_until({consumer2.get()}, [&] { return listener2.owned() == 16; }),
-                        "member 2 owns " << listener2.owned());
 }
 
 BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {

@@ -1,4 +1,4 @@
-// Projectors on the PostgreSQL engine: scripted events give the expected rows; a projector
+// Projectors on both log engines: scripted events give the expected rows; a projector
 // interrupted mid-batch ends exactly where a rebuild from offset zero does; projectors split
 // partitions; poisoned events are quarantined; a rebuild swaps in while events keep coming.
 #include <boost/test/unit_test.hpp>
@@ -12,8 +12,8 @@
 #include <map>
 #include <thread>
 
+#include "counsel_process.hpp"
 #include "domain/events/envelope.hpp"
-#include "infra/log/postgres_log.hpp"
 #include "infra/pg/connection_pool.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/consistency.hpp"
@@ -21,10 +21,14 @@
 #include "projections/projector_runner.hpp"
 #include "projections/rebuild.hpp"
 #include "test_database.hpp"
+#include "test_log_engines.hpp"
 
 using namespace counsel;
 using namespace std::chrono_literals;
+using counsel::testing::log_engines;
+using counsel::testing::TestLog;
 using projections::ProjectorRunner;
+namespace data = boost::unit_test::data;
 
 namespace {
 
@@ -201,8 +205,9 @@ void expect_read_models_equal_rebuild(pg::PgPool& pool, log::Log& log) {
 }
 
 struct World {
+  explicit World(const std::string& engine) : log(engine, db, kPartitions, "t") {}
   counsel::testing::TestDatabase db;
-  std::unique_ptr<log::PostgresLog> log = log::make_postgres_log(db.conninfo(), kPartitions, "t");
+  TestLog log;
   pg::PgPool pool{db.conninfo(), 6};
   projections::ClearTextDecryptor decryptor;
   EventScript script{*log};
@@ -212,8 +217,9 @@ struct World {
 
 BOOST_AUTO_TEST_SUITE(projections_test)
 
-BOOST_AUTO_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows) {
-  World w;
+BOOST_DATA_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows, data::make(log_engines()),
+                     engine) {
+  World w(engine);
   auto counselor = w.script.register_user("counselor", "Thandi Mokoena", "Thandi@Example.ORG");
   w.script.profile(counselor, R"(["Anxiety","Grief"])", R"(["English","isiZulu"])", "Senior",
                    "Twelve years in practice");
@@ -236,8 +242,9 @@ BOOST_AUTO_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows) {
   BOOST_TEST(!projections::wait_until_reached(w.pool, {last}, 50ms));
   std::thread waiter_result_thread;
   std::atomic<bool> waited{false};
-  waiter_result_thread =
-      std::thread([&] { waited = projections::wait_until_reached(w.pool, {last}, 20s); });
+  waiter_result_thread = std::thread([&pool = w.pool, &waited, last] {
+    waited = projections::wait_until_reached(pool, {last}, 20s);
+  });
   drain({&runner});
   waiter_result_thread.join();
   BOOST_TEST(waited.load());
@@ -280,8 +287,9 @@ BOOST_AUTO_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows) {
   BOOST_TEST(runner.events_committed() == 9u);
 }
 
-BOOST_AUTO_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild) {
-  World w;
+BOOST_DATA_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild,
+                     data::make(log_engines()), engine) {
+  World w(engine);
   script_world(w.script, 4, 25);
   {
     ProjectorRunner first(w.pool, *w.log, w.decryptor);
@@ -325,11 +333,11 @@ BOOST_AUTO_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild) {
   expect_read_models_equal_rebuild(w.pool, *w.log);
 }
 
-BOOST_AUTO_TEST_CASE(two_runners_split_the_partitions) {
-  World w;
+BOOST_DATA_TEST_CASE(two_runners_split_the_partitions, data::make(log_engines()), engine) {
+  World w(engine);
   ProjectorRunner a(w.pool, *w.log, w.decryptor);
   ProjectorRunner b(w.pool, *w.log, w.decryptor);
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const auto deadline = std::chrono::steady_clock::now() + w.log.rebalance_limit();
   while (std::chrono::steady_clock::now() < deadline) {
     a.run_once(50, 20ms);
     b.run_once(50, 20ms);
@@ -354,8 +362,9 @@ BOOST_AUTO_TEST_CASE(two_runners_split_the_partitions) {
   expect_read_models_equal_rebuild(w.pool, *w.log);
 }
 
-BOOST_AUTO_TEST_CASE(a_poisoned_event_is_quarantined_and_the_projector_moves_on) {
-  World w;
+BOOST_DATA_TEST_CASE(a_poisoned_event_is_quarantined_and_the_projector_moves_on,
+                     data::make(log_engines()), engine) {
+  World w(engine);
   auto counselor = w.script.register_user("counselor", "Naledi");
   auto client = w.script.register_user("client", "Kagiso");
   // A transition for a session nobody requested, and a record that is not an event at all.
@@ -382,8 +391,9 @@ BOOST_AUTO_TEST_CASE(a_poisoned_event_is_quarantined_and_the_projector_moves_on)
   BOOST_TEST(scalar(c, "SELECT count(*) FROM read.counselors") == "1");
 }
 
-BOOST_AUTO_TEST_CASE(a_rebuild_swaps_in_while_events_keep_arriving) {
-  World w;
+BOOST_DATA_TEST_CASE(a_rebuild_swaps_in_while_events_keep_arriving, data::make(log_engines()),
+                     engine) {
+  World w(engine);
   script_world(w.script, 3, 20);
   projections::ProjectorOptions options;
   options.batch_size = 20;
@@ -391,8 +401,8 @@ BOOST_AUTO_TEST_CASE(a_rebuild_swaps_in_while_events_keep_arriving) {
   runner.start();
 
   std::atomic<bool> writing{true};
-  std::thread writer([&] {
-    auto log = log::make_postgres_log(w.db.conninfo(), kPartitions, "writer");
+  std::thread writer([&shared = w.log, &writing] {
+    auto log = shared.open_member("writer");
     EventScript script(*log);
     while (writing) script_world(script, 1, 4);
   });
@@ -426,26 +436,16 @@ BOOST_AUTO_TEST_CASE(a_rebuild_swaps_in_while_events_keep_arriving) {
   expect_read_models_equal_rebuild(w.pool, *w.log);
 }
 
-BOOST_AUTO_TEST_CASE(a_projector_process_killed_mid_batch_ends_equal_to_a_rebuild) {
-  World w;
+BOOST_DATA_TEST_CASE(a_projector_process_killed_mid_batch_ends_equal_to_a_rebuild,
+                     data::make(log_engines()), engine) {
+  World w(engine);
   script_world(w.script, 3, 15);
-  const pid_t child = ::fork();
-  BOOST_REQUIRE(child >= 0);
-  if (child == 0) {
-    // A projector process of its own, with the fault switched on: it dies before a commit.
-    ::setenv("COUNSEL_FAULT", "projector_crash_mid_batch", 1);
-    try {
-      auto log = log::make_postgres_log(w.db.conninfo(), kPartitions, "doomed");
-      pg::PgPool pool(w.db.conninfo(), 2);
-      projections::ClearTextDecryptor decryptor;
-      ProjectorRunner doomed(pool, *log, decryptor);
-      for (int i = 0; i < 500; ++i) doomed.run_once(10, 20ms);
-    } catch (...) {
-    }
-    std::_Exit(1);  // the fault never fired
-  }
+  // A real `counsel projector` process on the same log, with the fault switched on: it dies
+  // half-way through its first batch, before the commit.
+  const pid_t child =
+      counsel::testing::spawn_counsel(w.log, w.db, "projector", "projector_crash_mid_batch");
   int status = 0;
-  BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_REQUIRE(counsel::testing::wait_for_exit(child, 60s, status));
   BOOST_REQUIRE(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 86);
 
@@ -456,8 +456,9 @@ BOOST_AUTO_TEST_CASE(a_projector_process_killed_mid_batch_ends_equal_to_a_rebuil
   expect_read_models_equal_rebuild(w.pool, *w.log);
 }
 
-BOOST_AUTO_TEST_CASE(a_projector_behind_a_swapped_rebuild_does_not_apply_twice) {
-  World w;
+BOOST_DATA_TEST_CASE(a_projector_behind_a_swapped_rebuild_does_not_apply_twice,
+                     data::make(log_engines()), engine) {
+  World w(engine);
   script_world(w.script, 2, 10);
   ProjectorRunner runner(w.pool, *w.log, w.decryptor);
   drain({&runner});

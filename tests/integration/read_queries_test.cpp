@@ -1,26 +1,29 @@
 // The api's read queries over projected read models: counsellor search filters and pages,
-// free slots that leave booked time out, a user's sessions, users and credentials.
+// free slots that leave booked time out, a user's sessions, users and credentials; the read
+// models built from either log engine.
 #include <boost/test/unit_test.hpp>
 
 #include <map>
 
 #include "domain/events/envelope.hpp"
 #include "domain/json.hpp"
-#include "infra/log/postgres_log.hpp"
 #include "infra/pg/connection_pool.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/projector_runner.hpp"
 #include "projections/read_queries.hpp"
 #include "test_database.hpp"
+#include "test_log_engines.hpp"
 
 using namespace counsel;
 using namespace std::chrono_literals;
+using counsel::testing::log_engines;
+namespace data = boost::unit_test::data;
 
 namespace {
 
 class Fixture {
  public:
-  Fixture() {
+  explicit Fixture(const std::string& engine) : log(engine, db, 4, "t") {
     counselor_a = register_user("counselor", "Thandi Mokoena");
     profile(counselor_a, R"(["Anxiety","Grief"])", R"(["English","isiZulu"])", "Senior",
             "Twelve years in practice");
@@ -110,7 +113,7 @@ class Fixture {
   pqxx::connection& conn() { return lease.connection(); }
 
   counsel::testing::TestDatabase db;
-  std::unique_ptr<log::PostgresLog> log = log::make_postgres_log(db.conninfo(), 4, "t");
+  counsel::testing::TestLog log;
   pg::PgPool pool{db.conninfo(), 4};
   projections::ClearTextDecryptor decryptor;
   std::map<std::string, int64_t> sequence;
@@ -172,8 +175,9 @@ projections::SessionFilter sessions(std::string status, std::optional<Timestamp>
 
 BOOST_AUTO_TEST_SUITE(read_queries_test)
 
-BOOST_AUTO_TEST_CASE(counselor_search_filters_case_insensitively) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(counselor_search_filters_case_insensitively, data::make(log_engines()),
+                     engine) {
+  Fixture f(engine);
   BOOST_TEST(search(f, by("")) == (Names{"Aisha Patel", "Johan Botha", "Thandi Mokoena"}),
              boost::test_tools::per_element());
   BOOST_TEST(search(f, by("ANXIETY")) == Names{"Thandi Mokoena"}, boost::test_tools::per_element());
@@ -203,8 +207,8 @@ BOOST_AUTO_TEST_CASE(counselor_search_filters_case_insensitively) {
   BOOST_TEST(thandi["time_zone"].GetString() == std::string("Africa/Johannesburg"));
 }
 
-BOOST_AUTO_TEST_CASE(counselor_search_pages) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(counselor_search_pages, data::make(log_engines()), engine) {
+  Fixture f(engine);
   auto first = parse(projections::search_counselors(f.conn(), paging(1, 2)));
   BOOST_TEST(first["total"].GetInt() == 3);
   BOOST_TEST(first["page"].GetInt() == 1);
@@ -231,8 +235,8 @@ BOOST_AUTO_TEST_CASE(counselor_search_pages) {
   BOOST_TEST(clamped["per_page"].GetInt() == 100);
 }
 
-BOOST_AUTO_TEST_CASE(get_counselor_finds_counselors_only) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(get_counselor_finds_counselors_only, data::make(log_engines()), engine) {
+  Fixture f(engine);
   auto found = projections::get_counselor(f.conn(), f.counselor_b.value().str());
   BOOST_REQUIRE(found);
   auto doc = parse(*found);
@@ -243,8 +247,8 @@ BOOST_AUTO_TEST_CASE(get_counselor_finds_counselors_only) {
   BOOST_TEST(!projections::get_counselor(f.conn(), "not-a-uuid"));
 }
 
-BOOST_AUTO_TEST_CASE(slots_leave_out_booked_time) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(slots_leave_out_booked_time, data::make(log_engines()), engine) {
+  Fixture f(engine);
   const auto now = *parse_rfc3339("2026-01-20T10:00:00Z");
   const auto from = *parse_rfc3339("2026-02-02T00:00:00Z");
   const auto to = *parse_rfc3339("2026-02-03T00:00:00Z");
@@ -281,8 +285,8 @@ BOOST_AUTO_TEST_CASE(slots_leave_out_booked_time) {
   BOOST_TEST(!projections::counselor_slots(f.conn(), "nope", from, to, 60min, now));
 }
 
-BOOST_AUTO_TEST_CASE(sessions_of_a_user_as_client_or_counselor) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(sessions_of_a_user_as_client_or_counselor, data::make(log_engines()), engine) {
+  Fixture f(engine);
   auto mine =
       parse(projections::list_sessions_for_user(f.conn(), f.client.value().str(), sessions("")));
   BOOST_TEST(mine["total"].GetInt() == 3);
@@ -334,8 +338,8 @@ BOOST_AUTO_TEST_CASE(sessions_of_a_user_as_client_or_counselor) {
   BOOST_TEST(!projections::get_session(f.conn(), new_uuid_v7().str()));
 }
 
-BOOST_AUTO_TEST_CASE(users_credentials_and_lag) {
-  Fixture f;
+BOOST_DATA_TEST_CASE(users_credentials_and_lag, data::make(log_engines()), engine) {
+  Fixture f(engine);
   const auto id = f.client.value().str();
   auto user = projections::find_user_by_id(f.conn(), id);
   BOOST_REQUIRE(user);
