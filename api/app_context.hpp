@@ -16,6 +16,9 @@
 namespace counsel::pg {
 class PgPool;
 }
+namespace counsel::projections {
+class ConsistencyWatcher;
+}
 namespace counsel::crypto {
 class SubjectKeyring;
 class PasswordHasher;
@@ -39,6 +42,7 @@ struct AppContext {
   crypto::SubjectKeyring* keyring = nullptr;
   crypto::PasswordHasher* hasher = nullptr;
   HttpProbe* probe = nullptr;
+  projections::ConsistencyWatcher* watcher = nullptr;
   std::string jwt_secret;
   std::string version = "0.1.0";
 };

@@ -182,8 +182,9 @@ std::optional<std::vector<log::Position>> parse_consistency_token(std::string_vi
 
 bool wait_for_read_models(AppContext& app, const std::vector<log::Position>& positions) {
   if (positions.empty()) return true;
-  return projections::wait_until_reached(*app.pool, positions,
-                                         std::chrono::milliseconds(app.config.consistency_wait_ms));
+  const auto timeout = std::chrono::milliseconds(app.config.consistency_wait_ms);
+  if (app.watcher) return app.watcher->wait(positions, timeout);
+  return projections::wait_until_reached(*app.pool, positions, timeout);
 }
 
 Expected<bool, ApiError> honour_consistency_token(AppContext& app, const HttpRequest& req) {

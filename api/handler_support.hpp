@@ -64,6 +64,7 @@ auto with_db(AppContext& app, F&& f) {
 void register_auth_routes(Router& router, AppContext& app);
 void register_counselor_routes(Router& router, AppContext& app);
 void register_session_routes(Router& router, AppContext& app);
+void register_patient_routes(Router& router, AppContext& app);
 void register_ops_routes(Router& router, AppContext& app);
 
 }  // namespace counsel::api

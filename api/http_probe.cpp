@@ -14,6 +14,7 @@ namespace counsel::api {
 struct HttpProbe::Families {
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& durations;
+  prometheus::Family<prometheus::Counter>& rate_limited;
 };
 
 namespace {
@@ -42,6 +43,10 @@ HttpProbe::HttpProbe(prometheus::Registry& registry)
                    prometheus::BuildHistogram()
                        .Name("counsel_http_request_duration_seconds")
                        .Help("HTTP request latency by route template and method")
+                       .Register(registry),
+                   prometheus::BuildCounter()
+                       .Name("counsel_rate_limited_total")
+                       .Help("Requests refused with 429 by the rate limiter, by route class")
                        .Register(registry)})) {}
 
 HttpProbe::~HttpProbe() = default;
@@ -56,6 +61,10 @@ void HttpProbe::record(std::string_view method, std::string_view route_template,
       .Increment();
   families_->durations.Add({{"method", method_label}, {"route", route_label}}, latency_buckets())
       .Observe(std::chrono::duration<double>(elapsed).count());
+}
+
+void HttpProbe::rate_limited(std::string_view route_class) {
+  families_->rate_limited.Add({{"class", std::string(route_class)}}).Increment();
 }
 
 HttpHandler instrumented_handler(const Router& router, HttpProbe* probe) {

@@ -1,7 +1,8 @@
 #pragma once
 // HTTP metrics, kept out of the handlers: requests by route template, method and status
 // (counsel_http_requests_total) and latency by route template and method
-// (counsel_http_request_duration_seconds). Route templates ("/api/v1/sessions/{id}"), never raw
+// (counsel_http_request_duration_seconds), and rate-limit refusals by route class
+// (counsel_rate_limited_total). Route templates ("/api/v1/sessions/{id}"), never raw
 // paths, label the series, so their number stays bounded.
 #include <chrono>
 #include <memory>
@@ -27,6 +28,9 @@ class HttpProbe {
 
   void record(std::string_view method, std::string_view route_template, int status,
               std::chrono::steady_clock::duration elapsed);
+  // A request refused by the rate limiter (counsel_rate_limited_total{class}); it is also
+  // record()ed with status 429.
+  void rate_limited(std::string_view route_class);
 
  private:
   struct Families;

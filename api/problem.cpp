@@ -72,6 +72,10 @@ HttpResponse problem_response(const ApiError& error, std::string_view instance_p
   json::write_string(writer, error.detail);
   json::key(writer, "code");
   json::write_string(writer, error.code);
+  if (!error.field.empty()) {
+    json::key(writer, "field");
+    json::write_string(writer, error.field);
+  }
   json::key(writer, "instance");
   json::write_string(writer, instance_path);
   json::key(writer, "timestamp");
@@ -111,6 +115,15 @@ ApiError from_rejection(const Rejection& rejection) {
   error.code = rejection.code;
   error.detail = rejection.message;
   if (error.status == 401) error.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (rejection.code == "validation_failed") {
+    // The domain's field readers all phrase a failure as "<field>: <what was expected>".
+    auto colon = rejection.message.find(": ");
+    auto name = std::string_view(rejection.message).substr(0, colon);
+    bool identifier =
+        colon != std::string::npos && !name.empty() &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string_view::npos;
+    if (identifier) error.field = std::string(name);
+  }
   return error;
 }
 
@@ -168,6 +181,12 @@ ApiError payload_too_large(std::string detail) {
 
 ApiError headers_too_large(std::string detail) {
   return make(431, "headers_too_large", std::move(detail));
+}
+
+ApiError too_many_requests(int64_t retry_after_seconds, std::string detail) {
+  ApiError error = make(429, "rate_limited", std::move(detail));
+  error.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return error;
 }
 
 ApiError overloaded(std::string detail) {

@@ -11,6 +11,7 @@
 #include "api/handler_support.hpp"
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
+#include "api/rate_limiter.hpp"
 #include "commands/command_processor.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/password_hasher.hpp"
@@ -21,6 +22,7 @@
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/migrations.hpp"
 #include "infra/random_ids.hpp"
+#include "projections/consistency.hpp"
 #include "projections/keyring_decryptor.hpp"
 #include "projections/projection.hpp"
 #include "projections/projector_runner.hpp"
@@ -168,6 +170,8 @@ void Runtime::start(Roles roles, bool http) {
     bus_ = std::make_unique<CommandBus>(*log_);
     bus_->start();
     probe_ = std::make_unique<HttpProbe>();
+    watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db);
+    watcher_->start();
     app_.config = config_;
     app_.pool = pool_.get();
     app_.log = log_.get();
@@ -175,18 +179,41 @@ void Runtime::start(Roles roles, bool http) {
     app_.keyring = keyring_.get();
     app_.hasher = hasher_.get();
     app_.probe = probe_.get();
+    app_.watcher = watcher_.get();
     app_.jwt_secret = load_or_create_secret(config_.jwt_secret_file);
     register_ops_routes(router_, app_);
     register_auth_routes(router_, app_);
     register_counselor_routes(router_, app_);
     register_session_routes(router_, app_);
+    register_patient_routes(router_, app_);
     if (http) {
       HttpServerOptions options;
       options.address = config_.http_address;
       options.port = static_cast<unsigned short>(config_.http_port);
       options.io_threads = config_.io_threads;
       options.worker_threads = config_.worker_threads;
-      server_ = std::make_unique<HttpServer>(options, instrumented_handler(router_, probe_.get()));
+      HttpHandler handler = instrumented_handler(router_, probe_.get());
+      // Only requests from the network are limited: in-process callers (seed-demo) use the
+      // router directly and are not clients that could flood us.
+      if (config_.rate_limits == "on") {
+        RateLimiter::Options limits;
+        limits.auth = parse_rate_limit(config_.rate_limit_auth);
+        limits.chat = parse_rate_limit(config_.rate_limit_chat);
+        limits.general = parse_rate_limit(config_.rate_limit_general);
+        limiter_ = std::make_unique<RateLimiter>(std::move(limits));
+        // A valid token makes the user the client, so users behind one NAT do not share a
+        // budget; a missing or bad token falls back to the address (the handler still answers
+        // 401 for it if the route needs one).
+        auto user_of = [this](const HttpRequest& request) -> std::optional<std::string> {
+          if (!request.header("authorization")) return std::nullopt;
+          auto who = authenticate(app_, request);
+          if (!who) return std::nullopt;
+          return who->id.value().str();
+        };
+        handler = rate_limited_handler(std::move(handler), *limiter_, std::move(user_of), router_,
+                                       probe_.get());
+      }
+      server_ = std::make_unique<HttpServer>(options, std::move(handler));
       server_->start();
     }
   }
@@ -197,7 +224,9 @@ void Runtime::stop() {
   if (processor_) processor_->stop();
   if (projector_) projector_->stop();
   if (bus_) bus_->stop();
+  if (watcher_) watcher_->stop();
   server_.reset();
+  limiter_.reset();
   processor_.reset();
   projector_.reset();
   bus_.reset();

@@ -15,12 +15,14 @@ class CommandProcessor;
 }
 namespace counsel::projections {
 class ProjectorRunner;
+class ConsistencyWatcher;
 class FieldDecryptor;
 }  // namespace counsel::projections
 
 namespace counsel::api {
 
 class HttpServer;
+class RateLimiter;
 
 struct Roles {
   bool api = false;
@@ -61,6 +63,8 @@ class Runtime {
   std::unique_ptr<HttpProbe> probe_;
   std::unique_ptr<commands::CommandProcessor> processor_;
   std::unique_ptr<projections::ProjectorRunner> projector_;
+  std::unique_ptr<RateLimiter> limiter_;  // null with --rate-limits off
+  std::unique_ptr<projections::ConsistencyWatcher> watcher_;
   std::unique_ptr<HttpServer> server_;
   AppContext app_;
   Router router_;

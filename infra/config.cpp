@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 namespace counsel {
 namespace po = boost::program_options;
@@ -57,6 +61,17 @@ po::options_description make_options(Config& c) {
      "COUNSEL_DEMO_DATA: serve/api load the demo data after start unless already there")
     ("member-name", po::value(&c.member_name),
      "COUNSEL_MEMBER_NAME: name of this process in partition groups (default host:pid)")
+    ("rate-limit-auth", po::value(&c.rate_limit_auth)->default_value(c.rate_limit_auth),
+     "COUNSEL_RATE_LIMIT_AUTH: requests per client to /api/v1/auth/* (N/s, N/min or N/hour); "
+     "a client is the user of a valid bearer token, else the IP address")
+    ("rate-limit-chat", po::value(&c.rate_limit_chat)->default_value(c.rate_limit_chat),
+     "COUNSEL_RATE_LIMIT_CHAT: requests per client to /api/v1/chatrooms* and /ws/chat*")
+    ("rate-limit-general", po::value(&c.rate_limit_general)->default_value(c.rate_limit_general),
+     "COUNSEL_RATE_LIMIT_GENERAL: requests per client to every other route; /health, /status "
+     "and /metrics are never limited")
+    ("rate-limits", po::value(&c.rate_limits)->default_value(c.rate_limits),
+     "COUNSEL_RATE_LIMITS: on | off (off for load tests); over a limit the api answers 429 "
+     "rate_limited with Retry-After")
     ("fault", po::value(&c.fault),
      "COUNSEL_FAULT: test-only fault injection (processor_crash_after_append, projector_crash_mid_batch)");
   // clang-format on
@@ -85,7 +100,44 @@ const char* kUsage =
     "  log check                  verify every partition's hash chain and every event's JSON "
     "schema\n\n";
 
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace
+
+RateLimit parse_rate_limit(std::string_view text) {
+  const auto fail = [&]() -> RateLimit {
+    throw std::invalid_argument("'" + std::string(text) +
+                                "' is not a rate limit; expected N/s, N/min, N/hour or N/day "
+                                "with N between 1 and 1000000, e.g. 10/min");
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) return fail();
+  const std::string_view count = trim_spaces(text.substr(0, slash));
+  std::string unit(trim_spaces(text.substr(slash + 1)));
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  int64_t requests = 0;
+  const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), requests);
+  if (count.empty() || ec != std::errc() || end != count.data() + count.size()) return fail();
+  // The cap keeps the per-request interval (period / N) a meaningful number of nanoseconds.
+  if (requests < 1 || requests > 1'000'000) return fail();
+  std::chrono::seconds period{0};
+  if (unit == "s" || unit == "sec" || unit == "second") {
+    period = std::chrono::seconds(1);
+  } else if (unit == "m" || unit == "min" || unit == "minute") {
+    period = std::chrono::minutes(1);
+  } else if (unit == "h" || unit == "hour") {
+    period = std::chrono::hours(1);
+  } else if (unit == "d" || unit == "day") {
+    period = std::chrono::hours(24);
+  } else {
+    return fail();
+  }
+  return RateLimit{requests, period};
+}
 
 std::string config_help() {
   Config c;
@@ -153,6 +205,22 @@ ConfigParse parse_config(int argc, char** argv) {
     std::cerr << "counsel: --log kafka needs --kafka-brokers (COUNSEL_KAFKA_BROKERS)\n";
     result.exit_code = 2;
     return result;
+  }
+  if (c.rate_limits != "on" && c.rate_limits != "off") {
+    std::cerr << "counsel: --rate-limits must be on or off\n";
+    result.exit_code = 2;
+    return result;
+  }
+  for (const auto& [flag, value] : {std::pair{"--rate-limit-auth", &c.rate_limit_auth},
+                                    std::pair{"--rate-limit-chat", &c.rate_limit_chat},
+                                    std::pair{"--rate-limit-general", &c.rate_limit_general}}) {
+    try {
+      parse_rate_limit(*value);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "counsel: " << flag << ": " << e.what() << "\n";
+      result.exit_code = 2;
+      return result;
+    }
   }
   if (c.member_name.empty()) {
     char host[256] = {0};

@@ -1,8 +1,10 @@
 #pragma once
 // Process configuration: flags first, then COUNSEL_* environment variables, then defaults.
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace counsel {
@@ -30,7 +32,25 @@ struct Config {
   std::string member_name;  // group member name; defaults to host:pid
   bool demo_data = false;
   std::string fault;  // test hook (COUNSEL_FAULT)
+  // Request rate limits per client ("N/unit", see parse_rate_limit); parse_config has checked
+  // them, so the runtime may parse them again without handling errors.
+  std::string rate_limit_auth = "10/min";
+  std::string rate_limit_chat = "500/min";
+  std::string rate_limit_general = "100/min";
+  std::string rate_limits = "on";  // on | off (load tests turn them off)
 };
+
+// "N requests per period", e.g. 10/min.
+struct RateLimit {
+  int64_t requests = 0;
+  std::chrono::seconds period{0};
+  friend bool operator==(const RateLimit&, const RateLimit&) = default;
+};
+
+// Parses "N/unit" with N in 1..1000000 and unit s|sec|second, min|minute, h|hour or d|day
+// (case-insensitive; spaces around the parts allowed), e.g. "10/min", "5/s", "1000/hour".
+// Throws std::invalid_argument with a message naming the expected form.
+RateLimit parse_rate_limit(std::string_view text);
 
 struct ConfigParse {
   std::optional<Config> config;  // nullopt: help printed or error

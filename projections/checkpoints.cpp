@@ -25,38 +25,36 @@ std::string text_array_literal(const std::vector<std::string>& values) {
   return out + "}";
 }
 
-CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
-                               const std::vector<int32_t>& partitions) {
+namespace {
+// projection -> partition -> `column` of projection.checkpoints; absent rows read as 0.
+CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
+                          const std::vector<std::string>& names,
+                          const std::vector<int32_t>& partitions) {
   CheckpointMap out;
   for (const auto& n : names) {
     auto& per_partition = out[n];
     for (int32_t p : partitions) per_partition[p] = 0;
   }
-  auto rows = tx.exec_params(
-      "SELECT projection, partition, next_offset FROM projection.checkpoints"
-      " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])",
-      text_array_literal(names), int_array_literal(partitions));
+  auto rows =
+      tx.exec_params(std::string("SELECT projection, partition, ") + column +
+                         " FROM projection.checkpoints"
+                         " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])",
+                     text_array_literal(names), int_array_literal(partitions));
   for (const auto& row : rows) {
     out[row[0].as<std::string>()][row[1].as<int32_t>()] = row[2].as<int64_t>();
   }
   return out;
 }
+}  // namespace
+
+CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
+                               const std::vector<int32_t>& partitions) {
+  return load_column(tx, "next_offset", names, partitions);
+}
 
 CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                 const std::vector<int32_t>& partitions) {
-  CheckpointMap out;
-  for (const auto& n : names) {
-    auto& per_partition = out[n];
-    for (int32_t p : partitions) per_partition[p] = 0;
-  }
-  auto rows = tx.exec_params(
-      "SELECT projection, partition, events_applied FROM projection.checkpoints"
-      " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])",
-      text_array_literal(names), int_array_literal(partitions));
-  for (const auto& row : rows) {
-    out[row[0].as<std::string>()][row[1].as<int32_t>()] = row[2].as<int64_t>();
-  }
-  return out;
+  return load_column(tx, "events_applied", names, partitions);
 }
 
 bool advance_checkpoint(pqxx::transaction_base& tx, const std::string& projection,

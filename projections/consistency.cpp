@@ -1,7 +1,13 @@
 #include "projections/consistency.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
+
+#include "infra/logging.hpp"
 
 #include "projections/checkpoints.hpp"
 #include "projections/projection.hpp"
@@ -60,6 +66,98 @@ bool wait_until_reached(pg::PgPool& pool, const std::vector<log::Position>& posi
     const auto nap = std::min<std::chrono::microseconds>(left, std::chrono::milliseconds(50));
     conn.await_notification(0, static_cast<long>(nap.count()));
   }
+}
+
+}  // namespace counsel::projections
+
+namespace counsel::projections {
+
+struct ConsistencyWatcher::State {
+  std::string conninfo;
+  std::mutex mutex;
+  std::condition_variable changed;
+  // partition -> events applied by the slowest projection.
+  std::map<int32_t, int64_t> applied;
+  bool fresh = false;  // `applied` was loaded at least once since start
+  std::atomic<bool> running{false};
+  std::thread thread;
+
+  bool reached(const std::vector<log::Position>& positions) const {
+    for (const auto& p : positions) {
+      auto it = applied.find(p.partition.value());
+      if (it == applied.end() || it->second <= p.offset.value()) return false;
+    }
+    return true;
+  }
+
+  std::map<int32_t, int64_t> load(pqxx::connection& conn) {
+    static const std::vector<std::string> names = projection_names();
+    pqxx::read_transaction tx(conn);
+    auto rows = tx.exec_params(
+        "SELECT partition, count(*), min(events_applied) FROM projection.checkpoints"
+        " WHERE projection = ANY($1::text[]) GROUP BY partition",
+        text_array_literal(names));
+    std::map<int32_t, int64_t> out;
+    for (const auto& row : rows) {
+      // A projection without a row for the partition has applied nothing there.
+      const bool all = row[1].as<int64_t>() == static_cast<int64_t>(names.size());
+      out[row[0].as<int32_t>()] = all ? row[2].as<int64_t>() : 0;
+    }
+    return out;
+  }
+
+  void run() {
+    while (running) {
+      try {
+        auto conn = pg::open_connection(conninfo);
+        Wakeup wakeup(*conn, kProjectionChannel);
+        while (running) {
+          auto loaded = load(*conn);
+          {
+            std::lock_guard lock(mutex);
+            applied = std::move(loaded);
+            fresh = true;
+          }
+          changed.notify_all();
+          // Woken by a projector's commit; the timeout is a fallback for a missed NOTIFY.
+          conn->await_notification(0, 100000);
+        }
+      } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(mutex);
+          fresh = false;
+        }
+        logging::warn("consistency", std::string("watching projections failed: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+  }
+};
+
+ConsistencyWatcher::ConsistencyWatcher(std::string conninfo) : state_(std::make_unique<State>()) {
+  state_->conninfo = std::move(conninfo);
+}
+
+ConsistencyWatcher::~ConsistencyWatcher() {
+  stop();
+}
+
+void ConsistencyWatcher::start() {
+  if (state_->running.exchange(true)) return;
+  state_->thread = std::thread([this] { state_->run(); });
+}
+
+void ConsistencyWatcher::stop() {
+  state_->running = false;
+  if (state_->thread.joinable()) state_->thread.join();
+}
+
+bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,
+                              std::chrono::milliseconds timeout) {
+  if (positions.empty()) return true;
+  std::unique_lock lock(state_->mutex);
+  return state_->changed.wait_for(lock, timeout,
+                                  [&] { return state_->fresh && state_->reached(positions); });
 }
 
 }  // namespace counsel::projections

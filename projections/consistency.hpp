@@ -4,6 +4,8 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "infra/log/log.hpp"
@@ -19,5 +21,30 @@ bool read_models_reached(pqxx::connection& conn, const std::vector<log::Position
 // commit (with a short poll as a fallback). False on timeout.
 bool wait_until_reached(pg::PgPool& pool, const std::vector<log::Position>& positions,
                         std::chrono::milliseconds timeout);
+
+}  // namespace counsel::projections
+
+namespace counsel::projections {
+
+// One per api process: a single connection LISTENs for projector commits and keeps, per
+// partition, how many events every projection has applied; waiting requests block on a
+// condition variable instead of each holding a pooled connection for up to the whole wait
+// (which starved the pool under load).
+class ConsistencyWatcher {
+ public:
+  explicit ConsistencyWatcher(std::string conninfo);
+  ~ConsistencyWatcher();
+  ConsistencyWatcher(const ConsistencyWatcher&) = delete;
+  ConsistencyWatcher& operator=(const ConsistencyWatcher&) = delete;
+
+  void start();
+  void stop();
+  // True once the read models include `positions` (event ordinals); false on timeout.
+  bool wait(const std::vector<log::Position>& positions, std::chrono::milliseconds timeout);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace counsel::projections

@@ -9,6 +9,7 @@ std::vector<std::unique_ptr<Projection>> all_projections() {
   out.push_back(make_users_projection());
   out.push_back(make_counselors_projection());
   out.push_back(make_sessions_projection());
+  out.push_back(make_patients_projection());
   return out;
 }
 

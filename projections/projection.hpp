@@ -20,7 +20,7 @@ struct ApplyContext {
 class Projection {
  public:
   virtual ~Projection() = default;
-  // "users", "counselors", "sessions": also its key in projection.checkpoints.
+  // "users", "counselors", "sessions", "patients": also its key in projection.checkpoints.
   virtual std::string_view name() const = 0;
   // Unqualified names of the tables it owns (moved together by a rebuild swap).
   virtual std::vector<std::string> tables() const = 0;
@@ -34,7 +34,7 @@ class Projection {
   virtual void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const = 0;
 };
 
-// users, counselors, sessions, in that order.
+// users, counselors, sessions, patients, in that order.
 std::vector<std::unique_ptr<Projection>> all_projections();
 std::unique_ptr<Projection> make_projection(std::string_view name);  // nullptr when unknown
 std::vector<std::string> projection_names();

@@ -2,6 +2,7 @@
 
 #include "domain/aggregates/account.hpp"
 #include "domain/aggregates/counselor.hpp"
+#include "domain/aggregates/patient.hpp"
 
 namespace counsel {
 namespace {
@@ -28,7 +29,7 @@ class TypedKind final : public AggregateKind {
   }
   std::unique_ptr<AggregateState> initial(std::string_view stream) const override {
     auto h = std::make_unique<Holder>();
-    h->state = A::initial_state(stream_owner(stream, A::prefix));
+    h->state = A::initial_from_stream(stream);
     return h;
   }
   void evolve(AggregateState& s, const EventEnvelope& e) const override {
@@ -57,7 +58,9 @@ struct AccountTraits {
   static constexpr std::string_view prefix = "account-";
   using State = account::State;
   static bool handles_command(std::string_view t) { return account::handles_command(t); }
-  static State initial_state(const UserId& id) { return account::initial_state(id); }
+  static State initial_from_stream(std::string_view stream) {
+    return account::initial_state(stream_owner(stream, prefix));
+  }
   static auto decode(std::string_view t, int v, const json::Value& d) {
     return account::decode(t, v, d);
   }
@@ -78,7 +81,9 @@ struct CounselorTraits {
   static constexpr std::string_view prefix = "counselor-";
   using State = counselor::State;
   static bool handles_command(std::string_view t) { return counselor::handles_command(t); }
-  static State initial_state(const UserId& id) { return counselor::initial_state(id); }
+  static State initial_from_stream(std::string_view stream) {
+    return counselor::initial_state(stream_owner(stream, prefix));
+  }
   static auto decode(std::string_view t, int v, const json::Value& d) {
     return counselor::decode(t, v, d);
   }
@@ -100,13 +105,39 @@ struct CounselorTraits {
   }
 };
 
+// Patient streams are keyed by the seed's "p_xxxxxx" id, not a user id.
+struct PatientTraits {
+  static constexpr std::string_view prefix = "patient-";
+  using State = patient::State;
+  static bool handles_command(std::string_view t) { return patient::handles_command(t); }
+  static State initial_from_stream(std::string_view stream) {
+    if (!stream.starts_with(prefix)) return patient::initial_state("");
+    return patient::initial_state(stream.substr(prefix.size()));
+  }
+  static auto decode(std::string_view t, int v, const json::Value& d) {
+    return patient::decode(t, v, d);
+  }
+  static void evolve(State& s, const patient::Event& e) { patient::evolve(s, e); }
+  static auto parse_command(std::string_view t, const json::Value& d) {
+    return patient::parse_command(t, d);
+  }
+  static auto decide(const State& s, const patient::Command& c, const Actor& a, Timestamp now) {
+    return patient::decide(s, c, a, now);
+  }
+  static NewEvent encode(const patient::Event& e) { return patient::encode(e); }
+  static std::string view(const State& s, const CommandInput&) {
+    return patient::patient_view_json(s);
+  }
+};
+
 const TypedKind<AccountTraits> kAccount;
 const TypedKind<CounselorTraits> kCounselor;
+const TypedKind<PatientTraits> kPatient;
 
 }  // namespace
 
 const std::vector<const AggregateKind*>& all_aggregate_kinds() {
-  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor};
+  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor, &kPatient};
   return kinds;
 }
 

@@ -30,7 +30,7 @@ struct CommandInput {
 class AggregateKind {
  public:
   virtual ~AggregateKind() = default;
-  virtual std::string_view stream_prefix() const = 0;  // "counselor-" / "account-"
+  virtual std::string_view stream_prefix() const = 0;  // "counselor-" / "account-" / "patient-"
   virtual bool handles(std::string_view command_type) const = 0;
   virtual std::unique_ptr<AggregateState> initial(std::string_view stream) const = 0;
   // Unknown event types (and data this build cannot decode) are ignored.
@@ -41,7 +41,7 @@ class AggregateKind {
   virtual std::string result_body(const AggregateState& after, const CommandInput& c) const = 0;
 };
 
-const std::vector<const AggregateKind*>& all_aggregate_kinds();  // account + counselor
+const std::vector<const AggregateKind*>& all_aggregate_kinds();  // account, counselor, patient
 const AggregateKind* aggregate_kind_for_stream(std::string_view stream);
 
 }  // namespace counsel

@@ -150,7 +150,8 @@ class CounselProcess:
     It is ready once it listens (serve, api) and, for roles that process commands, once it owns
     a partition: on Kafka joining the consumer group takes seconds, and a command sent earlier
     would only wait. `ready_line` overrides what to wait for; `db=None` starts it without the
-    common flags (the mock cluster)."""
+    common flags (the mock cluster). Rate limits are off unless `env` sets
+    COUNSEL_RATE_LIMITS=on."""
 
     def __init__(self, role, db, extra_args=(), env=None, name=None, require_listening=None,
                  timeout=30, ready_line=None):
@@ -163,6 +164,10 @@ class CounselProcess:
         self._listening = threading.Event()
         self._line_seen = threading.Condition()
         child_env = dict(os.environ)
+        # The tests register and log in many users from 127.0.0.1, far beyond the default
+        # auth limit (10/min per IP): limits are off unless a test's `env` turns them on
+        # (test_rate_limits.py does).
+        child_env["COUNSEL_RATE_LIMITS"] = "off"
         child_env.update(env or {})
         flags = common_flags(db) if db is not None else []
         self.argv = [BINARY, role, *flags, *extra_args]

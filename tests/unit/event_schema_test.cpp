@@ -30,9 +30,12 @@ using counsel::test::user;
 namespace {
 
 const std::vector<std::string> kEventTypes{
-    "account.registered", "counselor.profile_updated", "counselor.availability_set",
-    "session.requested",  "session.confirmed",         "session.declined",
-    "session.cancelled",  "session.completed",         "session.no_show"};
+    "account.registered",    "counselor.profile_updated", "counselor.availability_set",
+    "session.requested",     "session.confirmed",         "session.declined",
+    "session.cancelled",     "session.completed",         "session.no_show",
+    "patient.created",       "patient.updated",           "patient.deleted",
+    "patient.tag_added",     "patient.tag_removed",       "patient.session_added",
+    "patient.wallet_updated"};
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -138,6 +141,15 @@ std::string session_ref(unsigned n, std::string_view reason = "") {
          std::string(reason) + "\"}";
 }
 
+std::string patient_record(const UserId& owner) {
+  return R"({"patient_id":"p_abc123","owner_id":")" + owner.value().str() +
+         R"(","first_name":"enc:v1:Zg==","last_name":"enc:v1:bA==","phone_no":"enc:v1:cA==",
+            "email":"","ssn":"enc:v1:cw==","address":"","allergies_and_medication":"enc:v1:YQ==",
+            "date_of_birth":"enc:v1:ZA==","added_note":"","about_note":"enc:v1:bg==",
+            "password_hash":"enc:v1:aA==","sex":"F","profile_picture":"https://example.org/p.png",
+            "tags":["new"],"sessions":[{"session_id":"s1"}],"wallet_balance_cents":1050})";
+}
+
 // Runs the scripted scenario and returns the log.
 Log scenario() {
   Log log;
@@ -186,6 +198,17 @@ Log scenario() {
   ok(log.send(cs, "session.request", booking(5, client, "2026-03-03T09:00:00Z", ""), as_client,
               now));
   ok(log.send(cs, "session.cancel", session_ref(5), as_counselor, now));
+  const std::string ps = "patient-p_abc123";
+  ok(log.send(ps, "patient.create", patient_record(client), as_client, now));
+  ok(log.send(ps, "patient.update", R"({"first_name":"enc:v1:Rg==","email":"enc:v1:ZQ==",
+                  "sex":"O","tags":["a","b"]})",
+              as_client, now));
+  ok(log.send(ps, "patient.add_tag", R"({"tag":"anxiety"})", as_counselor, now));
+  ok(log.send(ps, "patient.remove_tag", R"({"tag":"a"})", as_client, now));
+  ok(log.send(ps, "patient.add_session", R"({"session":{"session_id":"s2","note":"x"}})",
+              as_counselor, now));
+  ok(log.send(ps, "patient.update_wallet", R"({"amount_cents":-50})", as_client, now));
+  ok(log.send(ps, "patient.delete", "{}", as_client, now));
   return log;
 }
 
@@ -247,7 +270,11 @@ BOOST_AUTO_TEST_CASE(the_scenario_chain_verifies_and_replays) {
 }
 
 BOOST_AUTO_TEST_CASE(aggregate_kinds_route_by_stream_prefix) {
-  BOOST_TEST(all_aggregate_kinds().size() == 2u);
+  BOOST_TEST(all_aggregate_kinds().size() == 3u);
+  auto* patient = aggregate_kind_for_stream("patient-p_abc123");
+  BOOST_REQUIRE(patient != nullptr);
+  BOOST_TEST(patient->stream_prefix() == "patient-");
+  BOOST_TEST(patient->handles("patient.update_wallet"));
   auto* account = aggregate_kind_for_stream(account_stream(user(1)));
   auto* counselor = aggregate_kind_for_stream(counselor_stream(user(1)));
   BOOST_REQUIRE(account != nullptr);

@@ -1,0 +1,349 @@
+"""Patient records (seed 003) over HTTP: create, every validation rule answered with a 400 that
+names the field, uniqueness, filters, the custom actions, who may read and write a record, and an
+audit stream that holds no personal data in clear text."""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import unittest
+import uuid
+
+import harness
+from harness import assert_problem, results_of
+
+
+def random_phone():
+    return "+27" + "".join(secrets.choice("0123456789") for _ in range(9))
+
+
+def random_id():
+    return "p_" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(6))
+
+
+def record(**overrides):
+    body = {
+        "id": random_id(), "password": "s3cret-pass", "first_name": "Naledi",
+        "last_name": "Khumalo", "phone_no": random_phone(),
+        "allergies_and_medication": "Penicillin", "date_of_birth": "1990-04-01", "sex": "F",
+        "ssn": "123-45-6789", "email": "naledi@example.org", "address": "1 Long St, Cape Town",
+        "added_note": "Prefers mornings", "about_note": "Teacher",
+        "profile_picture": "https://example.org/naledi.png", "tags": ["new"],
+        "wallet_balance": "12.50", "sessions": []}
+    for key, value in overrides.items():
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+def admin_token():
+    """An admin bearer token signed with this run's secret: there is no admin-creation command
+    yet, and the api trusts any token it can verify."""
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    with open(harness.jwt_secret_file(), encoding="utf-8") as f:
+        secret = f.read().strip()
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = b64(json.dumps({"sub": str(uuid.uuid4()), "role": "admin", "iat": now,
+                              "exp": now + 3600, "jti": str(uuid.uuid4())},
+                             separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+class PatientsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.TestDatabase("patients")
+        cls.server = harness.CounselProcess("serve", cls.db, env={"COUNSEL_RATE_LIMITS": "off"})
+        cls.api = harness.Api(cls.server.base_url)
+        cls.admin = harness.User(cls.api, None, None, "admin", admin_token())
+
+    def create(self, user, **overrides):
+        body = record(**overrides)
+        response = user.post("/api/v1/patients", body)
+        self.assertEqual(response.status, 201, response)
+        return body, response.body
+
+    def test_create_and_read_back(self):
+        client = self.api.new_user("client")
+        body, created = self.create(client)
+        for field in ("first_name", "last_name", "phone_no", "allergies_and_medication",
+                      "date_of_birth", "sex", "ssn", "email", "address", "added_note",
+                      "about_note", "profile_picture", "tags"):
+            self.assertEqual(created[field], body[field], field)
+        self.assertEqual(created["id"], body["id"])
+        self.assertEqual(created["owner_id"], client.id)
+        self.assertEqual(created["wallet_balance"], "12.50")
+        self.assertEqual(created["sessions"], [])
+        self.assertTrue(created["created_at"] and created["updated_at"])
+        self.assertNotIn("password", json.dumps(created))
+
+        got = client.get(f"/api/v1/patients/{body['id']}")
+        self.assertEqual(got.status, 200, got)
+        self.assertEqual(got.body, created)
+        # the seed's trailing slashes work too
+        self.assertEqual(client.get(f"/api/v1/patients/{body['id']}/").status, 200)
+        listed = client.get("/api/v1/patients/")
+        self.assertEqual(listed.status, 200, listed)
+        self.assertEqual([p["id"] for p in results_of(listed)], [body["id"]])
+
+        # without an id one is generated; one record per client
+        other = self.api.new_user("client")
+        _, generated = self.create(other, id=None, ssn=None, email=None, wallet_balance=None)
+        self.assertRegex(generated["id"], r"^p_[a-z0-9]{6}$")
+        self.assertIsNone(generated["ssn"])
+        self.assertEqual(generated["wallet_balance"], "0.00")
+        again = other.post("/api/v1/patients", record())
+        assert_problem(self, again, 409, "patient_exists")
+
+    def test_every_validation_rule_names_its_field(self):
+        client = self.api.new_user("client")
+        too_long = "x" * 501
+        future = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+        cases = [
+            ("id", "p_abc12"), ("id", "p_ABC123"), ("id", "x_abc123"), ("id", "p_abc1234"),
+            ("password", "short"), ("password", "x" * 65), ("password", None),
+            ("first_name", None), ("first_name", ""), ("last_name", None),
+            ("phone_no", "12345678"), ("phone_no", "1234567890123456"),
+            ("phone_no", "082-123-4567"), ("phone_no", None),
+            ("allergies_and_medication", None), ("allergies_and_medication", ""),
+            ("date_of_birth", None), ("date_of_birth", "01/04/1990"),
+            ("date_of_birth", future), ("date_of_birth", "1990-02-30"),
+            ("sex", None), ("sex", "X"), ("sex", "male"),
+            ("ssn", "123456789"), ("ssn", "12-345-6789"),
+            ("email", "not-an-email"),
+            ("added_note", too_long), ("about_note", "y" * 251),
+            ("profile_picture", "javascript:alert(1)"), ("profile_picture", "https://x.org/" + "a" * 2040),
+            ("tags", "anxiety"), ("tags", [1, 2]),
+            ("wallet_balance", "12.345"), ("wallet_balance", "-1.00"), ("wallet_balance", "abc"),
+            ("sessions", "s-1"), ("sessions", [5]),
+        ]
+        for field, value in cases:
+            body = record()
+            if value is None:
+                body.pop(field)
+            else:
+                body[field] = value
+            response = client.post("/api/v1/patients", body)
+            problem = assert_problem(self, response, 400, "validation_failed")
+            self.assertEqual(problem.get("field"), field, f"{field}={value!r}: {response!r}")
+            self.assertIn(field, problem["detail"], response)
+        # the boundaries themselves are fine
+        ok = client.post("/api/v1/patients", record(
+            password="x" * 64, added_note="n" * 500, about_note="a" * 250,
+            phone_no="123456789", date_of_birth=dt.date.today().isoformat(), sex="P",
+            wallet_balance=7.5))
+        self.assertEqual(ok.status, 201, ok)
+        self.assertEqual(ok.body["wallet_balance"], "7.50")
+        # PATCH checks what it is given, and action bodies are checked too
+        pid = ok.body["id"]
+        for path, body, field in [
+                (f"/api/v1/patients/{pid}", {"phone_no": "12"}, "phone_no"),
+                (f"/api/v1/patients/{pid}/add_tag", {}, "tag"),
+                (f"/api/v1/patients/{pid}/add_tag", {"tag": ""}, "tag"),
+                (f"/api/v1/patients/{pid}/add_session", {}, "session_id"),
+                (f"/api/v1/patients/{pid}/update_wallet", {"amount": "1.001"}, "amount"),
+                (f"/api/v1/patients/{pid}/update_wallet", {}, "amount")]:
+            method = "PATCH" if path.endswith(pid) else "POST"
+            response = client.call(method, path, body)
+            problem = assert_problem(self, response, 400, "validation_failed")
+            self.assertEqual(problem.get("field"), field, response)
+
+    def test_phone_numbers_are_unique(self):
+        first, second = self.api.new_user("client"), self.api.new_user("client")
+        phone = random_phone()
+        body, _ = self.create(first, phone_no=phone)
+        taken = second.post("/api/v1/patients", record(phone_no=phone))
+        assert_problem(self, taken, 409, "phone_taken")
+        taken = second.post("/api/v1/patients", record(phone_no=phone.lstrip("+")))
+        assert_problem(self, taken, 409, "phone_taken")
+        same_id = second.post("/api/v1/patients", record(id=body["id"]))
+        assert_problem(self, same_id, 409, "patient_exists")
+        # the refused attempts released their claims: the second client can still register
+        _, created = self.create(second)
+        # changing a number frees the old one
+        moved = first.call("PATCH", f"/api/v1/patients/{body['id']}",
+                           {"phone_no": random_phone()})
+        self.assertEqual(moved.status, 200, moved)
+        clash = first.call("PATCH", f"/api/v1/patients/{body['id']}",
+                           {"phone_no": created["phone_no"]})
+        assert_problem(self, clash, 409, "phone_taken")
+        third = self.api.new_user("client")
+        self.create(third, phone_no=phone)
+
+    def test_custom_actions_and_updates(self):
+        client = self.api.new_user("client")
+        body, _ = self.create(client, tags=["new"], wallet_balance="10.00")
+        path = f"/api/v1/patients/{body['id']}"
+
+        tagged = client.post(path + "/add_tag/", {"tag": "anxiety"})
+        self.assertEqual(tagged.status, 200, tagged)
+        self.assertEqual(tagged.body["tags"], ["new", "anxiety"])
+        twice = client.post(path + "/add_tag", {"tag": "anxiety"})
+        self.assertEqual(twice.body["tags"], ["new", "anxiety"])
+        untagged = client.post(path + "/remove_tag", {"tag": "new"})
+        self.assertEqual(untagged.status, 200, untagged)
+        self.assertEqual(untagged.body["tags"], ["anxiety"])
+
+        with_session = client.post(path + "/add_session", {"session_id": "s-100"})
+        self.assertEqual(with_session.status, 200, with_session)
+        with_object = client.post(path + "/add_session",
+                                  {"session": {"session_id": "s-101", "date": "2026-03-01"}})
+        self.assertEqual(with_object.body["sessions"],
+                         [{"session_id": "s-100"}, {"date": "2026-03-01", "session_id": "s-101"}])
+
+        paid = client.post(path + "/update_wallet", {"amount": "5.25"})
+        self.assertEqual(paid.status, 200, paid)
+        self.assertEqual(paid.body["wallet_balance"], "15.25")
+        spent = client.post(path + "/update_wallet", {"amount": -15.25})
+        self.assertEqual(spent.body["wallet_balance"], "0.00")
+        broke = client.post(path + "/update_wallet", {"amount": "-0.01"})
+        assert_problem(self, broke, 422, "insufficient_balance")
+
+        patched = client.call("PATCH", path, {"about_note": "Runner", "email": ""})
+        self.assertEqual(patched.status, 200, patched)
+        self.assertEqual(patched.body["about_note"], "Runner")
+        self.assertIsNone(patched.body["email"])
+        self.assertEqual(patched.body["first_name"], "Naledi")
+        partial_put = client.put(path, {"first_name": "Lerato"})
+        assert_problem(self, partial_put, 400, "validation_failed")
+        full = record(first_name="Lerato", phone_no=patched.body["phone_no"])
+        put = client.put(path, full)
+        self.assertEqual(put.status, 200, put)
+        self.assertEqual(put.body["first_name"], "Lerato")
+        self.assertEqual(put.body["id"], body["id"], "PUT does not change the id")
+
+        deleted = client.call("DELETE", path)
+        self.assertEqual(deleted.status, 204, deleted)
+        assert_problem(self, client.get(path), 404, "patient_not_found")
+        # the client may create a new record (with the same number) after deleting the old one
+        self.create(client, phone_no=body["phone_no"])
+
+    def test_who_may_read_and_write(self):
+        owner = self.api.new_user("client")
+        stranger = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        other_counselor = harness.ready_counselor(self.api)
+        booked = harness.book(owner, counselor.id, harness.weekday_at(10))
+        self.assertEqual(booked.status, 201, booked)
+        body, _ = self.create(owner)
+        path = f"/api/v1/patients/{body['id']}"
+        counselor.consistency = owner.consistency
+
+        for reader in (owner, counselor, self.admin):
+            got = reader.get(path, consistency=owner.consistency)
+            self.assertEqual(got.status, 200, f"{reader.role}: {got!r}")
+        for outsider in (stranger, other_counselor):
+            got = outsider.get(path, consistency=owner.consistency)
+            assert_problem(self, got, 404, "patient_not_found")
+            patch = outsider.call("PATCH", path, {"about_note": "x"},
+                                  consistency=owner.consistency)
+            assert_problem(self, patch, 404, "patient_not_found")
+            listed = outsider.get("/api/v1/patients", consistency=owner.consistency)
+            self.assertNotIn(body["id"], [p["id"] for p in results_of(listed)])
+
+        counselor_list = counselor.get("/api/v1/patients", consistency=owner.consistency)
+        self.assertEqual([p["id"] for p in results_of(counselor_list)], [body["id"]])
+        admin_list = self.admin.get("/api/v1/patients?per_page=100", consistency=owner.consistency)
+        self.assertIn(body["id"], [p["id"] for p in results_of(admin_list)])
+
+        # counsellors annotate (tags, sessions) but do not edit, untag or pay
+        self.assertEqual(counselor.post(path + "/add_tag", {"tag": "anxiety"}).status, 200)
+        self.assertEqual(counselor.post(path + "/add_session",
+                                        {"session_id": booked.body["id"]}).status, 200)
+        for method, suffix, payload in [("PATCH", "", {"about_note": "x"}),
+                                        ("POST", "/remove_tag", {"tag": "anxiety"}),
+                                        ("POST", "/update_wallet", {"amount": "1"}),
+                                        ("DELETE", "", None)]:
+            response = counselor.call(method, path + suffix, payload)
+            assert_problem(self, response, 403, "not_patient_owner")
+        # a counsellor cannot create records; an admin creates one
+        # for a client
+        assert_problem(self, counselor.post("/api/v1/patients", record()), 403,
+                       "patient_create_forbidden")
+        for_stranger = self.admin.post("/api/v1/patients", record(owner_id=stranger.id))
+        self.assertEqual(for_stranger.status, 201, for_stranger)
+        self.assertEqual(for_stranger.body["owner_id"], stranger.id)
+        no_owner = self.admin.post("/api/v1/patients", record())
+        self.assertEqual(assert_problem(self, no_owner, 400, "validation_failed")["field"],
+                         "owner_id")
+        not_client = self.admin.post("/api/v1/patients", record(owner_id=counselor.id))
+        self.assertEqual(assert_problem(self, not_client, 400, "validation_failed")["field"],
+                         "owner_id")
+        by_admin = self.admin.call("PATCH", path, {"about_note": "Seen by admin"})
+        self.assertEqual(by_admin.status, 200, by_admin)
+        # a client cannot put their record under someone else
+        hijack = stranger.post("/api/v1/patients", record(owner_id=owner.id))
+        assert_problem(self, hijack, 403, "not_patient_owner")
+        self.assertEqual(self.api.get(path).status, 401)
+
+    def test_filters_and_paging(self):
+        marker = uuid.uuid4().hex[:8]
+        people = [("Ayanda", f"Zulu{marker}", f"ayanda.{marker}@example.org"),
+                  ("Bongani", f"Zulu{marker}", f"bongani.{marker}@example.org"),
+                  ("Carla", f"Smit{marker}", f"carla.{marker}@example.org")]
+        made = []
+        for first, last, email in people:
+            owner = self.api.new_user("client")
+            response = self.admin.post("/api/v1/patients", record(
+                owner_id=owner.id, first_name=first, last_name=last, email=email))
+            self.assertEqual(response.status, 201, response)
+            self.admin.consistency = response.header("Consistency-Token")
+            made.append(response.body)
+
+        def ids(query):
+            response = self.admin.get("/api/v1/patients?" + query)
+            self.assertEqual(response.status, 200, response)
+            return sorted(p["id"] for p in results_of(response))
+
+        self.assertEqual(ids(f"name=zulu{marker}"), sorted(p["id"] for p in made[:2]))
+        self.assertEqual(ids(f"name=ayanda%20zulu{marker}"), [made[0]["id"]])
+        self.assertEqual(ids(f"email=CARLA.{marker}"), [made[2]["id"]])
+        phone_digits = made[1]["phone_no"][-7:]
+        self.assertEqual(ids(f"phone={phone_digits}&name={marker}"), [made[1]["id"]])
+        self.assertEqual(ids(f"name=nobody{marker}"), [])
+        page = self.admin.get(f"/api/v1/patients?name={marker}&per_page=2&page=2")
+        self.assertEqual(page.body["total"], 3)
+        self.assertEqual(page.body["total_pages"], 2)
+        self.assertTrue(page.body["has_previous"])
+        self.assertFalse(page.body["has_next"])
+        self.assertEqual(len(page.body["results"]), 1)
+        assert_problem(self, self.admin.get("/api/v1/patients?per_page=0"), 400)
+
+    def test_events_hold_no_personal_data_in_clear_text(self):
+        client = self.api.new_user("client")
+        phone = random_phone()
+        body, _ = self.create(client, phone_no=phone, ssn="987-65-4321",
+                              first_name="Thembeka", allergies_and_medication="Sulfa drugs")
+        self.assertEqual(client.post(f"/api/v1/patients/{body['id']}/update_wallet",
+                                     {"amount": "1.00"}).status, 200)
+        self.assertEqual(client.call("PATCH", f"/api/v1/patients/{body['id']}",
+                                     {"ssn": "111-22-3333"}).status, 200)
+        events = [e for e in harness.logged_events(self.db)
+                  if e["stream"] == f"patient-{body['id']}"]
+        self.assertEqual([e["type"] for e in events],
+                         ["patient.created", "patient.wallet_updated", "patient.updated"])
+        text = json.dumps(events)
+        for secret in (phone, phone.lstrip("+"), "987-65-4321", "111-22-3333", "Thembeka",
+                       "Sulfa drugs", "s3cret-pass", "1990-04-01"):
+            self.assertNotIn(secret, text)
+        created = events[0]["data"]
+        for field in ("first_name", "last_name", "phone_no", "ssn", "email", "address",
+                      "allergies_and_medication", "date_of_birth", "added_note", "about_note",
+                      "password_hash"):
+            self.assertTrue(created[field].startswith("enc:v1:"), field)
+        self.assertEqual(created["wallet_balance_cents"], 1250)
+        self.assertEqual(events[1]["data"]["balance_cents"], 1350)
+
+
+if __name__ == "__main__":
+    harness.main(time_limit=180)
