@@ -45,6 +45,8 @@ po::options_description make_options(Config& c) {
      "COUNSEL_JWT_SECRET_FILE: HS256 secret for access tokens (created, mode 0600, if missing)")
     ("access-token-ttl", po::value(&c.access_token_ttl_seconds)->default_value(c.access_token_ttl_seconds),
      "COUNSEL_ACCESS_TOKEN_TTL: access token lifetime in seconds")
+    ("refresh-token-ttl", po::value(&c.refresh_token_ttl_seconds)->default_value(c.refresh_token_ttl_seconds),
+     "COUNSEL_REFRESH_TOKEN_TTL: refresh token lifetime in seconds (each rotation issues a new one)")
     ("password-hash-cost", po::value(&c.password_hash_cost)->default_value(c.password_hash_cost),
      "COUNSEL_PASSWORD_HASH_COST: argon2id cost: interactive | moderate | min (tests only)")
     ("io-threads", po::value(&c.io_threads)->default_value(c.io_threads),
@@ -188,6 +190,11 @@ ConfigParse parse_config(int argc, char** argv) {
   if (c.command.empty()) c.command = {"serve"};
   if (c.partitions < 1 || c.partitions > 1024) {
     std::cerr << "counsel: --partitions must be between 1 and 1024\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (c.access_token_ttl_seconds < 1 || c.refresh_token_ttl_seconds < 1) {
+    std::cerr << "counsel: --access-token-ttl and --refresh-token-ttl must be positive\n";
     result.exit_code = 2;
     return result;
   }

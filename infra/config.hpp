@@ -23,6 +23,7 @@ struct Config {
   std::string kafka_bootstrap_file = "var/kafka-bootstrap";  // written by --log kafka-mock
   std::string jwt_secret_file = "var/jwt-secret";
   int access_token_ttl_seconds = 900;
+  int refresh_token_ttl_seconds = 30 * 24 * 3600;  // one refresh-token family's token lifetime
   std::string password_hash_cost = "interactive";  // interactive | moderate | min
   int io_threads = 2;
   int worker_threads = 32;

@@ -369,6 +369,19 @@ std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& 
   return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
 }
 
+std::optional<CredentialsView> find_credentials_by_user_id(pqxx::connection& conn,
+                                                           const std::string& user_id) {
+  pqxx::read_transaction tx(conn);
+  const auto rows = tx.exec_params(
+      "SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
+      " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id"
+      " WHERE c.user_id = $1::uuid",
+      user_id);
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
+}
+
 // --- status --------------------------------------------------------------------------------
 
 std::map<std::string, int64_t> projection_lag(pqxx::connection& conn,

@@ -80,6 +80,8 @@ struct CredentialsView {
 };
 std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& conn,
                                                               const std::string& email_hash);
+std::optional<CredentialsView> find_credentials_by_user_id(pqxx::connection& conn,
+                                                           const std::string& user_id);
 
 // Per projection: sum over partitions of (end offset - checkpoint), never negative.
 // `end_offsets` holds the events log end offset of every partition.

@@ -1,4 +1,5 @@
-// users and credentials: who can log in, with which role. Fed by account.registered only.
+// users and credentials: who can log in, with which role. Fed by account.registered and
+// account.password_changed.
 #include "domain/ids.hpp"
 #include "projections/event_data.hpp"
 #include "projections/read_models.hpp"
@@ -31,6 +32,14 @@ class UsersProjection final : public Projection {
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type == "account.password_changed") {
+      EventData d(e);
+      const Uuid user = d.uuid("user_id");
+      // An erased subject's hash decrypts to NULL: nobody can log in as them any more.
+      tx.exec_params0("UPDATE credentials SET password_hash = $2 WHERE user_id = $1::uuid",
+                      user.str(), ctx.decryptor.decrypt(user, d.str("password_hash")));
+      return;
+    }
     if (e.type != "account.registered") return;
     EventData d(e);
     const Uuid user = d.uuid("user_id");

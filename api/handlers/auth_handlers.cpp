@@ -1,12 +1,15 @@
-// /api/v1/auth/* and /api/v1/me, /api/v1/users/{id}: registration, login, identity reads.
+// /api/v1/auth/* and /api/v1/me, /api/v1/users/{id}: registration, login, token refresh and
+// logout, password change, identity reads.
 #include <pqxx/pqxx>
 
 #include <thread>
 
 #include "api/handler_support.hpp"
+#include "api/refresh_tokens.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/jwt.hpp"
 #include "infra/crypto/password_hasher.hpp"
+#include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/read_queries.hpp"
 
@@ -57,6 +60,34 @@ std::string user_json(std::string_view id, std::string_view email, std::string_v
   json::write_string(w, display_name);
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
+}
+
+std::string sign_access_token(const AppContext& app, const std::string& user_id,
+                              const std::string& role) {
+  crypto::JwtClaims claims;
+  claims.sub = user_id;
+  claims.role = role;
+  claims.iat = now_utc();
+  claims.exp = claims.iat + std::chrono::seconds(app.config.access_token_ttl_seconds);
+  claims.jti = new_uuid_v7().str();
+  return crypto::sign_jwt(claims, app.jwt_secret);
+}
+
+// {access_token, token_type, expires_in, refresh_token}, left open for more members.
+void write_token_members(json::Writer& w, const AppContext& app, const std::string& access,
+                         const std::string& refresh) {
+  json::key(w, "access_token");
+  json::write_string(w, access);
+  json::key(w, "token_type");
+  json::write_string(w, "Bearer");
+  json::key(w, "expires_in");
+  w.Int(app.config.access_token_ttl_seconds);
+  json::key(w, "refresh_token");
+  json::write_string(w, refresh);
+}
+
+HttpResponse no_content() {
+  return json_response(204, "");
 }
 
 HandlerResult register_user(AppContext& app, const HttpRequest& req, const PathParams&) {
@@ -182,25 +213,18 @@ HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) 
   if (creds->status != "active")
     return unexpected(forbidden("account_suspended", "This account is suspended."));
 
-  crypto::JwtClaims claims;
-  claims.sub = creds->user_id;
-  claims.role = creds->role;
-  claims.iat = now_utc();
-  claims.exp = claims.iat + std::chrono::seconds(app.config.access_token_ttl_seconds);
-  claims.jti = new_uuid_v7().str();
-  auto token = crypto::sign_jwt(claims, app.jwt_secret);
+  auto token = sign_access_token(app, creds->user_id, creds->role);
+  auto refresh = with_db(app, [&](pqxx::connection& c) {
+    return refresh_tokens::issue_new_family(c, creds->user_id,
+                                            app.config.refresh_token_ttl_seconds);
+  });
 
   auto user = with_db(
       app, [&](pqxx::connection& c) { return projections::find_user_by_id(c, creds->user_id); });
   rapidjson::StringBuffer sb;
   json::Writer w(sb);
   w.StartObject();
-  json::key(w, "access_token");
-  json::write_string(w, token);
-  json::key(w, "token_type");
-  json::write_string(w, "Bearer");
-  json::key(w, "expires_in");
-  w.Int(app.config.access_token_ttl_seconds);
+  write_token_members(w, app, token, refresh);
   json::key(w, "user");
   if (user) {
     w.RawValue(user->data(), user->size(), rapidjson::kObjectType);
@@ -209,6 +233,127 @@ HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) 
   }
   w.EndObject();
   return json_response(200, std::string(sb.GetString(), sb.GetSize()));
+}
+
+HandlerResult refresh(AppContext& app, const HttpRequest& req, const PathParams&) {
+  auto body = parse_object_body(req);
+  if (!body) return unexpected(body.error());
+  auto presented = json::get_string(*body, "refresh_token");
+  if (!presented || presented->empty())
+    return unexpected(bad_request("invalid_request", "refresh_token is required."));
+  auto rotation = with_db(app, [&](pqxx::connection& c) {
+    return refresh_tokens::rotate(c, *presented, app.config.refresh_token_ttl_seconds);
+  });
+  if (rotation.outcome == refresh_tokens::Outcome::reused) {
+    // Worth an operator's attention: either a stolen token or a badly behaved client.
+    logging::warn("auth",
+                  "refresh token reused; revoked its family (user " + rotation.user_id + ")");
+    return unexpected(unauthorized("refresh_token_reused",
+                                   "This refresh token was already used; every token of its "
+                                   "session is revoked. Log in again."));
+  }
+  if (rotation.outcome != refresh_tokens::Outcome::rotated)
+    return unexpected(
+        unauthorized("invalid_refresh_token", "The refresh token is unknown, expired or revoked."));
+  auto creds = with_db(app, [&](pqxx::connection& c) {
+    return projections::find_credentials_by_user_id(c, rotation.user_id);
+  });
+  if (!creds || creds->status != "active") {
+    // A suspended (or vanished) account keeps no way back in through its old sessions.
+    with_db(app, [&](pqxx::connection& c) {
+      refresh_tokens::revoke_all(c, rotation.user_id);
+      return 0;
+    });
+    if (!creds)
+      return unexpected(unauthorized("invalid_refresh_token",
+                                     "The refresh token is unknown, expired or revoked."));
+    return unexpected(forbidden("account_suspended", "This account is suspended."));
+  }
+  rapidjson::StringBuffer sb;
+  json::Writer w(sb);
+  w.StartObject();
+  write_token_members(w, app, sign_access_token(app, creds->user_id, creds->role), rotation.token);
+  w.EndObject();
+  return json_response(200, std::string(sb.GetString(), sb.GetSize()));
+}
+
+HandlerResult logout(AppContext& app, const HttpRequest& req, const PathParams&,
+                     const Principal& who) {
+  std::optional<std::string> presented;
+  if (!req.body.empty()) {
+    auto body = parse_object_body(req);
+    if (!body) return unexpected(body.error());
+    if (body->HasMember("refresh_token")) {
+      auto token = json::get_string(*body, "refresh_token");
+      if (!token || token->empty())
+        return unexpected(
+            bad_request("invalid_request", "refresh_token must be a non-empty string."));
+      presented = std::string(*token);
+    }
+  }
+  const std::string user_id = who.id.value().str();
+  with_db(app, [&](pqxx::connection& c) {
+    if (presented) {
+      refresh_tokens::revoke_family_of(c, *presented, user_id);
+    } else {
+      refresh_tokens::revoke_all(c, user_id);
+    }
+    return 0;
+  });
+  return no_content();
+}
+
+HandlerResult change_password(AppContext& app, const HttpRequest& req, const PathParams&,
+                              const Principal& who) {
+  auto body = parse_object_body(req);
+  if (!body) return unexpected(body.error());
+  auto current = json::get_string(*body, "current_password");
+  auto next = json::get_string(*body, "new_password");
+  if (!current || !next)
+    return unexpected(
+        bad_request("invalid_request", "current_password and new_password are required."));
+  auto next_length = utf8_length(*next);
+  if (next_length < 8 || next_length > 64)
+    return unexpected(
+        bad_request("invalid_password", "new_password must be between 8 and 64 characters."));
+  const std::string user_id = who.id.value().str();
+  auto creds = with_db(app, [&](pqxx::connection& c) {
+    return projections::find_credentials_by_user_id(c, user_id);
+  });
+  auto wrong = [] {
+    return unexpected(unauthorized("invalid_credentials", "The current password is wrong."));
+  };
+  if (current->size() > 1024) return wrong();
+  if (!creds || creds->password_hash.empty()) {
+    app.hasher->burn_time(*current);
+    return wrong();
+  }
+  if (!app.hasher->verify(creds->password_hash, *current)) return wrong();
+
+  auto password_hash = app.hasher->hash(*next);
+  auto key = app.keyring->get_or_create(who.id.value());
+  rapidjson::StringBuffer sb;
+  json::Writer w(sb);
+  w.StartObject();
+  json::key(w, "password_hash");
+  json::write_string(w, crypto::encrypt_field(key, password_hash, user_id));
+  json::key(w, "user_id");
+  json::write_string(w, user_id);
+  w.EndObject();
+  auto cmd = make_command(req, who, "account.change_password", account_stream(who.id),
+                          std::string(sb.GetString(), sb.GetSize()));
+  auto result = run_command(app, cmd);
+  if (!result) return unexpected(result.error());
+  // Every session started with the old password ends: whoever knew it must not stay in.
+  with_db(app, [&](pqxx::connection& c) {
+    refresh_tokens::revoke_all(c, user_id);
+    return 0;
+  });
+  // The next login (on this api) must already see the new hash.
+  wait_for_read_models(app, result->event_positions);
+  auto resp = no_content();
+  resp.headers.push_back({"Consistency-Token", consistency_token(result->event_positions)});
+  return resp;
 }
 
 HandlerResult me(AppContext& app, const HttpRequest& req, const PathParams&, const Principal& who) {
@@ -241,6 +386,9 @@ HandlerResult get_user(AppContext& app, const HttpRequest& req, const PathParams
 void register_auth_routes(Router& router, AppContext& app) {
   router.add("POST", "/api/v1/auth/register", wrap(app, register_user));
   router.add("POST", "/api/v1/auth/login", wrap(app, login));
+  router.add("POST", "/api/v1/auth/refresh", wrap(app, refresh));
+  router.add("POST", "/api/v1/auth/logout", wrap_authed(app, logout));
+  router.add("POST", "/api/v1/auth/password", wrap_authed(app, change_password));
   router.add("GET", "/api/v1/me", wrap_authed(app, me));
   router.add("GET", "/api/v1/users/{id}", wrap_authed(app, get_user));
 }

@@ -49,6 +49,44 @@ Expected<Register, Rejection> read_registration(const json::Value& data, const c
                   std::move(*password_hash)};
 }
 
+Expected<ChangePassword, Rejection> read_password_change(const json::Value& data,
+                                                         const char* code) {
+  if (!data.IsObject())
+    return unexpected(reject(RejectionKind::invalid, code, "expected a JSON object"));
+  fields::Reader r{data, code};
+  auto user = r.uuid("user_id");
+  if (!user) return unexpected(user.error());
+  auto password_hash = r.string("password_hash", kMaxEncryptedChars);
+  if (!password_hash) return unexpected(password_hash.error());
+  if (password_hash->empty()) return unexpected(r.fail("password_hash", "must not be empty"));
+  return ChangePassword{UserId{*user}, std::move(*password_hash)};
+}
+
+Expected<std::vector<Event>, Rejection> decide_register(const State& s, const Register& c,
+                                                        const Actor& actor) {
+  // Staff roles are handed out by ops tools only (they act as the system role).
+  if ((c.role == Role::admin || c.role == Role::compliance) && actor.role != Role::system)
+    return unexpected(
+        reject(RejectionKind::forbidden, "role_not_allowed",
+               std::string("only the system may create ") + to_string(c.role) + " accounts"));
+  if (s.registered)
+    return unexpected(reject(RejectionKind::conflict, "already_registered",
+                             "this account is already registered"));
+  return std::vector<Event>{
+      AccountRegistered{c.user_id, c.role, c.email, c.email_hash, c.display_name, c.password_hash}};
+}
+
+Expected<std::vector<Event>, Rejection> decide_password(const State& s, const ChangePassword& c,
+                                                        const Actor& actor) {
+  if (actor.role != Role::system && actor.id != s.user_id)
+    return unexpected(reject(RejectionKind::forbidden, "not_account_holder",
+                             "only the account holder may change its password"));
+  if (!s.registered)
+    return unexpected(
+        reject(RejectionKind::not_found, "account_not_found", "this account does not exist"));
+  return std::vector<Event>{AccountPasswordChanged{c.user_id, c.password_hash}};
+}
+
 }  // namespace
 
 std::string_view event_type(const Event& e) {
@@ -62,37 +100,40 @@ State initial_state(const UserId& user_id) {
 }
 
 bool handles_command(std::string_view t) {
-  return t == "account.register";
+  return t == "account.register" || t == "account.change_password";
 }
 
 Expected<Command, Rejection> parse_command(std::string_view type, const json::Value& data) {
-  if (type != "account.register")
-    return unexpected(reject(RejectionKind::invalid, "unknown_command",
-                             "the account aggregate does not handle " + std::string(type)));
-  auto r = read_registration(data, kInvalidCommand);
-  if (!r) return unexpected(r.error());
-  return Command{std::move(*r)};
+  if (type == "account.register") {
+    auto r = read_registration(data, kInvalidCommand);
+    if (!r) return unexpected(r.error());
+    return Command{std::move(*r)};
+  }
+  if (type == "account.change_password") {
+    auto r = read_password_change(data, kInvalidCommand);
+    if (!r) return unexpected(r.error());
+    return Command{std::move(*r)};
+  }
+  return unexpected(reject(RejectionKind::invalid, "unknown_command",
+                           "the account aggregate does not handle " + std::string(type)));
 }
 
 Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& command,
                                                const Actor& actor, Timestamp /*now*/) {
-  const Register& c = std::get<Register>(command);
-  if (s.user_id.value().is_nil() || c.user_id != s.user_id)
+  const UserId& target =
+      std::visit([](const auto& c) -> const UserId& { return c.user_id; }, command);
+  if (s.user_id.value().is_nil() || target != s.user_id)
     return unexpected(reject(RejectionKind::invalid, "stream_mismatch",
                              "user_id does not match the account stream"));
-  // Staff roles are handed out by ops tools only (they act as the system role).
-  if ((c.role == Role::admin || c.role == Role::compliance) && actor.role != Role::system)
-    return unexpected(
-        reject(RejectionKind::forbidden, "role_not_allowed",
-               std::string("only the system may create ") + to_string(c.role) + " accounts"));
-  if (s.registered)
-    return unexpected(reject(RejectionKind::conflict, "already_registered",
-                             "this account is already registered"));
-  return std::vector<Event>{
-      AccountRegistered{c.user_id, c.role, c.email, c.email_hash, c.display_name, c.password_hash}};
+  if (const auto* r = std::get_if<Register>(&command)) return decide_register(s, *r, actor);
+  return decide_password(s, std::get<ChangePassword>(command), actor);
 }
 
 void evolve(State& s, const Event& event) {
+  if (const auto* changed = std::get_if<AccountPasswordChanged>(&event)) {
+    s.password_hash = changed->password_hash;
+    return;
+  }
   const auto& e = std::get<AccountRegistered>(event);
   if (s.registered) return;  // a redelivered registration changes nothing
   s.registered = true;
@@ -105,6 +146,11 @@ void evolve(State& s, const Event& event) {
 }
 
 NewEvent encode(const Event& event) {
+  if (const auto* changed = std::get_if<AccountPasswordChanged>(&event)) {
+    fields::DataBuilder b;
+    b.id("user_id", changed->user_id.value()).string("password_hash", changed->password_hash);
+    return NewEvent{AccountPasswordChanged::type, 1, b.canonical()};
+  }
   const auto& e = std::get<AccountRegistered>(event);
   fields::DataBuilder b;
   b.id("user_id", e.user_id.value())
@@ -117,7 +163,13 @@ NewEvent encode(const Event& event) {
 }
 
 std::optional<Event> decode(std::string_view type, int version, const json::Value& data) {
-  if (type != AccountRegistered::type || version != 1) return std::nullopt;
+  if (version != 1) return std::nullopt;
+  if (type == AccountPasswordChanged::type) {
+    auto r = read_password_change(data, "invalid_event");
+    if (!r) return std::nullopt;
+    return AccountPasswordChanged{r->user_id, std::move(r->password_hash)};
+  }
+  if (type != AccountRegistered::type) return std::nullopt;
   auto r = read_registration(data, "invalid_event");
   if (!r) return std::nullopt;
   return AccountRegistered{r->user_id,    r->role,         std::move(r->email),

@@ -1,7 +1,8 @@
 #pragma once
-// The account aggregate (stream account-<user>): registration and role. Email uniqueness is
-// reserved in PostgreSQL before the command is sent; this aggregate only refuses a second
-// registration of the same user id and roles the actor may not hand out.
+// The account aggregate (stream account-<user>): registration, role and password. Email
+// uniqueness is reserved in PostgreSQL before the command is sent; this aggregate only refuses a
+// second registration of the same user id and roles the actor may not hand out. The api checks
+// the current password before it asks for a change (the aggregate only sees hashes).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,7 +31,13 @@ struct AccountRegistered {
   std::string password_hash;  // enc, subject user_id
   friend bool operator==(const AccountRegistered&, const AccountRegistered&) = default;
 };
-using Event = std::variant<AccountRegistered>;
+struct AccountPasswordChanged {
+  static constexpr const char* type = "account.password_changed";
+  UserId user_id;
+  std::string password_hash;  // enc, subject user_id
+  friend bool operator==(const AccountPasswordChanged&, const AccountPasswordChanged&) = default;
+};
+using Event = std::variant<AccountRegistered, AccountPasswordChanged>;
 std::string_view event_type(const Event& e);
 
 struct State {
@@ -52,7 +59,12 @@ struct Register {
   std::string display_name;
   std::string password_hash;
 };
-using Command = std::variant<Register>;
+// Only the account holder (or the system) changes a password.
+struct ChangePassword {
+  UserId user_id;
+  std::string password_hash;
+};
+using Command = std::variant<Register, ChangePassword>;
 
 bool handles_command(std::string_view command_type);
 Expected<Command, Rejection> parse_command(std::string_view command_type, const json::Value& data);

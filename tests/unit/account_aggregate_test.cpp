@@ -146,4 +146,81 @@ BOOST_AUTO_TEST_CASE(event_round_trip_and_redelivery) {
   BOOST_TEST(account_view_json(initial_state(kUser)) == "null");
 }
 
+namespace {
+
+std::string password_json(std::string_view hash = "enc:v1:bmV3", const UserId& user_id = kUser) {
+  return R"({"user_id":")" + user_id.value().str() + R"(","password_hash":")" + std::string(hash) +
+         "\"}";
+}
+
+Expected<std::vector<Event>, Rejection> when_password(const State& s, std::string_view data,
+                                                      const Actor& actor) {
+  auto d = doc(data);
+  auto c = parse_command("account.change_password", d);
+  if (!c) return unexpected(c.error());
+  return decide(s, *c, actor, kNow);
+}
+
+State registered_client() {
+  State s = initial_state(kUser);
+  auto r = when_json(s, register_json("client"), kAnonymous);
+  BOOST_REQUIRE(r.has_value());
+  evolve(s, r->front());
+  return s;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_holder_changes_the_password) {
+  State s = registered_client();
+  BOOST_TEST(handles_command("account.change_password"));
+  auto r = when_password(s, password_json(), kAnonymous);
+  BOOST_REQUIRE(r.has_value());
+  BOOST_REQUIRE(r->size() == 1u);
+  const auto& e = std::get<AccountPasswordChanged>(r->front());
+  BOOST_TEST((e.user_id == kUser));
+  BOOST_TEST(e.password_hash == "enc:v1:bmV3");
+  BOOST_TEST(event_type(r->front()) == "account.password_changed");
+  evolve(s, e);
+  BOOST_TEST(s.password_hash == "enc:v1:bmV3");
+  BOOST_TEST(s.email == "enc:v1:ZW1haWw=");  // nothing else changes
+  BOOST_TEST(to_string(s.role) == "client");
+  // The system (ops tools) may change it too.
+  BOOST_TEST(when_password(s, password_json("enc:v1:b3Bz"), kSystem).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(password_change_is_refused_for_others_and_unknown_accounts) {
+  State s = registered_client();
+  then_rejected(when_password(s, password_json(), Actor{test::user(11), Role::client}),
+                RejectionKind::forbidden, "not_account_holder");
+  then_rejected(when_password(s, password_json(), Actor{test::user(11), Role::admin}),
+                RejectionKind::forbidden, "not_account_holder");
+  then_rejected(when_password(initial_state(kUser), password_json(), kAnonymous),
+                RejectionKind::not_found, "account_not_found");
+  then_rejected(when_password(s, password_json("enc:v1:bmV3", test::user(11)), kAnonymous),
+                RejectionKind::invalid, "stream_mismatch");
+  then_rejected(when_password(s, password_json(""), kAnonymous), RejectionKind::invalid,
+                "invalid_command");
+  then_rejected(when_password(s, password_json(std::string(4097, 'x')), kAnonymous),
+                RejectionKind::invalid, "invalid_command");
+  then_rejected(when_password(s, R"({"password_hash":"enc:v1:bmV3"})", kAnonymous),
+                RejectionKind::invalid, "invalid_command");
+  then_rejected(when_password(s, "[]", kAnonymous), RejectionKind::invalid, "invalid_command");
+}
+
+BOOST_AUTO_TEST_CASE(password_changed_round_trip) {
+  AccountPasswordChanged e{kUser, "enc:v1:bmV3"};
+  auto ne = encode(e);
+  BOOST_TEST(ne.type == "account.password_changed");
+  BOOST_TEST(ne.version == 1);
+  BOOST_TEST(ne.data_json ==
+             R"({"password_hash":"enc:v1:bmV3","user_id":")" + kUser.value().str() + "\"}");
+  auto back = decode(ne.type, ne.version, doc(ne.data_json));
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST((std::get<AccountPasswordChanged>(*back) == e));
+  BOOST_TEST(!decode(ne.type, 2, doc(ne.data_json)).has_value());
+  BOOST_TEST(
+      !decode(ne.type, 1, doc(R"({"user_id":"x","password_hash":"enc:v1:bmV3"})")).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

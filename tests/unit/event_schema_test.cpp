@@ -30,11 +30,14 @@ using counsel::test::user;
 namespace {
 
 const std::vector<std::string> kEventTypes{
-    "account.registered",    "counselor.profile_updated", "counselor.availability_set",
-    "session.requested",     "session.confirmed",         "session.declined",
-    "session.cancelled",     "session.completed",         "session.no_show",
-    "patient.created",       "patient.updated",           "patient.deleted",
-    "patient.tag_added",     "patient.tag_removed",       "patient.session_added",
+    "account.registered",        "account.password_changed",
+    "counselor.profile_updated", "counselor.availability_set",
+    "session.requested",         "session.confirmed",
+    "session.declined",          "session.cancelled",
+    "session.completed",         "session.no_show",
+    "patient.created",           "patient.updated",
+    "patient.deleted",           "patient.tag_added",
+    "patient.tag_removed",       "patient.session_added",
     "patient.wallet_updated"};
 
 std::string read_file(const std::filesystem::path& p) {
@@ -168,6 +171,9 @@ Log scenario() {
               now));
   ok(log.send(account_stream(admin), "account.register", registration(admin, "compliance"),
               as_system, now));
+  ok(log.send(account_stream(client), "account.change_password",
+              R"({"user_id":")" + client.value().str() + R"(","password_hash":"enc:v1:bmV3"})",
+              as_client, now));
   ok(log.send(
       cs, "counselor.update_profile",
       R"({"specialties":["anxiety","trauma"],"languages":["en","af"],"level":"senior","bio":"Twenty years."})",
