@@ -107,19 +107,28 @@ Expected<UserId, ApiError> path_user_id(const PathParams& params, std::string_vi
   return UserId{*id};
 }
 
+Uuid uuid_from_text(std::string_view text) {
+  auto digest = sha256_hex(text);
+  Uuid u;
+  for (size_t i = 0; i < 16; ++i)
+    u.bytes[i] = static_cast<uint8_t>(std::stoi(digest.substr(i * 2, 2), nullptr, 16));
+  u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0F) | 0x80);  // version 8 (custom)
+  u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3F) | 0x80);
+  return u;
+}
+
+std::optional<std::string_view> idempotency_key(const HttpRequest& req) {
+  auto key = req.header("idempotency-key");
+  if (!key || key->empty() || key->size() > 200) return std::nullopt;
+  return key;
+}
+
 commands::Command make_command(const HttpRequest& req, const Principal& who, std::string type,
                                std::string stream, std::string data_json) {
   commands::Command c;
-  auto key = req.header("idempotency-key");
-  if (key && !key->empty() && key->size() <= 200) {
+  if (auto key = idempotency_key(req)) {
     // Same caller + same key + same command type ⇒ same command id, so a retry dedupes.
-    auto digest = sha256_hex(who.id.value().str() + "|" + type + "|" + std::string(*key));
-    Uuid u;
-    for (size_t i = 0; i < 16; ++i)
-      u.bytes[i] = static_cast<uint8_t>(std::stoi(digest.substr(i * 2, 2), nullptr, 16));
-    u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0F) | 0x80);  // version 8 (custom)
-    u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3F) | 0x80);
-    c.id = CommandId{u};
+    c.id = CommandId{uuid_from_text(who.id.value().str() + "|" + type + "|" + std::string(*key))};
   } else {
     c.id = CommandId{new_uuid_v7()};
   }

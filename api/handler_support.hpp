@@ -38,6 +38,11 @@ Expected<std::optional<Timestamp>, ApiError> query_time(const HttpRequest& req,
 Expected<UserId, ApiError> path_user_id(const PathParams& params, std::string_view name,
                                         std::string_view not_found_code);
 
+// A stable UUID (version 8) derived from `text` with SHA-256: the same text, the same id.
+Uuid uuid_from_text(std::string_view text);
+// The request's Idempotency-Key header when present and sane (1..200 characters).
+std::optional<std::string_view> idempotency_key(const HttpRequest& req);
+
 // A command for `stream`, with an id derived from the Idempotency-Key header when present
 // (a retried request then dedupes to the first outcome).
 commands::Command make_command(const HttpRequest& req, const Principal& who, std::string type,

@@ -114,18 +114,25 @@ HandlerResult register_user(AppContext& app, const HttpRequest& req, const PathP
     return unexpected(
         bad_request("invalid_display_name", "display_name must be 1 to 100 characters."));
 
-  UserId user{new_uuid_v7()};
   std::string hash = crypto::email_hash(email);
+  // A retried registration (same Idempotency-Key and email, e.g. after a 503 whose command went
+  // through later) names the same user, so it finds its own claim and dedupes to the first
+  // outcome instead of answering email_taken.
+  auto retry_key = idempotency_key(req);
+  UserId user{retry_key ? uuid_from_text("register|" + std::string(*retry_key) + "|" + hash)
+                        : new_uuid_v7()};
   // Reserve the email before the command: the unique key makes concurrent registrations of
   // one address race in PostgreSQL, not in the log.
   bool claimed = with_db(app, [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params(
+    tx.exec_params(
         "INSERT INTO identity.email_claims(email_hash, user_id) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING RETURNING user_id",
+        "ON CONFLICT DO NOTHING",
         hash, user.value().str());
+    auto owner = tx.exec_params(
+        "SELECT user_id::text FROM identity.email_claims WHERE email_hash = $1", hash);
     tx.commit();
-    return !r.empty();
+    return !owner.empty() && owner[0][0].as<std::string>() == user.value().str();
   });
   if (!claimed)
     return unexpected(conflict("email_taken", "An account with this email already exists."));

@@ -470,13 +470,34 @@ class Api:
     def put(self, path, body=None, **kwargs):
         return self.call("PUT", path, body=body, **kwargs)
 
-    def register(self, email=None, password=PASSWORD, role="client", display_name=None):
+    def register(self, email=None, password=PASSWORD, role="client", display_name=None,
+                 headers=None):
         return self.post("/api/v1/auth/register", {
             "email": email or unique_email(role),
             "password": password,
             "role": role,
             "display_name": display_name or f"Test {role.title()}",
-        })
+        }, headers=headers)
+
+    def register_until_final(self, role="client", deadline_seconds=30):
+        """Registers with an Idempotency-Key, retrying while the outcome is not final (5xx,
+        network errors) - what a client does while processors fail over. Returns the email and
+        the final response."""
+        email = unique_email(role)
+        key = str(uuid.uuid4())
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            try:
+                response = self.register(email=email, role=role,
+                                         headers={"Idempotency-Key": key})
+                if response.status < 500:
+                    return email, response
+            except (OSError, TimeoutError):
+                response = None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no final registration outcome within {deadline_seconds}s "
+                                     f"(last: {response!r})")
+            time.sleep(0.5)
 
     def login(self, email, password=PASSWORD, consistency=None, retry_for=None):
         """Logs in; retries a 401 for a moment after a registration in case the login reads a

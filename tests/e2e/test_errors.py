@@ -72,6 +72,18 @@ class ErrorsTest(unittest.TestCase):
         assert_problem(self, self.api.register(email=email.upper(), role="counselor"), 409,
                        "email_taken")
 
+    def test_a_retried_registration_with_its_idempotency_key_is_the_same_account(self):
+        email = harness.unique_email()
+        key = {"Idempotency-Key": "register-" + email}
+        first = self.api.register(email=email, headers=key)
+        self.assertEqual(first.status, 201, first)
+        again = self.api.register(email=email, headers=key)
+        self.assertEqual(again.status, 201, again)
+        self.assertEqual(again.body["id"], first.body["id"])
+        # Another key is another registration: the email is taken.
+        assert_problem(self, self.api.register(email=email, headers={"Idempotency-Key": "other"}),
+                       409, "email_taken")
+
     def test_concurrent_registrations_of_one_email(self):
         email = harness.unique_email()
         barrier = threading.Barrier(10)
