@@ -356,30 +356,30 @@ std::optional<std::string> find_public_user(pqxx::connection& conn, const std::s
   return out.text();
 }
 
-std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& conn,
-                                                              const std::string& email_hash) {
+namespace {
+// `where` is a fixed condition on the credentials row with one parameter, $1.
+std::optional<CredentialsView> find_credentials(pqxx::connection& conn, const char* where,
+                                                const std::string& key) {
   pqxx::read_transaction tx(conn);
   const auto rows = tx.exec_params(
-      "SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
-      " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id"
-      " WHERE c.email_hash = $1",
-      email_hash);
+      std::string("SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
+                  " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id WHERE ") +
+          where,
+      key);
   if (rows.empty()) return std::nullopt;
   const auto& row = rows[0];
   return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
 }
+}  // namespace
+
+std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& conn,
+                                                              const std::string& email_hash) {
+  return find_credentials(conn, "c.email_hash = $1", email_hash);
+}
 
 std::optional<CredentialsView> find_credentials_by_user_id(pqxx::connection& conn,
                                                            const std::string& user_id) {
-  pqxx::read_transaction tx(conn);
-  const auto rows = tx.exec_params(
-      "SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
-      " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id"
-      " WHERE c.user_id = $1::uuid",
-      user_id);
-  if (rows.empty()) return std::nullopt;
-  const auto& row = rows[0];
-  return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
+  return find_credentials(conn, "c.user_id = $1::uuid", user_id);
 }
 
 // --- status --------------------------------------------------------------------------------

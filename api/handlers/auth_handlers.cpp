@@ -6,6 +6,7 @@
 
 #include "api/handler_support.hpp"
 #include "api/refresh_tokens.hpp"
+#include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/jwt.hpp"
 #include "infra/crypto/password_hasher.hpp"
@@ -16,25 +17,11 @@
 namespace counsel::api {
 namespace {
 
-size_t utf8_length(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
+using fields::utf8_length;
 
+// RFC 5321 caps an address at 254 characters.
 bool plausible_email(std::string_view e) {
-  if (e.size() < 3 || e.size() > 254) return false;
-  auto at = e.find('@');
-  if (at == std::string_view::npos || at == 0 || at != e.rfind('@')) return false;
-  auto domain = e.substr(at + 1);
-  auto dot = domain.find('.');
-  if (domain.empty() || dot == std::string_view::npos || dot == 0 || domain.back() == '.')
-    return false;
-  for (unsigned char c : e)
-    if (c <= ' ' || c == 0x7F || c == '<' || c == '>' || c == ',' || c == ';' || c == '"')
-      return false;
-  return true;
+  return e.size() >= 3 && e.size() <= 254 && fields::plausible_email(e);
 }
 
 std::string lower_trim(std::string_view s) {

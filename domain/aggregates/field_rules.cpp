@@ -9,6 +9,19 @@ size_t utf8_length(std::string_view s) {
   return n;
 }
 
+bool plausible_email(std::string_view e) {
+  auto at = e.find('@');
+  if (at == std::string_view::npos || at == 0 || at != e.rfind('@')) return false;
+  auto domain = e.substr(at + 1);
+  auto dot = domain.find('.');
+  if (domain.empty() || dot == std::string_view::npos || dot == 0 || domain.back() == '.')
+    return false;
+  for (unsigned char c : e)
+    if (c <= ' ' || c == 0x7F || c == '<' || c == '>' || c == ',' || c == ';' || c == '"')
+      return false;
+  return true;
+}
+
 std::string trim(std::string_view s) {
   auto space = [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

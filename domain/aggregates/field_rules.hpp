@@ -18,6 +18,9 @@ namespace counsel::fields {
 // Length in Unicode code points (UTF-8 continuation bytes are not counted).
 size_t utf8_length(std::string_view s);
 std::string trim(std::string_view s);
+// One '@' with text before it and a dotted domain after it, no spaces, controls or characters
+// that would break a header or a quoted list. Length bounds are the caller's.
+bool plausible_email(std::string_view e);
 
 struct Reader {
   const json::Value& obj;

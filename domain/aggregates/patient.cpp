@@ -52,19 +52,6 @@ bool valid_sex(std::string_view s) {
   return s == "M" || s == "F" || s == "O" || s == "P";
 }
 
-bool plausible_email(std::string_view e) {
-  auto at = e.find('@');
-  if (at == std::string_view::npos || at == 0 || at != e.rfind('@')) return false;
-  auto domain = e.substr(at + 1);
-  auto dot = domain.find('.');
-  if (domain.empty() || dot == std::string_view::npos || dot == 0 || domain.back() == '.')
-    return false;
-  for (unsigned char c : e)
-    if (c <= ' ' || c == 0x7F || c == '<' || c == '>' || c == ',' || c == ';' || c == '"')
-      return false;
-  return true;
-}
-
 // An absolute http(s) URL without spaces: the picture is shown by frontends, so anything else
 // (javascript:, data:) is refused.
 bool plausible_url(std::string_view u) {
@@ -89,7 +76,7 @@ const std::vector<ClearRule>& clear_rules() {
       {"first_name", true, kMaxNameChars, nullptr, nullptr},
       {"last_name", true, kMaxNameChars, nullptr, nullptr},
       {"phone_no", true, 16, valid_phone, "expected 9 to 15 digits, optionally after a leading +"},
-      {"email", false, kMaxEmailChars, plausible_email, "expected a valid email address"},
+      {"email", false, kMaxEmailChars, fields::plausible_email, "expected a valid email address"},
       {"ssn", false, 11, valid_ssn, "expected the format XXX-XX-XXXX (digits)"},
       {"address", false, kMaxAddressChars, nullptr, nullptr},
       {"allergies_and_medication", true, kMaxAllergiesChars, nullptr, nullptr},

@@ -68,65 +68,6 @@ std::vector<Record> read_all(Log& log, Topic topic) {
   }
 }
 
-// Records what the group hands out; callbacks run on the polling thread.
-class RecordingListener : public RebalanceListener {
- public:
-  void on_assigned(std::vector<std::unique_ptr<PartitionLease>> leases) override {
-    std::lock_guard lock(mutex_);
-    for (auto& lease : leases) {
-      const int p = lease->partition().value();
-      leases_[p] = std::move(lease);
-    }
-  }
-  void on_revoked(const std::vector<PartitionId>& revoked) override {
-    std::lock_guard lock(mutex_);
-    for (const auto& p : revoked) {
-      if (auto it = leases_.find(p.value()); it != leases_.end()) {
-        revoked_.push_back(std::move(it->second));
-        leases_.erase(it);
-      }
-    }
-  }
-  size_t owned() {
-    std::lock_guard lock(mutex_);
-    return leases_.size();
-  }
-  std::set<int> partitions_owned() {
-    std::lock_guard lock(mutex_);
-    std::set<int> out;
-    for (const auto& [p, lease] : leases_) out.insert(p);
-    return out;
-  }
-  PartitionLease& lease(int partition) {
-    std::lock_guard lock(mutex_);
-    return *leases_.at(partition);
-  }
-  std::unique_ptr<PartitionLease> take_lease(int partition) {
-    std::lock_guard lock(mutex_);
-    auto lease = std::move(leases_.at(partition));
-    leases_.erase(partition);
-    return lease;
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<int, std::unique_ptr<PartitionLease>> leases_;
-  std::vector<std::unique_ptr<PartitionLease>> revoked_;  // kept alive, as a slow owner would
-};
-
-// Polls every consumer in turn until `done` holds or the time is up. Rebalances on the mock
-// take session.timeout.ms - 1 s (5 s).
-template <class Done>
-bool poll_until(std::vector<GroupConsumer*> consumers, Done done,
-                std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (auto* consumer : consumers) (void)consumer->poll(100, 20ms);
-    if (done()) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 // What every engine must do is in log_contract_test (run on both engines); this suite keeps
