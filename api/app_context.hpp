@@ -18,7 +18,8 @@ class PgPool;
 }
 namespace counsel::projections {
 class ConsistencyWatcher;
-}
+class AccountGate;
+}  // namespace counsel::projections
 namespace counsel::crypto {
 class SubjectKeyring;
 class PasswordHasher;
@@ -43,11 +44,14 @@ struct AppContext {
   crypto::PasswordHasher* hasher = nullptr;
   HttpProbe* probe = nullptr;
   projections::ConsistencyWatcher* watcher = nullptr;
+  projections::AccountGate* gate = nullptr;  // suspensions and staff two-factor, per request
   std::string jwt_secret;
   std::string version = "0.1.0";
 };
 
-// Bearer token → principal, or 401 problem.
+// Bearer token → principal, or a problem: 401 for a missing, bad or expired token or one the
+// account's suspension revoked; 403 account_suspended; 403 two_factor_setup_required for an
+// admin or compliance account without two-factor outside /api/v1/auth/2fa/.
 Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req);
 
 }  // namespace counsel::api

@@ -6,6 +6,7 @@
 #include "infra/crypto/jwt.hpp"
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
+#include "projections/account_gate.hpp"
 #include "projections/consistency.hpp"
 
 namespace counsel::api {
@@ -54,6 +55,22 @@ Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequ
   auto role = parse_role(claims->role);
   if (!id || !role || *role == Role::system)
     return unexpected(unauthorized("invalid_token", "The token is invalid."));
+  if (app.gate) {
+    switch (app.gate->check(claims->sub, *role, claims->iat)) {
+      case projections::AccessVerdict::allowed:
+        break;
+      case projections::AccessVerdict::suspended:
+        return unexpected(forbidden("account_suspended", "This account is suspended."));
+      case projections::AccessVerdict::revoked:
+        return unexpected(unauthorized("invalid_token", "This token was revoked; sign in again."));
+      case projections::AccessVerdict::two_factor_setup_required:
+        if (!req.path.starts_with("/api/v1/auth/2fa/"))
+          return unexpected(forbidden("two_factor_setup_required",
+                                      "Set up two-factor authentication first "
+                                      "(POST /api/v1/auth/2fa/setup, then /confirm)."));
+        break;
+    }
+  }
   return Principal{UserId{*id}, *role};
 }
 

@@ -67,9 +67,13 @@ auto with_db(AppContext& app, F&& f) {
 }
 
 void register_auth_routes(Router& router, AppContext& app);
+void register_password_reset_routes(Router& router, AppContext& app);
+void register_two_factor_routes(Router& router, AppContext& app);
+void register_admin_routes(Router& router, AppContext& app);
 void register_counselor_routes(Router& router, AppContext& app);
 void register_session_routes(Router& router, AppContext& app);
 void register_patient_routes(Router& router, AppContext& app);
+void register_profile_routes(Router& router, AppContext& app);
 void register_ops_routes(Router& router, AppContext& app);
 
 }  // namespace counsel::api

@@ -6,8 +6,10 @@
 #include <iomanip>
 #include <iostream>
 
+#include "api/access_policy.hpp"
 #include "api/cli/demo_data.hpp"
 #include "api/cli/event_log_check.hpp"
+#include "api/cli/user_admin.hpp"
 #include "api/runtime.hpp"
 #include "infra/config.hpp"
 #include "infra/log/kafka_mock_cluster.hpp"
@@ -39,7 +41,8 @@ int serve(const Config& config, api::Roles roles) {
   if (roles.api)
     std::cout << "listening on http://" << config.http_address << ":" << runtime.http_port()
               << std::endl;
-  if (config.demo_data && roles.api) api::seed_demo_data(runtime.router(), std::cout);
+  if (config.demo_data && roles.api)
+    api::seed_demo_data(runtime.router(), runtime.app(), std::cout);
   std::cout << "counsel " << config.command.front() << " running (log engine "
             << runtime.log().engine_name() << ", " << config.partitions
             << " partitions); Ctrl-C stops" << std::endl;
@@ -76,10 +79,23 @@ int seed_demo(const Config& config) {
   api::Runtime runtime(config);
   runtime.open();
   runtime.start({.api = true, .processor = true, .projector = true}, /*http=*/false);
-  bool loaded = api::seed_demo_data(runtime.router(), std::cout);
+  bool loaded = api::seed_demo_data(runtime.router(), runtime.app(), std::cout);
   runtime.stop();
   if (loaded) std::cout << "demo data loaded" << std::endl;
   return 0;
+}
+
+// Runs the api role without HTTP: the command goes through the log to the processors of the
+// running system, so this works against a live deployment without joining its groups.
+int users_create_admin(const Config& config) {
+  block_stop_signals();
+  api::Runtime runtime(config);
+  runtime.open();
+  runtime.start({.api = true}, /*http=*/false);
+  int status =
+      api::create_admin(runtime, config, std::cin, isatty(STDIN_FILENO), std::cout, std::cerr);
+  runtime.stop();
+  return status;
 }
 
 int rebuild(const Config& config, const std::string& name) {
@@ -120,6 +136,13 @@ int rebuild(const Config& config, const std::string& name) {
   return 0;
 }
 
+// Who may call what (api/access_policy.cpp) as JSON, for people and for the authorization test;
+// needs no database.
+int print_routes() {
+  std::cout << api::access_policy_json();
+  return 0;
+}
+
 int log_check(const Config& config) {
   api::Runtime runtime(config);
   runtime.open();
@@ -155,6 +178,9 @@ int main(int argc, char** argv) {
     if (cmd[0] == "projections" && cmd.size() == 3 && cmd[1] == "rebuild")
       return rebuild(config, cmd[2]);
     if (cmd[0] == "log" && cmd.size() == 2 && cmd[1] == "check") return log_check(config);
+    if (cmd[0] == "routes") return print_routes();
+    if (cmd[0] == "users" && cmd.size() == 2 && cmd[1] == "create-admin")
+      return users_create_admin(config);
     std::cerr << "counsel: unknown command '" << cmd[0] << "' (see counsel --help)\n";
     return 2;
   } catch (const std::exception& e) {

@@ -125,7 +125,21 @@ HttpResponse Router::dispatch(const HttpRequest& request, std::string* route_tem
     return problem_response(matched.error(), request.path);
   }
   if (route_template) *route_template = std::string(matched->route_template);
+  if (guard_) {
+    if (auto refused = guard_(request, matched->route_template)) return std::move(*refused);
+  }
   return (*matched->handler)(request, matched->params);
+}
+
+void Router::set_guard(RouteGuard guard) {
+  guard_ = std::move(guard);
+}
+
+std::vector<RouteKey> Router::routes() const {
+  std::vector<RouteKey> keys;
+  keys.reserve(routes_.size());
+  for (const auto& route : routes_) keys.push_back({route.method, route.pattern});
+  return keys;
 }
 
 }  // namespace counsel::api

@@ -30,6 +30,18 @@ class PathParams {
 
 using RouteHandler = std::function<HttpResponse(const HttpRequest&, const PathParams&)>;
 
+// Runs after a request matched a route and before its handler: a response (a 401 or 403, say)
+// answers the request instead of the handler; nullopt lets it through.
+using RouteGuard =
+    std::function<std::optional<HttpResponse>(const HttpRequest&, std::string_view route_template)>;
+
+// A registered route: upper-case method and the template exactly as added.
+struct RouteKey {
+  std::string method;
+  std::string pattern;
+  friend bool operator==(const RouteKey&, const RouteKey&) = default;
+};
+
 struct RouteMatch {
   const RouteHandler* handler = nullptr;  // owned by the router; valid while it lives
   PathParams params;
@@ -48,7 +60,15 @@ class Router {
 
   // match() then run the handler, or the problem response. `route_template` (optional)
   // receives the matched template, or "unmatched", for metrics.
+  // The guard (if set) runs between the match and the handler.
   HttpResponse dispatch(const HttpRequest& request, std::string* route_template = nullptr) const;
+
+  // One guard for every route, so that checks such as who may call what cannot be forgotten
+  // by a handler; setting another replaces it.
+  void set_guard(RouteGuard guard);
+
+  // Every route, in the order added: for checks that a declaration covers them all.
+  std::vector<RouteKey> routes() const;
 
  private:
   struct Segment {
@@ -62,6 +82,7 @@ class Router {
     RouteHandler handler;
   };
   std::vector<Route> routes_;
+  RouteGuard guard_;
 };
 
 }  // namespace counsel::api

@@ -8,9 +8,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/access_policy.hpp"
 #include "api/handler_support.hpp"
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
+#include "api/notification_outbox.hpp"
 #include "api/rate_limiter.hpp"
 #include "commands/command_processor.hpp"
 #include "infra/crypto/field_cipher.hpp"
@@ -22,6 +24,7 @@
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/migrations.hpp"
 #include "infra/random_ids.hpp"
+#include "projections/account_gate.hpp"
 #include "projections/consistency.hpp"
 #include "projections/keyring_decryptor.hpp"
 #include "projections/projection.hpp"
@@ -172,6 +175,8 @@ void Runtime::start(Roles roles, bool http) {
     probe_ = std::make_unique<HttpProbe>();
     watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db);
     watcher_->start();
+    gate_ = std::make_unique<projections::AccountGate>(config_.db);
+    gate_->start();
     app_.config = config_;
     app_.pool = pool_.get();
     app_.log = log_.get();
@@ -180,13 +185,28 @@ void Runtime::start(Roles roles, bool http) {
     app_.hasher = hasher_.get();
     app_.probe = probe_.get();
     app_.watcher = watcher_.get();
+    app_.gate = gate_.get();
     app_.jwt_secret = load_or_create_secret(config_.jwt_secret_file);
     register_ops_routes(router_, app_);
     register_auth_routes(router_, app_);
+    register_password_reset_routes(router_, app_);
+    register_two_factor_routes(router_, app_);
+    register_admin_routes(router_, app_);
     register_counselor_routes(router_, app_);
     register_session_routes(router_, app_);
     register_patient_routes(router_, app_);
+    register_profile_routes(router_, app_);
+    // Who may call what is declared once, in api/access_policy.cpp: the role part is enforced
+    // here for every route, before its handler (which still checks ownership).
+    install_access_guard(router_, [this](const HttpRequest& request) -> Expected<Role, ApiError> {
+      auto who = authenticate(app_, request);
+      if (!who) return unexpected(who.error());
+      return who->role;
+    });
     if (http) {
+      // Serving processes deliver the notification outbox; in-process tools do not.
+      outbox_ = notify::make_dispatcher(config_, *keyring_);
+      outbox_->start();
       HttpServerOptions options;
       options.address = config_.http_address;
       options.port = static_cast<unsigned short>(config_.http_port);
@@ -225,6 +245,8 @@ void Runtime::stop() {
   if (projector_) projector_->stop();
   if (bus_) bus_->stop();
   if (watcher_) watcher_->stop();
+  if (gate_) gate_->stop();
+  if (outbox_) outbox_->stop();
   server_.reset();
   limiter_.reset();
   processor_.reset();

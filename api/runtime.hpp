@@ -16,6 +16,7 @@ class CommandProcessor;
 namespace counsel::projections {
 class ProjectorRunner;
 class ConsistencyWatcher;
+class AccountGate;
 class FieldDecryptor;
 }  // namespace counsel::projections
 
@@ -23,6 +24,9 @@ namespace counsel::api {
 
 class HttpServer;
 class RateLimiter;
+namespace notify {
+class OutboxDispatcher;
+}
 
 struct Roles {
   bool api = false;
@@ -65,6 +69,8 @@ class Runtime {
   std::unique_ptr<projections::ProjectorRunner> projector_;
   std::unique_ptr<RateLimiter> limiter_;  // null with --rate-limits off
   std::unique_ptr<projections::ConsistencyWatcher> watcher_;
+  std::unique_ptr<projections::AccountGate> gate_;
+  std::unique_ptr<notify::OutboxDispatcher> outbox_;  // serving api processes only
   std::unique_ptr<HttpServer> server_;
   AppContext app_;
   Router router_;

@@ -21,6 +21,10 @@ po::options_description make_options(Config& c) {
   // clang-format off
   d.add_options()
     ("help,h", "show this help")
+    ("email", po::value(&c.email),
+     "users create-admin: the new admin's email (the password is read from stdin)")
+    ("display-name", po::value(&c.display_name),
+     "users create-admin: the new admin's display name (default: the email's local part)")
     ("db", po::value(&c.db)->default_value(c.db),
      "COUNSEL_DB: libpq connection string of the PostgreSQL database")
     ("http-address", po::value(&c.http_address)->default_value(c.http_address),
@@ -74,6 +78,9 @@ po::options_description make_options(Config& c) {
     ("rate-limits", po::value(&c.rate_limits)->default_value(c.rate_limits),
      "COUNSEL_RATE_LIMITS: on | off (off for load tests); over a limit the api answers 429 "
      "rate_limited with Retry-After")
+    ("mail-dir", po::value(&c.mail_dir),
+     "COUNSEL_MAIL_DIR: directory where emails are written as .eml files (empty: no email is "
+     "sent; they stay queued)")
     ("fault", po::value(&c.fault),
      "COUNSEL_FAULT: test-only fault injection (processor_crash_after_append, projector_crash_mid_batch)");
   // clang-format on
@@ -100,7 +107,10 @@ const char* kUsage =
     "  projections rebuild NAME   rebuild a read model (users | counselors | sessions) from offset "
     "0\n"
     "  log check                  verify every partition's hash chain and every event's JSON "
-    "schema\n\n";
+    "schema\n"
+    "  routes                     print who may call each route (the access policy) as JSON\n"
+    "  users create-admin --email E   create an admin (password from stdin) through the running "
+    "system\n\n";
 
 std::string_view trim_spaces(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

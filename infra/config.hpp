@@ -13,6 +13,9 @@ struct Config {
   std::vector<std::string>
       command;  // subcommand words, e.g. {"serve"} or {"projections","rebuild","users"}
   std::string db = "host=/var/run/postgresql dbname=counsel";
+  // `users create-admin` only.
+  std::string email;
+  std::string display_name;
   std::string http_address = "127.0.0.1";
   int http_port = 8080;
   std::string log_engine = "postgres";  // postgres | kafka | kafka-mock
@@ -39,6 +42,9 @@ struct Config {
   std::string rate_limit_chat = "500/min";
   std::string rate_limit_general = "100/min";
   std::string rate_limits = "on";  // on | off (load tests turn them off)
+  // Where the email channel writes each message as an .eml file; empty: no email channel
+  // (emails stay queued in notify.outbox).
+  std::string mail_dir;
 };
 
 // "N requests per period", e.g. 10/min.

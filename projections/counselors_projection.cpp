@@ -44,13 +44,19 @@ class CounselorsProjection final : public Projection {
              " languages_lc text[] NOT NULL DEFAULT '{}',"
              " level text,"
              " bio text NOT NULL DEFAULT '',"
-             " verified boolean NOT NULL DEFAULT true,"
+             " verified boolean NOT NULL DEFAULT false,"
              " rating numeric(3,2),"
              " review_count integer NOT NULL DEFAULT 0,"
              " has_availability boolean NOT NULL DEFAULT false,"
              " time_zone text,"
              " created_at timestamptz,"
              " updated_at timestamptz NOT NULL)");
+    // Added after the first release (see users_projection.cpp). Read models built before
+    // verification existed defaulted to verified; new rows must not.
+    tx.exec0("ALTER TABLE " + counselors + " ALTER COLUMN verified SET DEFAULT false");
+    for (const char* column :
+         {"suspended boolean NOT NULL DEFAULT false", "credentials text NOT NULL DEFAULT ''"})
+      tx.exec0("ALTER TABLE " + counselors + " ADD COLUMN IF NOT EXISTS " + column);
     tx.exec0("CREATE INDEX IF NOT EXISTS counselors_specialties_idx ON " + counselors +
              " USING gin (specialties_lc)");
     tx.exec0("CREATE INDEX IF NOT EXISTS counselors_languages_idx ON " + counselors +
@@ -72,6 +78,9 @@ class CounselorsProjection final : public Projection {
       profile_updated(tx, e);
     } else if (e.type == "counselor.availability_set") {
       availability_set(tx, e);
+    } else if (e.type == "counselor.verified" || e.type == "counselor.suspended" ||
+               e.type == "counselor.reinstated") {
+      admin_decision(tx, e);
     }
   }
 
@@ -98,7 +107,7 @@ class CounselorsProjection final : public Projection {
     const auto languages = json_string_array(d.strings("languages"));
     tx.exec_params0(
         "INSERT INTO counselors (counselor_id, specialties, languages, specialties_lc,"
-        " languages_lc, level, bio, updated_at)"
+        " languages_lc, level, bio, credentials, updated_at)"
         " VALUES ($1::uuid,"
         " ARRAY(SELECT v FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS a(v, i)"
         "       ORDER BY i),"
@@ -108,13 +117,29 @@ class CounselorsProjection final : public Projection {
         "       AS a(v, i) ORDER BY i),"
         " ARRAY(SELECT lower(v) FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY"
         "       AS a(v, i) ORDER BY i),"
-        " $4, $5, $6::timestamptz)"
+        " $4, $5, $7, $6::timestamptz)"
         " ON CONFLICT (counselor_id) DO UPDATE SET specialties = EXCLUDED.specialties,"
         " languages = EXCLUDED.languages, specialties_lc = EXCLUDED.specialties_lc,"
         " languages_lc = EXCLUDED.languages_lc, level = EXCLUDED.level, bio = EXCLUDED.bio,"
+        " credentials = EXCLUDED.credentials,"
         " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
         id.str(), specialties, languages, d.str("level"), d.str("bio"),
-        format_rfc3339(e.occurred_at));
+        format_rfc3339(e.occurred_at), d.optional_str("credentials").value_or(""));
+  }
+
+  // Each decision touches only its own column, so it commutes with the account stream's
+  // registration (another partition).
+  static void admin_decision(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    const bool verified = e.type == "counselor.verified";
+    const char* column = verified ? "verified" : "suspended";
+    const bool value = verified || e.type == "counselor.suspended";
+    tx.exec_params0(std::string("INSERT INTO counselors (counselor_id, ") + column +
+                        ", updated_at) VALUES ($1::uuid, $2, $3::timestamptz)"
+                        " ON CONFLICT (counselor_id) DO UPDATE SET " +
+                        column + " = EXCLUDED." + column +
+                        ", updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+                    d.uuid("counselor_id").str(), value, format_rfc3339(e.occurred_at));
   }
 
   static void availability_set(pqxx::work& tx, const EventEnvelope& e) {

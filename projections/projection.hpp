@@ -47,5 +47,8 @@ inline constexpr const char* kReadSchema = "read";
 // Live batches hold it shared, a rebuild swap holds it exclusively ("counsel" + 'P').
 inline constexpr int64_t kProjectionLockKey = 0x636f756e73656c50;
 inline constexpr const char* kProjectionChannel = "counsel_projection";
+// The users projection announces suspensions, reinstatements and two-factor changes here
+// (payload: the user id); every api process's AccountGate listens.
+inline constexpr const char* kAccountStatusChannel = "counsel_account_status";
 
 }  // namespace counsel::projections

@@ -92,7 +92,7 @@ void write_page_footer(JsonOut& out, int64_t total, int page, int per_page) {
 const std::string kCounselorColumns =
     "c.counselor_id::text, c.display_name, to_json(c.specialties)::text,"
     " to_json(c.languages)::text, c.level, c.bio, c.rating::float8, c.review_count, c.verified,"
-    " c.time_zone, c.has_availability";
+    " c.time_zone, c.has_availability, c.credentials, c.suspended";
 
 void write_counselor(JsonOut& out, const pqxx::row& row) {
   auto& w = out.w();
@@ -116,6 +116,9 @@ void write_counselor(JsonOut& out, const pqxx::row& row) {
   out.str_or_null("time_zone", row[9]);
   out.key("has_availability");
   w.Bool(row[10].as<bool>());
+  out.str("credentials", row[11].c_str());
+  out.key("suspended");
+  w.Bool(row[12].as<bool>());
   w.EndObject();
 }
 
@@ -136,7 +139,7 @@ std::string search_counselors(pqxx::connection& conn, const CounselorFilter& fil
   const int per_page = clamp_per_page(filter.per_page);
   // Empty filters fold away: exec_params plans with the actual values.
   const std::string where =
-      " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified"
+      " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified AND NOT c.suspended"
       " AND ($1 = '' OR c.specialties_lc @> ARRAY[lower($1)])"
       " AND ($2 = '' OR c.languages_lc @> ARRAY[lower($2)])"
       " AND ($3 = '' OR lower(c.level) = lower($3))"
@@ -166,13 +169,15 @@ std::string search_counselors(pqxx::connection& conn, const CounselorFilter& fil
   return out.text();
 }
 
-std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id) {
+std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id,
+                                         bool include_unlisted) {
   if (!valid_uuid(id)) return std::nullopt;
   pqxx::read_transaction tx(conn);
   const auto rows = tx.exec_params("SELECT " + kCounselorColumns +
                                        " FROM read.counselors c WHERE c.counselor_id = $1::uuid"
-                                       " AND c.role = 'counselor'",
-                                   id);
+                                       " AND c.role = 'counselor'"
+                                       " AND ($2 OR (c.verified AND NOT c.suspended))",
+                                   id, include_unlisted);
   if (rows.empty()) return std::nullopt;
   JsonOut out;
   write_counselor(out, rows[0]);
@@ -362,13 +367,15 @@ std::optional<CredentialsView> find_credentials(pqxx::connection& conn, const ch
                                                 const std::string& key) {
   pqxx::read_transaction tx(conn);
   const auto rows = tx.exec_params(
-      std::string("SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status"
+      std::string("SELECT c.user_id::text, u.role, coalesce(c.password_hash, ''), u.status,"
+                  " c.two_factor_enabled, coalesce(c.totp_secret_enc, ''), coalesce(u.email, '')"
                   " FROM read.credentials c JOIN read.users u ON u.user_id = c.user_id WHERE ") +
           where,
       key);
   if (rows.empty()) return std::nullopt;
   const auto& row = rows[0];
-  return CredentialsView{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()};
+  return CredentialsView{row[0].c_str(),    row[1].c_str(), row[2].c_str(), row[3].c_str(),
+                         row[4].as<bool>(), row[5].c_str(), row[6].c_str()};
 }
 }  // namespace
 

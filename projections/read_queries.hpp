@@ -35,7 +35,9 @@ struct CounselorFilter {
 //  has_previous}
 std::string search_counselors(pqxx::connection& conn, const CounselorFilter& filter);
 // One counsellor object as in search results; nullopt if there is no such counsellor.
-std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id);
+// Unverified or suspended counsellors are found only with include_unlisted (themself, admin).
+std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id,
+                                         bool include_unlisted = false);
 
 // {slots: [{start, end}]}: free, bookable slots starting in [from, to); nullopt if there is
 // no such counsellor. A counsellor without availability has no slots.
@@ -77,6 +79,9 @@ struct CredentialsView {
   std::string role;
   std::string password_hash;  // empty if erased
   std::string status;
+  bool two_factor_enabled = false;
+  std::string totp_secret_enc;  // still encrypted with the subject key; "" without two-factor
+  std::string email;            // "" if erased
 };
 std::optional<CredentialsView> find_credentials_by_email_hash(pqxx::connection& conn,
                                                               const std::string& email_hash);

@@ -1,5 +1,8 @@
-// users and credentials: who can log in, with which role. Fed by account.registered and
-// account.password_changed.
+// users, credentials, recovery_codes and client_profiles: who can sign in, how, with which
+// role and status, and what a client tells about themself. Fed by the account stream only (one
+// partition per user), so the order of one user's events is the log's order. Status changes
+// are announced on counsel_account_status (delivered at commit) so every api process drops a
+// suspended user's tokens at once.
 #include "domain/ids.hpp"
 #include "projections/event_data.hpp"
 #include "projections/read_models.hpp"
@@ -10,7 +13,9 @@ namespace {
 class UsersProjection final : public Projection {
  public:
   std::string_view name() const override { return "users"; }
-  std::vector<std::string> tables() const override { return {"users", "credentials"}; }
+  std::vector<std::string> tables() const override {
+    return {"users", "credentials", "recovery_codes", "client_profiles"};
+  }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto users = qualified(tx, schema, "users");
@@ -24,14 +29,91 @@ class UsersProjection final : public Projection {
              " status text NOT NULL DEFAULT 'active',"
              " created_at timestamptz NOT NULL)");
     tx.exec0("CREATE INDEX IF NOT EXISTS users_email_hash_idx ON " + users + " (email_hash)");
+    // Columns added after the first release: ADD COLUMN keeps read models built before them
+    // (the events they derive from are newer than those columns).
+    for (const char* column :
+         {"verified boolean NOT NULL DEFAULT false",
+          "two_factor_enabled boolean NOT NULL DEFAULT false",
+          "anonymous boolean NOT NULL DEFAULT false", "alias text",
+          "suspended_at timestamptz"})  // the latest suspension; kept after reinstatement
+      tx.exec0("ALTER TABLE " + users + " ADD COLUMN IF NOT EXISTS " + column);
     // Kept apart from users so that profile reads never touch password hashes.
     tx.exec0("CREATE TABLE IF NOT EXISTS " + credentials +
              " (user_id uuid PRIMARY KEY,"
              " email_hash text NOT NULL UNIQUE,"
              " password_hash text)");
+    // The TOTP secret stays encrypted with the subject key here: only the sign-in path
+    // decrypts it, and a database dump alone does not yield second factors.
+    for (const char* column :
+         {"two_factor_enabled boolean NOT NULL DEFAULT false", "totp_secret_enc text"})
+      tx.exec0("ALTER TABLE " + credentials + " ADD COLUMN IF NOT EXISTS " + column);
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + qualified(tx, schema, "recovery_codes") +
+             " (user_id uuid NOT NULL,"
+             " code_hash text NOT NULL,"
+             " used_at timestamptz,"
+             " PRIMARY KEY (user_id, code_hash))");
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + qualified(tx, schema, "client_profiles") +
+             " (user_id uuid PRIMARY KEY,"
+             " picture_url text,"
+             " bio text,"
+             " address text,"
+             " preferences jsonb,"
+             " preferred_language text,"
+             " anonymous boolean NOT NULL DEFAULT false,"
+             " alias text,"
+             " updated_at timestamptz NOT NULL)");
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type == "account.verified") {
+      EventData d(e);
+      tx.exec_params0("UPDATE users SET verified = true WHERE user_id = $1::uuid",
+                      d.uuid("user_id").str());
+      return;
+    }
+    if (e.type == "account.suspended" || e.type == "account.reinstated") {
+      EventData d(e);
+      const std::string user = d.uuid("user_id").str();
+      if (e.type == "account.suspended") {
+        tx.exec_params0(
+            "UPDATE users SET status = 'suspended', suspended_at = $2::timestamptz"
+            " WHERE user_id = $1::uuid",
+            user, format_rfc3339(e.occurred_at));
+      } else {
+        tx.exec_params0("UPDATE users SET status = 'active' WHERE user_id = $1::uuid", user);
+      }
+      announce_status_change(tx, user);
+      return;
+    }
+    if (e.type == "account.two_factor_enabled") {
+      EventData d(e);
+      const std::string user = d.uuid("user_id").str();
+      tx.exec_params0(
+          "UPDATE credentials SET two_factor_enabled = true, totp_secret_enc = $2"
+          " WHERE user_id = $1::uuid",
+          user, d.str("totp_secret"));
+      tx.exec_params0("UPDATE users SET two_factor_enabled = true WHERE user_id = $1::uuid", user);
+      tx.exec_params0("DELETE FROM recovery_codes WHERE user_id = $1::uuid", user);
+      tx.exec_params0(
+          "INSERT INTO recovery_codes (user_id, code_hash)"
+          " SELECT $1::uuid, h FROM jsonb_array_elements_text($2::jsonb) AS a(h)"
+          " ON CONFLICT DO NOTHING",
+          user, json_string_array(d.strings("recovery_code_hashes")));
+      announce_status_change(tx, user);
+      return;
+    }
+    if (e.type == "account.recovery_code_used") {
+      EventData d(e);
+      tx.exec_params0(
+          "UPDATE recovery_codes SET used_at = $3::timestamptz"
+          " WHERE user_id = $1::uuid AND code_hash = $2 AND used_at IS NULL",
+          d.uuid("user_id").str(), d.str("code_hash"), format_rfc3339(e.occurred_at));
+      return;
+    }
+    if (e.type == "account.client_profile_updated") {
+      client_profile_updated(tx, e, ctx);
+      return;
+    }
     if (e.type == "account.password_changed") {
       EventData d(e);
       const Uuid user = d.uuid("user_id");
@@ -61,6 +143,38 @@ class UsersProjection final : public Projection {
         " ON CONFLICT (user_id) DO UPDATE SET email_hash = EXCLUDED.email_hash,"
         " password_hash = EXCLUDED.password_hash",
         user.str(), email_hash, password_hash);
+  }
+
+ private:
+  static void announce_status_change(pqxx::work& tx, const std::string& user) {
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kAccountStatusChannel), user);
+  }
+
+  static void client_profile_updated(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    EventData d(e);
+    const Uuid user = d.uuid("user_id");
+    // "" means not given; an erased subject's fields decrypt to NULL.
+    auto field = [&](const char* key) -> std::optional<std::string> {
+      auto v = d.str(key);
+      if (v.empty()) return std::nullopt;
+      return ctx.decryptor.decrypt(user, v);
+    };
+    const auto picture = field("picture_url"), bio = field("bio"), address = field("address"),
+               preferences = field("preferences"), alias = field("alias");
+    const std::string language = d.str("preferred_language");
+    const bool anonymous = d.boolean("anonymous");
+    tx.exec_params0(
+        "INSERT INTO client_profiles (user_id, picture_url, bio, address, preferences,"
+        " preferred_language, anonymous, alias, updated_at)"
+        " VALUES ($1::uuid, $2, $3, $4, $5::jsonb, nullif($6, ''), $7, $8, $9::timestamptz)"
+        " ON CONFLICT (user_id) DO UPDATE SET picture_url = EXCLUDED.picture_url,"
+        " bio = EXCLUDED.bio, address = EXCLUDED.address, preferences = EXCLUDED.preferences,"
+        " preferred_language = EXCLUDED.preferred_language, anonymous = EXCLUDED.anonymous,"
+        " alias = EXCLUDED.alias, updated_at = EXCLUDED.updated_at",
+        user.str(), picture, bio, address, preferences, language, anonymous, alias,
+        format_rfc3339(e.occurred_at));
+    tx.exec_params0("UPDATE users SET anonymous = $2, alias = $3 WHERE user_id = $1::uuid",
+                    user.str(), anonymous, alias);
   }
 };
 

@@ -1,15 +1,19 @@
-// /api/v1/auth/* and /api/v1/me, /api/v1/users/{id}: registration, login, token refresh and
-// logout, password change, identity reads.
+// /api/v1/auth/*: registration, login, token refresh and logout, password change. (/api/v1/me
+// and /api/v1/users/{id} are in profile_handlers.cpp.)
 #include <pqxx/pqxx>
 
 #include <thread>
 
+#include "api/account_registration.hpp"
 #include "api/handler_support.hpp"
 #include "api/refresh_tokens.hpp"
+#include "api/two_factor.hpp"
+#include "domain/aggregates/account.hpp"
 #include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/jwt.hpp"
 #include "infra/crypto/password_hasher.hpp"
+#include "infra/crypto/totp.hpp"
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/read_queries.hpp"
@@ -19,34 +23,12 @@ namespace {
 
 using fields::utf8_length;
 
-// RFC 5321 caps an address at 254 characters.
-bool plausible_email(std::string_view e) {
-  return e.size() >= 3 && e.size() <= 254 && fields::plausible_email(e);
-}
-
 std::string lower_trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string user_json(std::string_view id, std::string_view email, std::string_view role,
-                      std::string_view display_name) {
-  rapidjson::StringBuffer sb;
-  json::Writer w(sb);
-  w.StartObject();
-  json::key(w, "id");
-  json::write_string(w, id);
-  json::key(w, "email");
-  json::write_string(w, email);
-  json::key(w, "role");
-  json::write_string(w, role);
-  json::key(w, "display_name");
-  json::write_string(w, display_name);
-  w.EndObject();
-  return {sb.GetString(), sb.GetSize()};
 }
 
 std::string sign_access_token(const AppContext& app, const std::string& user_id,
@@ -80,91 +62,106 @@ HttpResponse no_content() {
 HandlerResult register_user(AppContext& app, const HttpRequest& req, const PathParams&) {
   auto body = parse_object_body(req);
   if (!body) return unexpected(body.error());
-  auto email_raw = json::get_string(*body, "email");
-  auto password = json::get_string(*body, "password");
   auto role_text = json::get_string(*body, "role").value_or("client");
-  auto display = json::get_string(*body, "display_name");
-  if (!email_raw) return unexpected(bad_request("invalid_email", "email is required."));
-  std::string email = lower_trim(*email_raw);
-  if (!plausible_email(email))
-    return unexpected(bad_request("invalid_email", "email is not a valid address."));
-  if (!password) return unexpected(bad_request("invalid_password", "password is required."));
-  auto plen = utf8_length(*password);
-  if (plen < 8 || plen > 64)
-    return unexpected(
-        bad_request("invalid_password", "password must be between 8 and 64 characters."));
   if (role_text != "client" && role_text != "counselor")
     return unexpected(bad_request("invalid_role", "role must be 'client' or 'counselor'."));
-  std::string display_name =
-      display ? std::string(*display) : std::string(email.substr(0, email.find('@')));
-  if (display_name.empty() || utf8_length(display_name) > 100)
-    return unexpected(
-        bad_request("invalid_display_name", "display_name must be 1 to 100 characters."));
+  auto account = read_new_account(*body, *parse_role(role_text));
+  if (!account) return unexpected(account.error());
+  // Self-registration: the new user is the actor of their own registration.
+  auto created = register_account(app, req, *account, std::nullopt);
+  if (!created) return unexpected(created.error());
+  return registered_response(*created);
+}
 
-  std::string hash = crypto::email_hash(email);
-  // A retried registration (same Idempotency-Key and email, e.g. after a 503 whose command went
-  // through later) names the same user, so it finds its own claim and dedupes to the first
-  // outcome instead of answering email_taken.
-  auto retry_key = idempotency_key(req);
-  UserId user{retry_key ? uuid_from_text("register|" + std::string(*retry_key) + "|" + hash)
-                        : new_uuid_v7()};
-  // Reserve the email before the command: the unique key makes concurrent registrations of
-  // one address race in PostgreSQL, not in the log.
-  bool claimed = with_db(app, [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO identity.email_claims(email_hash, user_id) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING",
-        hash, user.value().str());
-    auto owner = tx.exec_params(
-        "SELECT user_id::text FROM identity.email_claims WHERE email_hash = $1", hash);
-    tx.commit();
-    return !owner.empty() && owner[0][0].as<std::string>() == user.value().str();
-  });
-  if (!claimed)
-    return unexpected(conflict("email_taken", "An account with this email already exists."));
-
-  auto password_hash = app.hasher->hash(*password);
-  auto key = app.keyring->get_or_create(user.value());
-  std::string subject = user.value().str();
+// Appends a sign-in record to the account stream. Failures are recorded by the system (the
+// caller has not proven who they are); a success by the account holder.
+Expected<commands::CommandResult, ApiError> record_sign_in(
+    AppContext& app, const HttpRequest& req, const projections::CredentialsView& who,
+    std::optional<account::LoginFailure> failure, account::SecondFactor factor) {
+  auto user = Uuid::parse(who.user_id);
+  auto role = parse_role(who.role);
+  if (!user || !role)
+    return unexpected(unauthorized("invalid_credentials", "Email or password is wrong."));
   rapidjson::StringBuffer sb;
   json::Writer w(sb);
   w.StartObject();
-  json::key(w, "display_name");
-  json::write_string(w, crypto::encrypt_field(key, display_name, subject));
-  json::key(w, "email");
-  json::write_string(w, crypto::encrypt_field(key, email, subject));
-  json::key(w, "email_hash");
-  json::write_string(w, hash);
-  json::key(w, "password_hash");
-  json::write_string(w, crypto::encrypt_field(key, password_hash, subject));
-  json::key(w, "role");
-  json::write_string(w, role_text);
-  json::key(w, "user_id");
-  json::write_string(w, subject);
-  w.EndObject();
-
-  Principal self{user, *parse_role(role_text)};
-  auto cmd = make_command(req, self, "account.register", account_stream(user),
-                          std::string(sb.GetString(), sb.GetSize()));
-  auto result = run_command(app, cmd);
-  if (!result) {
-    if (result.error().status < 500) {
-      with_db(app, [&](pqxx::connection& c) {
-        pqxx::work tx(c);
-        tx.exec_params("DELETE FROM identity.email_claims WHERE email_hash = $1 AND user_id = $2",
-                       hash, subject);
-        tx.commit();
-        return 0;
-      });
-    }
-    return unexpected(result.error());
+  if (failure) {
+    json::key(w, "reason");
+    json::write_string(w, account::to_string(*failure));
+  } else {
+    json::key(w, "second_factor");
+    json::write_string(w, account::to_string(factor));
   }
-  wait_for_read_models(app, result->event_positions);
-  auto resp = json_response(201, user_json(subject, email, role_text, display_name));
-  resp.headers.push_back({"Location", "/api/v1/users/" + subject});
-  resp.headers.push_back({"Consistency-Token", consistency_token(result->event_positions)});
-  return resp;
+  json::key(w, "user_id");
+  json::write_string(w, who.user_id);
+  w.EndObject();
+  Principal actor = failure ? Principal{UserId{}, Role::system} : Principal{UserId{*user}, *role};
+  auto cmd =
+      make_command(req, actor, failure ? "account.record_login_failure" : "account.record_login",
+                   account_stream(UserId{*user}), std::string(sb.GetString(), sb.GetSize()));
+  return run_command(app, cmd);
+}
+
+// A refused sign-in: recorded when possible, but an unreachable log must not turn a wrong
+// password into a 503 (nor reveal anything): the answer is the refusal either way.
+ApiError refuse_sign_in(AppContext& app, const HttpRequest& req,
+                        const projections::CredentialsView& who, account::LoginFailure why,
+                        ApiError answer) {
+  auto recorded = record_sign_in(app, req, who, why, account::SecondFactor::none);
+  if (!recorded)
+    logging::warn("auth", "could not record a failed sign-in: " + recorded.error().code);
+  return answer;
+}
+
+// The second factor of an account with two-factor enabled: a TOTP code (each accepted once) or
+// a recovery code (spent through the aggregate, so it works exactly once).
+Expected<account::SecondFactor, ApiError> check_second_factor(
+    AppContext& app, const HttpRequest& req, const json::Value& body,
+    const projections::CredentialsView& creds) {
+  auto totp = json::get_string(body, "totp");
+  auto recovery = json::get_string(body, "recovery_code");
+  if ((!totp || totp->empty()) && (!recovery || recovery->empty()))
+    return unexpected(refuse_sign_in(
+        app, req, creds, account::LoginFailure::totp_required,
+        unauthorized("totp_required",
+                     "This account uses two-factor authentication: send totp (or a recovery_code) "
+                     "with email and password.")));
+  auto invalid = [&] {
+    return unexpected(refuse_sign_in(
+        app, req, creds, account::LoginFailure::invalid_totp,
+        unauthorized("invalid_totp", "The two-factor code is wrong, expired or already used.")));
+  };
+  auto user = Uuid::parse(creds.user_id);
+  if (!user) return invalid();
+  if (totp && !totp->empty()) {
+    auto key = app.keyring->find(*user);
+    auto secret =
+        key ? crypto::decrypt_field(*key, creds.totp_secret_enc, creds.user_id) : std::nullopt;
+    if (!secret) return invalid();
+    auto step = crypto::verify_totp(*secret, *totp, now_utc());
+    if (!step) return invalid();
+    bool fresh = with_db(
+        app, [&](pqxx::connection& c) { return accept_totp_step(c, creds.user_id, *step); });
+    if (!fresh) return invalid();
+    return account::SecondFactor::totp;
+  }
+  if (recovery->size() > 64) return invalid();
+  rapidjson::StringBuffer sb;
+  json::Writer w(sb);
+  w.StartObject();
+  json::key(w, "code_hash");
+  json::write_string(w, recovery_code_hash(*recovery));
+  json::key(w, "user_id");
+  json::write_string(w, creds.user_id);
+  w.EndObject();
+  auto cmd = make_command(req, Principal{UserId{}, Role::system}, "account.use_recovery_code",
+                          account_stream(UserId{*user}), std::string(sb.GetString(), sb.GetSize()));
+  auto spent = run_command(app, cmd);
+  if (!spent) {
+    if (spent.error().status >= 500) return unexpected(spent.error());
+    return invalid();
+  }
+  return account::SecondFactor::recovery_code;
 }
 
 HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) {
@@ -203,9 +200,21 @@ HandlerResult login(AppContext& app, const HttpRequest& req, const PathParams&) 
     return unexpected(unauthorized("invalid_credentials", "Email or password is wrong."));
   }
   if (!app.hasher->verify(creds->password_hash, *password))
-    return unexpected(unauthorized("invalid_credentials", "Email or password is wrong."));
+    return unexpected(
+        refuse_sign_in(app, req, *creds, account::LoginFailure::invalid_password,
+                       unauthorized("invalid_credentials", "Email or password is wrong.")));
   if (creds->status != "active")
-    return unexpected(forbidden("account_suspended", "This account is suspended."));
+    return unexpected(refuse_sign_in(app, req, *creds, account::LoginFailure::suspended,
+                                     forbidden("account_suspended", "This account is suspended.")));
+  auto factor = account::SecondFactor::none;
+  if (creds->two_factor_enabled) {
+    auto checked = check_second_factor(app, req, *body, *creds);
+    if (!checked) return unexpected(checked.error());
+    factor = *checked;
+  }
+  // The sign-in is part of the audit stream: no record, no tokens.
+  auto recorded = record_sign_in(app, req, *creds, std::nullopt, factor);
+  if (!recorded) return unexpected(recorded.error());
 
   auto token = sign_access_token(app, creds->user_id, creds->role);
   auto refresh = with_db(app, [&](pqxx::connection& c) {
@@ -350,31 +359,6 @@ HandlerResult change_password(AppContext& app, const HttpRequest& req, const Pat
   return resp;
 }
 
-HandlerResult me(AppContext& app, const HttpRequest& req, const PathParams&, const Principal& who) {
-  auto waited = honour_consistency_token(app, req);
-  if (!waited) return unexpected(waited.error());
-  auto user = with_db(app, [&](pqxx::connection& c) {
-    return projections::find_user_by_id(c, who.id.value().str());
-  });
-  if (!user) return unexpected(not_found("user_not_found", "Your account is not visible yet."));
-  return json_response(200, *user);
-}
-
-HandlerResult get_user(AppContext& app, const HttpRequest& req, const PathParams& params,
-                       const Principal& who) {
-  auto id = path_user_id(params, "id", "user_not_found");
-  if (!id) return unexpected(id.error());
-  auto waited = honour_consistency_token(app, req);
-  if (!waited) return unexpected(waited.error());
-  bool full = who.id == *id || who.role == Role::admin;
-  auto user = with_db(app, [&](pqxx::connection& c) {
-    return full ? projections::find_user_by_id(c, id->value().str())
-                : projections::find_public_user(c, id->value().str());
-  });
-  if (!user) return unexpected(not_found("user_not_found", "No such user."));
-  return json_response(200, *user);
-}
-
 }  // namespace
 
 void register_auth_routes(Router& router, AppContext& app) {
@@ -383,8 +367,6 @@ void register_auth_routes(Router& router, AppContext& app) {
   router.add("POST", "/api/v1/auth/refresh", wrap(app, refresh));
   router.add("POST", "/api/v1/auth/logout", wrap_authed(app, logout));
   router.add("POST", "/api/v1/auth/password", wrap_authed(app, change_password));
-  router.add("GET", "/api/v1/me", wrap_authed(app, me));
-  router.add("GET", "/api/v1/users/{id}", wrap_authed(app, get_user));
 }
 
 }  // namespace counsel::api

@@ -88,20 +88,22 @@ HandlerResult list_counselors(AppContext& app, const HttpRequest& req, const Pat
 }
 
 HandlerResult get_counselor(AppContext& app, const HttpRequest& req, const PathParams& params,
-                            const Principal&) {
+                            const Principal& who) {
   auto id = path_user_id(params, "id", "counselor_not_found");
   if (!id) return unexpected(id.error());
   auto waited = honour_consistency_token(app, req);
   if (!waited) return unexpected(waited.error());
+  // Unverified and suspended counsellors are unlisted: only they and admins see the profile.
+  const bool include_unlisted = who.id == *id || who.role == Role::admin;
   auto c = with_db(app, [&](pqxx::connection& conn) {
-    return projections::get_counselor(conn, id->value().str());
+    return projections::get_counselor(conn, id->value().str(), include_unlisted);
   });
   if (!c) return unexpected(not_found("counselor_not_found", "No such counsellor."));
   return json_response(200, *c);
 }
 
 HandlerResult get_slots(AppContext& app, const HttpRequest& req, const PathParams& params,
-                        const Principal&) {
+                        const Principal& who) {
   using namespace std::chrono;
   auto id = path_user_id(params, "id", "counselor_not_found");
   if (!id) return unexpected(id.error());
@@ -119,7 +121,10 @@ HandlerResult get_slots(AppContext& app, const HttpRequest& req, const PathParam
   if (end <= start) return unexpected(bad_request("invalid_parameter", "to must be after from."));
   if (end - start > days(62))
     return unexpected(bad_request("invalid_parameter", "from..to may span at most 62 days."));
-  auto slots = with_db(app, [&](pqxx::connection& c) {
+  // Unlisted counsellors offer no slots to others, as their profile is not shown either.
+  const bool include_unlisted = who.id == *id || who.role == Role::admin;
+  auto slots = with_db(app, [&](pqxx::connection& c) -> std::optional<std::string> {
+    if (!projections::get_counselor(c, id->value().str(), include_unlisted)) return std::nullopt;
     return projections::counselor_slots(c, id->value().str(), start, end,
                                         minutes(duration->value_or(60)), now);
   });

@@ -1,8 +1,11 @@
 // /api/v1/patients: the patient records of seed 003. The clear-text rules run here (the domain
 // only ever sees ciphertext for personal fields), then the fields are sealed with the owning
 // client's key and sent to the patient aggregate. Phone and owner uniqueness are reserved in
-// identity.patient_*_claims first, as registration reserves emails.
+// identity.patient_*_claims first, as registration reserves emails. What a caller sees of a
+// record is rendered by projections::patient_json(), which redacts it for counsellors.
 #include <pqxx/pqxx>
+
+#include <set>
 
 #include "api/handler_support.hpp"
 #include "domain/aggregates/patient.hpp"
@@ -11,11 +14,15 @@
 #include "infra/crypto/password_hasher.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/patient_queries.hpp"
+#include "projections/read_queries.hpp"
 
 namespace counsel::api {
 namespace {
 
 constexpr const char* kPatientNotFound = "patient_not_found";
+constexpr const char* kUnknownSession = "unknown_session";
+
+using projections::PatientViewer;
 
 std::chrono::year_month_day today_utc() {
   return std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now_utc())};
@@ -76,12 +83,18 @@ std::string command_json(const patient::Details& details,
   return json::to_string(doc);
 }
 
-// The record as the read model shows it once it includes the command's events.
+// The record as the read model shows it once it includes the command's events, as `viewer` may
+// see it.
 HandlerResult patient_response(AppContext& app, int status, const std::string& id,
-                               const commands::CommandResult& result) {
+                               const commands::CommandResult& result, PatientViewer viewer) {
   wait_for_read_models(app, result.event_positions);
   auto found = with_db(app, [&](pqxx::connection& c) { return projections::get_patient(c, id); });
-  HttpResponse resp = json_response(status, found ? found->json : result.body_json);
+  // The aggregate's own view (the fallback while the read model lags) has not been through
+  // redact_for() and shows the picture: only those who see everything get it.
+  if (!found && viewer == PatientViewer::counselor)
+    return unexpected(not_found(kPatientNotFound, "No such patient."));
+  HttpResponse resp =
+      json_response(status, found ? projections::patient_json(viewer, *found) : result.body_json);
   resp.headers.push_back({"Consistency-Token", consistency_token(result.event_positions)});
   if (status == 201) resp.headers.push_back({"Location", "/api/v1/patients/" + id});
   return resp;
@@ -102,6 +115,84 @@ void release_claims(AppContext& app, const std::string& patient_id,
       tx.exec_params("DELETE FROM identity.patient_owner_claims WHERE patient_id = $1", patient_id);
     tx.commit();
     return 0;
+  });
+}
+
+// A session named in a record (add_session, or the sessions array on create, PUT and PATCH)
+// must be one of the owner's sessions in read.sessions and, when a counsellor names it, one of
+// theirs. The answer is the same whether the session does not exist or belongs to someone else,
+// so it tells nothing about other people's sessions.
+ApiError unknown_session(const std::string& field, bool counselor) {
+  const std::string what = counselor
+                               ? "none of your sessions with this patient's client has this id"
+                               : "no session of this patient's client has this id";
+  ApiError error = unprocessable(kUnknownSession, field + ": " + what);
+  error.field = field;
+  return error;
+}
+
+std::optional<std::string> entry_session_id(const std::string& entry) {
+  auto doc = json::parse(entry, nullptr, 32);
+  if (!doc || !doc->IsObject()) return std::nullopt;
+  auto id = json::get_string(*doc, "session_id");
+  if (!id) return std::nullopt;
+  return std::string(*id);
+}
+
+// `entry` (a canonical session object) if it names, by its session_id, a session of `owner_id`
+// (with `counselor_id` when given), with that id in canonical form so that the same session is
+// never recorded twice under two spellings.
+Expected<std::string, ApiError> owned_session_entry(pqxx::connection& c, const std::string& entry,
+                                                    const std::string& owner_id,
+                                                    const std::optional<std::string>& counselor_id,
+                                                    const std::string& field) {
+  auto doc = json::parse(entry, nullptr, 32);
+  auto id = doc && doc->IsObject() ? json::get_string(*doc, "session_id") : std::nullopt;
+  if (!id)
+    return unexpected(field_error(field,
+                                  "a session object needs a session_id naming one of the client's "
+                                  "sessions"));
+  auto uuid = Uuid::parse(*id);
+  if (!uuid) return unexpected(unknown_session(field, counselor_id.has_value()));
+  const std::string session_id = uuid->str();
+  auto session = projections::get_session(c, session_id);
+  if (!session || session->client_id != owner_id ||
+      (counselor_id && session->counselor_id != *counselor_id))
+    return unexpected(unknown_session(field, counselor_id.has_value()));
+  (*doc)["session_id"].SetString(
+      session_id.c_str(), static_cast<rapidjson::SizeType>(session_id.size()), doc->GetAllocator());
+  return json::canonical(*doc);
+}
+
+// The session ids already on a record.
+std::set<std::string> session_ids_on(const projections::PatientRecord& record) {
+  std::set<std::string> ids;
+  auto doc = json::parse(record.sessions_json, nullptr, 32);
+  if (!doc || !doc->IsArray()) return ids;
+  for (const auto& entry : doc->GetArray()) {
+    if (!entry.IsObject()) continue;
+    if (auto id = json::get_string(entry, "session_id")) ids.emplace(*id);
+  }
+  return ids;
+}
+
+// A sessions array given on create, PUT or PATCH follows add_session's rule, entry by entry.
+// Ids already on the record stay as they are: a record written before the rule may hold ids
+// that name no session, and a client re-sending their record must not be refused for them.
+Expected<bool, ApiError> check_session_entries(AppContext& app,
+                                               std::optional<std::vector<std::string>>& entries,
+                                               const std::string& owner_id,
+                                               const std::set<std::string>& already_on_record) {
+  if (!entries || entries->empty()) return true;
+  return with_db(app, [&](pqxx::connection& c) -> Expected<bool, ApiError> {
+    for (auto& entry : *entries) {
+      auto id = entry_session_id(entry);
+      if (id && already_on_record.contains(*id)) continue;
+      auto checked = owned_session_entry(c, entry, owner_id, std::nullopt, "sessions");
+      if (!checked) return unexpected(checked.error());
+      entry = std::move(*checked);
+    }
+    return true;
   });
 }
 
@@ -141,6 +232,8 @@ HandlerResult create_patient(AppContext& app, const HttpRequest& req, const Path
   if (!input) return unexpected(from_rejection(input.error()));
   auto owner = new_record_owner(app, *body, who);
   if (!owner) return unexpected(owner.error());
+  auto sessions_ok = check_session_entries(app, input->details.sessions, owner->value().str(), {});
+  if (!sessions_ok) return unexpected(sessions_ok.error());
   const std::string id = input->id.value_or(new_patient_id());
   const std::string phone = phone_hash(input->details.text.at("phone_no"));
 
@@ -175,15 +268,17 @@ HandlerResult create_patient(AppContext& app, const HttpRequest& req, const Path
     if (result.error().status < 500) release_claims(app, id, std::nullopt, true);
     return unexpected(result.error());
   }
-  return patient_response(app, 201, id, *result);
+  return patient_response(app, 201, id, *result,
+                          who.role == Role::admin ? PatientViewer::admin : PatientViewer::owner);
 }
 
 // The record if the caller may read it: its client, a counsellor with a session with that
 // client, or an admin. 404 for everyone else, so ids do not reveal that a record exists.
 struct Visible {
   std::string id;
-  projections::PatientRecord record;
-  bool writer = false;  // the owning client or an admin
+  projections::PatientRecord record;  // in full: answer with projections::patient_json(viewer)
+  PatientViewer viewer;
+  bool writer() const { return viewer != PatientViewer::counselor; }  // the client or an admin
 };
 
 Expected<Visible, ApiError> visible_patient(AppContext& app, const PathParams& params,
@@ -200,7 +295,10 @@ Expected<Visible, ApiError> visible_patient(AppContext& app, const PathParams& p
                    });
   if (!owner && !admin && !counselor)
     return unexpected(not_found(kPatientNotFound, "No such patient."));
-  return Visible{id, std::move(*record), owner || admin};
+  const auto viewer = admin   ? PatientViewer::admin
+                      : owner ? PatientViewer::owner
+                              : PatientViewer::counselor;
+  return Visible{id, std::move(*record), viewer};
 }
 
 Expected<Visible, ApiError> writable_patient(AppContext& app, const HttpRequest& req,
@@ -209,7 +307,7 @@ Expected<Visible, ApiError> writable_patient(AppContext& app, const HttpRequest&
   if (!waited) return unexpected(waited.error());
   auto v = visible_patient(app, params, who);
   if (!v) return unexpected(v.error());
-  if (!v->writer)
+  if (!v->writer())
     return unexpected(forbidden("not_patient_owner",
                                 "Only the patient's client or an admin may change this record."));
   return v;
@@ -221,7 +319,7 @@ HandlerResult get_patient(AppContext& app, const HttpRequest& req, const PathPar
   if (!waited) return unexpected(waited.error());
   auto v = visible_patient(app, params, who);
   if (!v) return unexpected(v.error());
-  return json_response(200, v->record.json);
+  return json_response(200, projections::patient_json(v->viewer, v->record));
 }
 
 HandlerResult list_patients(AppContext& app, const HttpRequest& req, const PathParams&,
@@ -250,11 +348,11 @@ HandlerResult list_patients(AppContext& app, const HttpRequest& req, const PathP
   }
   f.page = static_cast<int>(page->value_or(1));
   f.per_page = static_cast<int>(per_page->value_or(projections::kDefaultPerPage));
-  auto scope = who.role == Role::admin       ? projections::PatientScope::all
-               : who.role == Role::counselor ? projections::PatientScope::counselor
-                                             : projections::PatientScope::owner;
+  auto viewer = who.role == Role::admin       ? PatientViewer::admin
+                : who.role == Role::counselor ? PatientViewer::counselor
+                                              : PatientViewer::owner;
   auto body = with_db(app, [&](pqxx::connection& c) {
-    return projections::list_patients(c, scope, who.id.value().str(), f);
+    return projections::list_patients(c, viewer, who.id.value().str(), f);
   });
   return json_response(200, body);
 }
@@ -271,12 +369,16 @@ AuthedHandler update_patient(patient::InputMode mode) {
     if (!input) return unexpected(from_rejection(input.error()));
     auto owner = Uuid::parse(v->record.owner_id);
     if (!owner) return unexpected(internal_error());
+    auto sessions_ok = check_session_entries(app, input->details.sessions, v->record.owner_id,
+                                             session_ids_on(v->record));
+    if (!sessions_ok) return unexpected(sessions_ok.error());
+    const std::string old_phone = v->record.phone_no.value_or("");
 
     // A new phone number is reserved before the command and the old one released after it.
     std::optional<std::string> new_phone;
     auto phone = input->details.text.find("phone_no");
     if (phone != input->details.text.end() &&
-        patient::phone_digits(phone->second) != patient::phone_digits(v->record.phone_no)) {
+        patient::phone_digits(phone->second) != patient::phone_digits(old_phone)) {
       new_phone = phone_hash(phone->second);
       bool claimed = with_db(app, [&](pqxx::connection& c) {
         pqxx::work tx(c);
@@ -301,9 +403,8 @@ AuthedHandler update_patient(patient::InputMode mode) {
       if (new_phone && result.error().status < 500) release_claims(app, v->id, new_phone, false);
       return unexpected(result.error());
     }
-    if (new_phone && !v->record.phone_no.empty())
-      release_claims(app, v->id, phone_hash(v->record.phone_no), false);
-    return patient_response(app, 200, v->id, *result);
+    if (new_phone && !old_phone.empty()) release_claims(app, v->id, phone_hash(old_phone), false);
+    return patient_response(app, 200, v->id, *result, v->viewer);
   };
 }
 
@@ -322,8 +423,10 @@ HandlerResult delete_patient(AppContext& app, const HttpRequest& req, const Path
   return resp;
 }
 
-// A custom action (seed 003): `build` turns the body into the command's data.
-using ActionBody = std::function<Expected<std::string, ApiError>(const json::Value&)>;
+// A custom action (seed 003): `build` turns the body into the command's data, checking it
+// against the read models where it names something (add_session).
+using ActionBody = std::function<Expected<std::string, ApiError>(
+    AppContext&, const Principal&, const Visible&, const json::Value&)>;
 
 AuthedHandler action(std::string command_type, bool counselors_too, ActionBody build) {
   return [command_type, counselors_too, build](AppContext& app, const HttpRequest& req,
@@ -333,21 +436,22 @@ AuthedHandler action(std::string command_type, bool counselors_too, ActionBody b
     if (!waited) return unexpected(waited.error());
     auto v = visible_patient(app, params, who);
     if (!v) return unexpected(v.error());
-    if (!v->writer && !counselors_too)
+    if (!v->writer() && !counselors_too)
       return unexpected(
           forbidden("not_patient_owner", "Only the patient's client or an admin may do this."));
     auto body = parse_object_body(req);
     if (!body) return unexpected(body.error());
-    auto data = build(*body);
+    auto data = build(app, who, *v, *body);
     if (!data) return unexpected(data.error());
     auto cmd = make_command(req, who, command_type, patient::patient_stream(v->id), *data);
     auto result = run_command(app, cmd);
     if (!result) return unexpected(result.error());
-    return patient_response(app, 200, v->id, *result);
+    return patient_response(app, 200, v->id, *result, v->viewer);
   };
 }
 
-Expected<std::string, ApiError> tag_data(const json::Value& body) {
+Expected<std::string, ApiError> tag_data(AppContext&, const Principal&, const Visible&,
+                                         const json::Value& body) {
   auto tag = patient::parse_tag_body(body);
   if (!tag) return unexpected(from_rejection(tag.error()));
   json::Document d;
@@ -356,13 +460,26 @@ Expected<std::string, ApiError> tag_data(const json::Value& body) {
   return json::to_string(d);
 }
 
-Expected<std::string, ApiError> session_data(const json::Value& body) {
+// {session_id} or {session: id or object}, as patient::parse_session_body() reads it; the
+// session must be the client's and, for a counsellor, theirs (422 unknown_session).
+Expected<std::string, ApiError> session_data(AppContext& app, const Principal& who,
+                                             const Visible& v, const json::Value& body) {
   auto session = patient::parse_session_body(body);
   if (!session) return unexpected(from_rejection(session.error()));
-  return "{\"session\":" + *session + "}";
+  auto by_id = body.FindMember("session_id");
+  const std::string field =
+      by_id != body.MemberEnd() && !by_id->value.IsNull() ? "session_id" : "session";
+  std::optional<std::string> counselor;
+  if (v.viewer == PatientViewer::counselor) counselor = who.id.value().str();
+  auto checked = with_db(app, [&](pqxx::connection& c) {
+    return owned_session_entry(c, *session, v.record.owner_id, counselor, field);
+  });
+  if (!checked) return unexpected(checked.error());
+  return "{\"session\":" + *checked + "}";
 }
 
-Expected<std::string, ApiError> wallet_data(const json::Value& body) {
+Expected<std::string, ApiError> wallet_data(AppContext&, const Principal&, const Visible&,
+                                            const json::Value& body) {
   auto it = body.FindMember("amount");
   if (it == body.MemberEnd() || it->value.IsNull())
     return unexpected(field_error("amount", "this field is required"));

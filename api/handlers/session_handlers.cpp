@@ -38,8 +38,9 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   if (topic.size() > 1000)
     return unexpected(bad_request("invalid_topic", "topic may be at most 1000 characters."));
 
+  // Unlisted counsellors exist too: the aggregate answers why they cannot be booked.
   bool exists = with_db(app, [&](pqxx::connection& c) {
-    return projections::get_counselor(c, counselor->str()).has_value();
+    return projections::get_counselor(c, counselor->str(), /*include_unlisted=*/true).has_value();
   });
   if (!exists) return unexpected(not_found("counselor_not_found", "No such counsellor."));
 

@@ -1,9 +1,14 @@
 #pragma once
-// The account aggregate (stream account-<user>): registration, role and password. Email
-// uniqueness is reserved in PostgreSQL before the command is sent; this aggregate only refuses a
-// second registration of the same user id and roles the actor may not hand out. The api checks
-// the current password before it asks for a change (the aggregate only sees hashes).
+// The account aggregate (stream account-<user>): registration, role, password, sign-in record,
+// admin status (verified, suspended), two-factor authentication and the client profile with
+// its anonymous mode. Email uniqueness is reserved in PostgreSQL before the command is sent;
+// secrets (password hash, TOTP secret) and personal fields arrive already encrypted
+// ("enc:v1:...") with the user's subject key, so this aggregate never sees clear text. The api
+// checks passwords, TOTP codes and reset tokens before it asks for a change; what the aggregate
+// guards is who may act (holder, admin, system) and the state machine (a recovery code works
+// once, a suspended account stays suspended until reinstated).
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -18,9 +23,17 @@
 
 namespace counsel::account {
 
-// Encrypted fields ("enc:v1:...") are opaque here; this bounds their size.
-inline constexpr size_t kMaxEncryptedChars = 4096;
+// Encrypted fields ("enc:v1:...") are opaque here; this bounds their size (base64 of the
+// ciphertext: ~8 KiB of clear text, the largest profile field the api accepts).
+inline constexpr size_t kMaxEncryptedChars = 12000;
+inline constexpr size_t kMaxRecoveryCodes = 16;
 
+enum class SecondFactor { none, totp, recovery_code };
+const char* to_string(SecondFactor f);
+enum class LoginFailure { invalid_password, totp_required, invalid_totp, suspended };
+const char* to_string(LoginFailure f);
+
+// ---- events ----
 struct AccountRegistered {
   static constexpr const char* type = "account.registered";
   UserId user_id;
@@ -37,9 +50,81 @@ struct AccountPasswordChanged {
   std::string password_hash;  // enc, subject user_id
   friend bool operator==(const AccountPasswordChanged&, const AccountPasswordChanged&) = default;
 };
-using Event = std::variant<AccountRegistered, AccountPasswordChanged>;
+// The one-time token itself never enters the log: only that a reset was asked for, and until when.
+struct PasswordResetRequested {
+  static constexpr const char* type = "account.password_reset_requested";
+  UserId user_id;
+  Timestamp expires_at{};
+  friend bool operator==(const PasswordResetRequested&, const PasswordResetRequested&) = default;
+};
+struct LoggedIn {
+  static constexpr const char* type = "account.logged_in";
+  UserId user_id;
+  SecondFactor second_factor = SecondFactor::none;
+  friend bool operator==(const LoggedIn&, const LoggedIn&) = default;
+};
+struct LoginFailed {
+  static constexpr const char* type = "account.login_failed";
+  UserId user_id;
+  LoginFailure reason = LoginFailure::invalid_password;
+  friend bool operator==(const LoginFailed&, const LoginFailed&) = default;
+};
+struct Verified {
+  static constexpr const char* type = "account.verified";
+  UserId user_id;
+  friend bool operator==(const Verified&, const Verified&) = default;
+};
+struct Suspended {
+  static constexpr const char* type = "account.suspended";
+  UserId user_id;
+  std::string reason;  // enc, subject user_id (it may describe the person); may be ""
+  friend bool operator==(const Suspended&, const Suspended&) = default;
+};
+struct Reinstated {
+  static constexpr const char* type = "account.reinstated";
+  UserId user_id;
+  friend bool operator==(const Reinstated&, const Reinstated&) = default;
+};
+struct TwoFactorEnabled {
+  static constexpr const char* type = "account.two_factor_enabled";
+  UserId user_id;
+  std::string totp_secret;                        // enc, subject user_id
+  std::vector<std::string> recovery_code_hashes;  // sha256 hex of each normalized code
+  friend bool operator==(const TwoFactorEnabled&, const TwoFactorEnabled&) = default;
+};
+struct RecoveryCodeUsed {
+  static constexpr const char* type = "account.recovery_code_used";
+  UserId user_id;
+  std::string code_hash;
+  friend bool operator==(const RecoveryCodeUsed&, const RecoveryCodeUsed&) = default;
+};
+// The client profile, replaced as a whole. Everything personal is encrypted; "" = not given.
+struct ClientProfileUpdated {
+  static constexpr const char* type = "account.client_profile_updated";
+  UserId user_id;
+  std::string picture_url;         // enc or ""
+  std::string bio;                 // enc or ""
+  std::string address;             // enc or ""
+  std::string preferences;         // enc (a JSON object's text) or ""
+  std::string preferred_language;  // a language tag like "zu" or "en-ZA", or ""
+  bool anonymous = false;
+  std::string alias;  // enc; required when anonymous
+  friend bool operator==(const ClientProfileUpdated&, const ClientProfileUpdated&) = default;
+};
+// An admin looked behind an anonymous client's alias; the reason is part of the record.
+struct IdentityRevealed {
+  static constexpr const char* type = "account.identity_revealed";
+  UserId user_id;
+  std::string reason;  // enc, subject user_id
+  friend bool operator==(const IdentityRevealed&, const IdentityRevealed&) = default;
+};
+
+using Event = std::variant<AccountRegistered, AccountPasswordChanged, PasswordResetRequested,
+                           LoggedIn, LoginFailed, Verified, Suspended, Reinstated, TwoFactorEnabled,
+                           RecoveryCodeUsed, ClientProfileUpdated, IdentityRevealed>;
 std::string_view event_type(const Event& e);
 
+// ---- state ----
 struct State {
   UserId user_id;  // from the stream key
   bool registered = false;
@@ -48,9 +133,16 @@ struct State {
   std::string email_hash;
   std::string display_name;
   std::string password_hash;
+  bool verified = false;
+  bool suspended = false;
+  bool two_factor_enabled = false;
+  std::string totp_secret;
+  std::set<std::string> unused_recovery_codes;  // hashes
+  bool anonymous = false;
 };
 State initial_state(const UserId& user_id);
 
+// ---- commands ----
 struct Register {
   UserId user_id;
   Role role = Role::client;
@@ -59,12 +151,47 @@ struct Register {
   std::string display_name;
   std::string password_hash;
 };
-// Only the account holder (or the system) changes a password.
-struct ChangePassword {
+struct ChangePassword {  // the holder (or the system)
   UserId user_id;
   std::string password_hash;
 };
-using Command = std::variant<Register, ChangePassword>;
+struct RequestPasswordReset {  // system (the requester is not signed in)
+  UserId user_id;
+  Timestamp expires_at{};
+};
+struct RecordLogin {  // holder or system, after the api checked the credentials
+  UserId user_id;
+  SecondFactor second_factor = SecondFactor::none;
+};
+struct RecordLoginFailure {  // system
+  UserId user_id;
+  LoginFailure reason = LoginFailure::invalid_password;
+};
+enum class StatusAction { verify, suspend, reinstate };
+struct ChangeStatus {  // admin or system
+  StatusAction action = StatusAction::verify;
+  UserId user_id;
+  std::string reason;  // suspend only: enc or ""
+};
+struct EnableTwoFactor {  // the holder
+  UserId user_id;
+  std::string totp_secret;
+  std::vector<std::string> recovery_code_hashes;
+};
+struct UseRecoveryCode {  // holder or system, at login
+  UserId user_id;
+  std::string code_hash;
+};
+struct UpdateClientProfile {  // the holder, a client
+  ClientProfileUpdated profile;
+};
+struct RecordIdentityReveal {  // admin
+  UserId user_id;
+  std::string reason;
+};
+using Command = std::variant<Register, ChangePassword, RequestPasswordReset, RecordLogin,
+                             RecordLoginFailure, ChangeStatus, EnableTwoFactor, UseRecoveryCode,
+                             UpdateClientProfile, RecordIdentityReveal>;
 
 bool handles_command(std::string_view command_type);
 Expected<Command, Rejection> parse_command(std::string_view command_type, const json::Value& data);
@@ -74,7 +201,8 @@ void evolve(State& s, const Event& e);
 NewEvent encode(const Event& e);
 std::optional<Event> decode(std::string_view type, int version, const json::Value& data);
 
-// {id, role, email_hash}; "null" before registration.
+// {id, role, email_hash, verified, suspended, two_factor_enabled, anonymous}; "null" before
+// registration.
 std::string account_view_json(const State& s);
 
 }  // namespace counsel::account

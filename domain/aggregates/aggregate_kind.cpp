@@ -96,7 +96,9 @@ struct CounselorTraits {
   }
   static NewEvent encode(const counselor::Event& e) { return counselor::encode(e); }
   static std::string view(const State& s, const CommandInput& c) {
-    if (c.type == "counselor.update_profile") return counselor::profile_view_json(s);
+    if (c.type == "counselor.update_profile" || c.type == "counselor.verify" ||
+        c.type == "counselor.suspend" || c.type == "counselor.reinstate")
+      return counselor::profile_view_json(s);
     if (c.type == "counselor.set_availability") return counselor::availability_view_json(s);
     auto sid = json::get_string(c.data, "session_id");
     auto id = sid ? Uuid::parse(*sid) : std::nullopt;

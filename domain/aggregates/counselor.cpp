@@ -10,6 +10,7 @@ constexpr size_t kMaxLabelsPerList = 20;
 constexpr size_t kMaxLabelChars = 64;
 constexpr size_t kMaxLevelChars = 40;
 constexpr size_t kMaxBioChars = 4000;
+constexpr size_t kMaxCredentialsChars = 2000;
 constexpr size_t kMaxTopicChars = 4000;  // the topic may arrive as ciphertext
 constexpr size_t kMaxReasonChars = 1000;
 
@@ -71,11 +72,44 @@ const char* action_name(SessionAction a) {
   return "change";
 }
 
+Expected<std::vector<Event>, Rejection> decide_admin(const State& s, const AdminDecision& c,
+                                                     const Actor& actor) {
+  if (actor.role != Role::admin && actor.role != Role::system)
+    return unexpected(reject(RejectionKind::forbidden, "admin_only",
+                             "only an admin may verify, suspend or reinstate a counsellor"));
+  // Idempotent: the state asked for, if already reached, changes nothing.
+  switch (c.action) {
+    case AdminAction::verify:
+      if (s.verified) return std::vector<Event>{};
+      return std::vector<Event>{CounselorVerified{s.counselor_id}};
+    case AdminAction::suspend:
+      if (s.suspended) return std::vector<Event>{};
+      return std::vector<Event>{CounselorSuspended{s.counselor_id}};
+    case AdminAction::reinstate:
+      if (!s.suspended) return std::vector<Event>{};
+      return std::vector<Event>{CounselorReinstated{s.counselor_id}};
+  }
+  return std::vector<Event>{};
+}
+
+template <class E>
+std::string admin_data(const E& e) {
+  fields::DataBuilder b;
+  b.id("counselor_id", e.counselor_id.value());
+  return b.canonical();
+}
+
 Expected<std::vector<Event>, Rejection> decide_request(const State& s, const RequestSession& c,
                                                        const Actor& actor, Timestamp now) {
   if (actor.role != Role::client || actor.id != c.client_id)
     return unexpected(reject(RejectionKind::forbidden, "not_session_client",
                              "only the client named in the request may book it"));
+  if (!s.verified)
+    return unexpected(reject(RejectionKind::unprocessable, "counselor_not_verified",
+                             "this counsellor is not verified yet and cannot be booked"));
+  if (s.suspended)
+    return unexpected(reject(RejectionKind::unprocessable, "counselor_suspended",
+                             "this counsellor is suspended and cannot be booked"));
   if (s.sessions.contains(c.session_id))
     return unexpected(
         reject(RejectionKind::conflict, "session_exists", "a session with this id already exists"));
@@ -278,7 +312,8 @@ State initial_state(const UserId& counselor_id) {
 bool handles_command(std::string_view t) {
   return t == "counselor.update_profile" || t == "counselor.set_availability" ||
          t == "session.request" || t == "session.confirm" || t == "session.decline" ||
-         t == "session.complete" || t == "session.mark_no_show" || t == "session.cancel";
+         t == "session.complete" || t == "session.mark_no_show" || t == "session.cancel" ||
+         t == "counselor.verify" || t == "counselor.suspend" || t == "counselor.reinstate";
 }
 
 Expected<Command, Rejection> parse_command(std::string_view type, const json::Value& data) {
@@ -295,9 +330,14 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
     if (!level) return unexpected(level.error());
     auto bio = r.string("bio", kMaxBioChars, "");
     if (!bio) return unexpected(bio.error());
+    auto credentials = r.string("credentials", kMaxCredentialsChars, "");
+    if (!credentials) return unexpected(credentials.error());
     return Command{UpdateProfile{std::move(*specialties), std::move(*languages), std::move(*level),
-                                 std::move(*bio)}};
+                                 std::move(*bio), std::move(*credentials)}};
   }
+  if (type == "counselor.verify") return Command{AdminDecision{AdminAction::verify}};
+  if (type == "counselor.suspend") return Command{AdminDecision{AdminAction::suspend}};
+  if (type == "counselor.reinstate") return Command{AdminDecision{AdminAction::reinstate}};
   if (type == "counselor.set_availability") {
     auto a = calendar::parse_availability(data);
     if (!a) return unexpected(a.error());
@@ -348,9 +388,10 @@ Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& co
             if (!is_profile_owner(s, actor))
               return unexpected(reject(RejectionKind::forbidden, "not_profile_owner",
                                        "only the counsellor may update this profile"));
-            return std::vector<Event>{
-                ProfileUpdated{s.counselor_id, c.specialties, c.languages, c.level, c.bio}};
+            return std::vector<Event>{ProfileUpdated{s.counselor_id, c.specialties, c.languages,
+                                                     c.level, c.bio, c.credentials}};
           },
+          [&](const AdminDecision& c) { return decide_admin(s, c, actor); },
           [&](const SetAvailability& c) -> Expected<std::vector<Event>, Rejection> {
             if (!is_profile_owner(s, actor))
               return unexpected(reject(RejectionKind::forbidden, "not_profile_owner",
@@ -367,8 +408,11 @@ void evolve(State& s, const Event& event) {
   std::visit(
       overloaded{
           [&](const ProfileUpdated& e) {
-            s.profile = Profile{e.specialties, e.languages, e.level, e.bio, true};
+            s.profile = Profile{e.specialties, e.languages, e.level, e.bio, e.credentials, true};
           },
+          [&](const CounselorVerified&) { s.verified = true; },
+          [&](const CounselorSuspended&) { s.suspended = true; },
+          [&](const CounselorReinstated&) { s.suspended = false; },
           [&](const AvailabilitySet& e) { s.availability = e.availability; },
           [&](const SessionRequested& e) {
             if (s.sessions.contains(e.session_id)) return;  // redelivered
@@ -423,8 +467,14 @@ NewEvent encode(const Event& event) {
                                    .strings("languages", e.languages)
                                    .string("level", e.level)
                                    .string("bio", e.bio);
+                               // Absent when empty: the events written before it existed
+                               // and the ones after read the same.
+                               if (!e.credentials.empty()) b.string("credentials", e.credentials);
                                return b.canonical();
                              },
+                             [](const CounselorVerified& e) { return admin_data(e); },
+                             [](const CounselorSuspended& e) { return admin_data(e); },
+                             [](const CounselorReinstated& e) { return admin_data(e); },
                              [](const AvailabilitySet& e) {
                                auto doc =
                                    json::parse(calendar::availability_to_json(e.availability));
@@ -469,9 +519,18 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
     auto languages = json::get_string_array(d, "languages");
     auto level = json::get_string(d, "level");
     auto bio = json::get_string(d, "bio");
-    if (!cid || !specialties || !languages || !level || !bio) return std::nullopt;
-    return ProfileUpdated{UserId{*cid}, std::move(*specialties), std::move(*languages),
-                          std::string(*level), std::string(*bio)};
+    auto credentials = r.string("credentials", kMaxCredentialsChars, "");
+    if (!cid || !specialties || !languages || !level || !bio || !credentials) return std::nullopt;
+    return ProfileUpdated{UserId{*cid},        std::move(*specialties), std::move(*languages),
+                          std::string(*level), std::string(*bio),       std::move(*credentials)};
+  }
+  if (type == CounselorVerified::type || type == CounselorSuspended::type ||
+      type == CounselorReinstated::type) {
+    auto cid = r.uuid("counselor_id");
+    if (!cid) return std::nullopt;
+    if (type == CounselorVerified::type) return CounselorVerified{UserId{*cid}};
+    if (type == CounselorSuspended::type) return CounselorSuspended{UserId{*cid}};
+    return CounselorReinstated{UserId{*cid}};
   }
   if (type == AvailabilitySet::type) {
     auto cid = r.uuid("counselor_id");
@@ -543,6 +602,8 @@ std::string profile_view_json(const State& s) {
   w.StartObject();
   json::key(w, "bio");
   json::write_string(w, s.profile.bio);
+  json::key(w, "credentials");
+  json::write_string(w, s.profile.credentials);
   json::key(w, "id");
   json::write_string(w, s.counselor_id.value().str());
   json::key(w, "languages");
@@ -551,6 +612,10 @@ std::string profile_view_json(const State& s) {
   json::write_string(w, s.profile.level);
   json::key(w, "specialties");
   write_strings(w, s.profile.specialties);
+  json::key(w, "suspended");
+  w.Bool(s.suspended);
+  json::key(w, "verified");
+  w.Bool(s.verified);
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }

@@ -41,7 +41,25 @@ struct ProfileUpdated {
   std::vector<std::string> languages;
   std::string level;
   std::string bio;
+  std::string credentials;  // qualifications and registration (e.g. HPCSA number); may be ""
   friend bool operator==(const ProfileUpdated&, const ProfileUpdated&) = default;
+};
+// Admin decisions about the counsellor, kept in this stream because they decide whether the
+// counsellor can be booked (the account stream holds the same user's sign-in status).
+struct CounselorVerified {
+  static constexpr const char* type = "counselor.verified";
+  UserId counselor_id;
+  friend bool operator==(const CounselorVerified&, const CounselorVerified&) = default;
+};
+struct CounselorSuspended {
+  static constexpr const char* type = "counselor.suspended";
+  UserId counselor_id;
+  friend bool operator==(const CounselorSuspended&, const CounselorSuspended&) = default;
+};
+struct CounselorReinstated {
+  static constexpr const char* type = "counselor.reinstated";
+  UserId counselor_id;
+  friend bool operator==(const CounselorReinstated&, const CounselorReinstated&) = default;
 };
 struct AvailabilitySet {
   static constexpr const char* type = "counselor.availability_set";
@@ -102,7 +120,8 @@ struct SessionNoShow {
 };
 
 using Event = std::variant<ProfileUpdated, AvailabilitySet, SessionRequested, SessionConfirmed,
-                           SessionDeclined, SessionCancelled, SessionCompleted, SessionNoShow>;
+                           SessionDeclined, SessionCancelled, SessionCompleted, SessionNoShow,
+                           CounselorVerified, CounselorSuspended, CounselorReinstated>;
 std::string_view event_type(const Event& e);
 
 // ---- state ----
@@ -111,6 +130,7 @@ struct Profile {
   std::vector<std::string> languages;
   std::string level;
   std::string bio;
+  std::string credentials;
   bool has_profile = false;
 };
 
@@ -132,6 +152,9 @@ struct State {
   UserId counselor_id;
   Profile profile;
   std::optional<calendar::Availability> availability;
+  // Only a verified, not suspended counsellor can be booked.
+  bool verified = false;
+  bool suspended = false;
   std::unordered_map<SessionId, Session> sessions;
   calendar::BusyIndex active;  // requested/confirmed sessions, ordered by start
 };
@@ -144,6 +167,11 @@ struct UpdateProfile {
   std::vector<std::string> languages;
   std::string level;
   std::string bio;
+  std::string credentials;
+};
+enum class AdminAction { verify, suspend, reinstate };
+struct AdminDecision {  // admin or system; idempotent
+  AdminAction action = AdminAction::verify;
 };
 struct SetAvailability {
   calendar::Availability availability;
@@ -162,7 +190,8 @@ struct ChangeSession {
   SessionId session_id;
   std::string reason;
 };
-using Command = std::variant<UpdateProfile, SetAvailability, RequestSession, ChangeSession>;
+using Command =
+    std::variant<UpdateProfile, SetAvailability, RequestSession, ChangeSession, AdminDecision>;
 
 // The command types this aggregate handles (COMMON "Commands").
 bool handles_command(std::string_view command_type);
@@ -181,7 +210,8 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
 //  late_cancellation, cancelled_by, cancellation_reason}; cancellation_reason also carries a
 // decline's reason. "null" if the session is unknown.
 std::string session_view_json(const State& s, const SessionId& id);
-std::string profile_view_json(const State& s);  // {id, specialties, languages, level, bio}
+// {id, specialties, languages, level, bio, credentials, verified}
+std::string profile_view_json(const State& s);
 // {counselor_id, time_zone (null if never set), weekly, buffer_minutes, min_notice_minutes,
 //  overrides}
 std::string availability_view_json(const State& s);

@@ -19,6 +19,8 @@ Environment (set by tests/CMakeLists.txt):
 import atexit
 import base64
 import ctypes
+import hashlib
+import hmac
 import datetime as dt
 import json
 import os
@@ -27,6 +29,7 @@ import secrets
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -158,6 +161,7 @@ class CounselProcess:
         if not BINARY or not os.access(BINARY, os.X_OK):
             raise RuntimeError(f"COUNSEL_BINARY is not an executable: {BINARY!r}")
         self.role = role
+        self.db = db
         self.name = name or role
         self.lines = []
         self.port = None
@@ -513,6 +517,22 @@ class Api:
                 return response
             time.sleep(0.1)
 
+    def admin(self):
+        """This server's admin (created once per base URL through `counsel users create-admin`,
+        with two-factor set up as admins must): a User whose `totp_secret` and
+        `recovery_codes` are kept for tests that need them."""
+        if self.base_url not in _admins:
+            _admins[self.base_url] = create_admin(self)
+        return _admins[self.base_url]
+
+    def verify(self, user):
+        """Has this server's admin verify `user` (a counsellor becomes findable and bookable)."""
+        response = self.admin().post(f"/api/v1/admin/users/{user.id}/verify")
+        if response.status != 200:
+            raise AssertionError(f"verify {user.role} {user.id} failed: {response!r}")
+        user.consistency = response.header("Consistency-Token") or user.consistency
+        return response
+
     def new_user(self, role="client", display_name=None):
         """Registers and logs in a user; returns a User holding its bearer token."""
         email = unique_email(role)
@@ -584,9 +604,65 @@ def availability(time_zone="Africa/Johannesburg", days=("mon", "tue", "wed", "th
     }
 
 
-def ready_counselor(api, **availability_args):
+def totp_code(secret, step_offset=0, at=None):
+    """RFC 6238 (SHA-1, 30 s, 6 digits), computed here independently of the server."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    step = int(at if at is not None else time.time()) // 30 + step_offset
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1000000:06d}"
+
+
+_admins = {}  # base URL -> its admin User
+
+
+def _process_for(base_url):
+    for process in _processes:
+        if process.port is not None and process.base_url == base_url:
+            return process
+    raise RuntimeError(f"no counsel process of this test serves {base_url}")
+
+
+def create_admin(api, email=None, password=PASSWORD, set_up_two_factor=True):
+    """`counsel users create-admin` against the database (and log) of the process serving
+    `api`, then sign-in and, unless told otherwise, two-factor set-up: the admin's token reaches
+    nothing else before that."""
+    process = _process_for(api.base_url)
+    email = email or unique_email("admin")
+    result = subprocess.run([BINARY, "users", "create-admin", "--email", email,
+                             *common_flags(process.db)],
+                            input=password + "\n", capture_output=True, text=True, timeout=60,
+                            preexec_fn=_die_with_parent)
+    if result.returncode != 0:
+        raise AssertionError(f"create-admin failed ({result.returncode}): {result.stderr}")
+    logged_in = api.login(email, password)
+    if logged_in.status != 200:
+        raise AssertionError(f"admin login failed: {logged_in!r}")
+    admin = User(api, logged_in.body["user"]["id"], email, "admin",
+                 logged_in.body["access_token"])
+    admin.password = password
+    admin.totp_secret = None
+    admin.recovery_codes = []
+    if set_up_two_factor:
+        setup = admin.post("/api/v1/auth/2fa/setup")
+        if setup.status != 200:
+            raise AssertionError(f"2fa setup failed: {setup!r}")
+        admin.totp_secret = setup.body["secret"]
+        admin.last_totp_step = int(time.time()) // 30  # each step is accepted once
+        confirmed = admin.post("/api/v1/auth/2fa/confirm",
+                               {"totp": totp_code(admin.totp_secret,
+                                                  at=admin.last_totp_step * 30)})
+        if confirmed.status != 200:
+            raise AssertionError(f"2fa confirm failed: {confirmed!r}")
+        admin.recovery_codes = confirmed.body["recovery_codes"]
+    return admin
+
+
+def ready_counselor(api, verified=True, **availability_args):
     """A counsellor with the standard profile and availability (mon-fri 09:00-17:00 in
-    Johannesburg unless told otherwise)."""
+    Johannesburg unless told otherwise), verified by this server's admin unless told
+    otherwise."""
     counselor = api.new_user("counselor")
     profile = counselor.put_profile()
     if profile.status != 200:
@@ -594,6 +670,8 @@ def ready_counselor(api, **availability_args):
     response = counselor.put_availability(**availability_args)
     if response.status != 200:
         raise AssertionError(f"PUT availability failed: {response!r}")
+    if verified:
+        api.verify(counselor)
     return counselor
 
 
@@ -813,3 +891,89 @@ def main(time_limit=90):
         dump_process_output()
         sys.exit(1)
     sys.exit(0)
+
+
+# --------------------------------------------------------------------------------------------
+# mail (the email channel writes every message as an .eml file)
+
+import email.parser as _email_parser  # noqa: E402 - kept with the helpers that use them
+import email.policy as _email_policy  # noqa: E402
+import shutil  # noqa: E402
+
+MAIL_DIR = os.path.join(_workdir, "mail")
+# Every counsel process of this test file gets it (CounselProcess passes os.environ on); a
+# test's `env` may point one elsewhere, or turn email off with COUNSEL_MAIL_DIR="".
+os.environ["COUNSEL_MAIL_DIR"] = MAIL_DIR
+
+
+def mails_to(to_email, mail_dir=MAIL_DIR):
+    """The raw text of every message addressed to `to_email` in `mail_dir`, oldest first."""
+    try:
+        names = [name for name in os.listdir(mail_dir) if name.endswith(".eml")]
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(mail_dir, name)
+        with open(path, "rb") as f:
+            raw = f.read()
+        message = _email_parser.BytesParser(policy=_email_policy.default).parsebytes(raw)
+        recipients = [address.addr_spec.lower() for address in message["To"].addresses]
+        if to_email.lower() in recipients:
+            found.append((os.stat(path).st_mtime_ns, name, raw.decode("utf-8")))
+    return [text for _, _, text in sorted(found)]
+
+
+def read_mail(to_email, timeout=10):
+    """The newest message to `to_email` (its RFC 5322 text, headers and body), waiting up to
+    `timeout` seconds for one to arrive."""
+    return wait_until(lambda: (mails_to(to_email) or [None])[-1], timeout=timeout,
+                      what=f"an email to {to_email} in {MAIL_DIR}")
+
+
+def _remove_mail_dir():
+    # Registered after _cleanup, so it runs before it: stop the processes first (so none writes
+    # another message), then remove the directory, which _cleanup only expects files in.
+    for process in reversed(_processes):
+        try:
+            process.stop(timeout=5)
+        except Exception:  # noqa: BLE001 - cleanup must go on
+            pass
+    shutil.rmtree(MAIL_DIR, ignore_errors=True)
+
+
+atexit.register(_remove_mail_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# compliance accounts
+
+
+def create_compliance(api, password=PASSWORD):
+    """A compliance officer created by this server's admin (POST /api/v1/admin/users), signed in
+    and with two-factor set up, as staff must before their token reaches anything else. A User
+    with `password`, `totp_secret` and `recovery_codes`, like create_admin's."""
+    email = unique_email("compliance")
+    created = api.admin().post("/api/v1/admin/users", {
+        "email": email, "password": password, "display_name": "Compliance Officer",
+        "role": "compliance"})
+    if created.status != 201:
+        raise AssertionError(f"creating a compliance account failed: {created!r}")
+    logged_in = api.login(email, password, consistency=created.header("Consistency-Token"))
+    if logged_in.status != 200:
+        raise AssertionError(f"compliance login failed: {logged_in!r}")
+    officer = User(api, logged_in.body["user"]["id"], email, "compliance",
+                   logged_in.body["access_token"])
+    officer.password = password
+    setup = officer.post("/api/v1/auth/2fa/setup")
+    if setup.status != 200:
+        raise AssertionError(f"2fa setup failed: {setup!r}")
+    officer.totp_secret = setup.body["secret"]
+    officer.last_totp_step = int(time.time()) // 30  # each step is accepted once
+    confirmed = officer.post("/api/v1/auth/2fa/confirm",
+                             {"totp": totp_code(officer.totp_secret,
+                                                at=officer.last_totp_step * 30)})
+    if confirmed.status != 200:
+        raise AssertionError(f"2fa confirm failed: {confirmed!r}")
+    officer.recovery_codes = confirmed.body["recovery_codes"]
+    return officer

@@ -151,8 +151,12 @@ class ErrorsTest(unittest.TestCase):
         for moment in (sunday, evening, early, straddling_close):
             response = self.client.post(SESSIONS, self.booking(start=iso(moment)))
             assert_problem(self, response, 422, "outside_availability")
-        # a counsellor who never set availability has none
+        # a counsellor who is not verified yet cannot be booked at all
         bare = self.api.new_user("counselor")
+        response = self.client.post(SESSIONS, self.booking(counselor_id=bare.id))
+        assert_problem(self, response, 422, "counselor_not_verified")
+        # a verified counsellor who never set availability has none
+        self.api.verify(bare)
         response = self.client.post(SESSIONS, self.booking(counselor_id=bare.id))
         assert_problem(self, response, 422, "outside_availability")
 

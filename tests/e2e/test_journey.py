@@ -64,6 +64,16 @@ class JourneyTest(unittest.TestCase):
         counselor_token = availability.header("Consistency-Token")
         self.assertTrue(counselor_token)
 
+        # --- not listed until an admin verifies them
+        unlisted = client.get("/api/v1/counselors?language=zu&specialty=anxiety&per_page=100",
+                              consistency=counselor_token)
+        self.assertEqual(unlisted.status, 200, unlisted)
+        self.assertNotIn(counselor_id, [c["id"] for c in unlisted.body["results"]])
+        verified = api.verify(counselor)
+        self.assertEqual(verified.body["verified"], True, verified)
+        counselor_token = verified.header("Consistency-Token")
+        self.assertTrue(counselor_token)
+
         # --- the client finds them by language and specialty
         found = client.get("/api/v1/counselors?language=zu&specialty=anxiety&page=1&per_page=10",
                            consistency=counselor_token)

@@ -32,6 +32,7 @@ class KafkaConsumersTest(unittest.TestCase):
         counselor = self.api.new_user("counselor", display_name=counselor_name)
         self.assertEqual(counselor.put_profile().status, 200)
         self.assertEqual(counselor.put_availability().status, 200)
+        self.api.verify(counselor)
         client = self.api.new_user("client", display_name=client_name)
         booked = harness.book(client, counselor.id, harness.weekday_at(10), topic=topic)
         self.assertEqual(booked.status, 201, booked)

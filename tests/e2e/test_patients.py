@@ -1,14 +1,12 @@
 """Patient records (seed 003) over HTTP: create, every validation rule answered with a 400 that
-names the field, uniqueness, filters, the custom actions, who may read and write a record, and an
-audit stream that holds no personal data in clear text."""
+names the field, uniqueness, filters, the custom actions, who may read and write a record, that
+only the client's own sessions can be added to it, what a counsellor sees of it (a masked SSN,
+and nothing identifying of an anonymous client, in reads, lists and filters), and an audit
+stream that holds no personal data in clear text."""
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import secrets
-import time
 import unittest
 import uuid
 
@@ -41,37 +39,25 @@ def record(**overrides):
     return body
 
 
-def admin_token():
-    """An admin bearer token signed with this run's secret: there is no admin-creation command
-    yet, and the api trusts any token it can verify."""
-    def b64(raw):
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    with open(harness.jwt_secret_file(), encoding="utf-8") as f:
-        secret = f.read().strip()
-    now = int(time.time())
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = b64(json.dumps({"sub": str(uuid.uuid4()), "role": "admin", "iat": now,
-                              "exp": now + 3600, "jti": str(uuid.uuid4())},
-                             separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}"
-    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64(mac)}"
-
-
 class PatientsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.db = harness.TestDatabase("patients")
         cls.server = harness.CounselProcess("serve", cls.db, env={"COUNSEL_RATE_LIMITS": "off"})
         cls.api = harness.Api(cls.server.base_url)
-        cls.admin = harness.User(cls.api, None, None, "admin", admin_token())
+        cls.admin = cls.api.admin()
 
     def create(self, user, **overrides):
         body = record(**overrides)
         response = user.post("/api/v1/patients", body)
         self.assertEqual(response.status, 201, response)
         return body, response.body
+
+    def booked(self, client, counselor, hour=10):
+        """A session of `client` with `counselor` (its id), visible in the read models."""
+        response = harness.book(client, counselor.id, harness.weekday_at(hour))
+        self.assertEqual(response.status, 201, response)
+        return response.body["id"]
 
     def test_create_and_read_back(self):
         client = self.api.new_user("client")
@@ -182,6 +168,9 @@ class PatientsTest(unittest.TestCase):
 
     def test_custom_actions_and_updates(self):
         client = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        first_session = self.booked(client, counselor, hour=10)
+        second_session = self.booked(client, counselor, hour=13)
         body, _ = self.create(client, tags=["new"], wallet_balance="10.00")
         path = f"/api/v1/patients/{body['id']}"
 
@@ -194,12 +183,14 @@ class PatientsTest(unittest.TestCase):
         self.assertEqual(untagged.status, 200, untagged)
         self.assertEqual(untagged.body["tags"], ["anxiety"])
 
-        with_session = client.post(path + "/add_session", {"session_id": "s-100"})
+        with_session = client.post(path + "/add_session", {"session_id": first_session})
         self.assertEqual(with_session.status, 200, with_session)
         with_object = client.post(path + "/add_session",
-                                  {"session": {"session_id": "s-101", "date": "2026-03-01"}})
+                                  {"session": {"session_id": second_session, "date": "2026-03-01"}})
+        self.assertEqual(with_object.status, 200, with_object)
         self.assertEqual(with_object.body["sessions"],
-                         [{"session_id": "s-100"}, {"date": "2026-03-01", "session_id": "s-101"}])
+                         [{"session_id": first_session},
+                          {"date": "2026-03-01", "session_id": second_session}])
 
         paid = client.post(path + "/update_wallet", {"amount": "5.25"})
         self.assertEqual(paid.status, 200, paid)
@@ -285,6 +276,174 @@ class PatientsTest(unittest.TestCase):
         hijack = stranger.post("/api/v1/patients", record(owner_id=owner.id))
         assert_problem(self, hijack, 403, "not_patient_owner")
         self.assertEqual(self.api.get(path).status, 401)
+
+    def test_add_session_takes_only_the_clients_own_sessions(self):
+        owner = self.api.new_user("client")
+        stranger = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        other_counselor = harness.ready_counselor(self.api)
+        with_counselor = self.booked(owner, counselor, hour=10)
+        with_other_counselor = self.booked(owner, other_counselor, hour=13)
+        strangers = self.booked(stranger, counselor, hour=15)
+        # The refusals below must come from whose session it is, not from a lagging read model.
+        harness.wait_visible(stranger, strangers, stranger.consistency)
+        harness.wait_visible(owner, with_counselor, owner.consistency)
+        harness.wait_visible(owner, with_other_counselor, owner.consistency)
+        body, _ = self.create(owner)
+        path = f"/api/v1/patients/{body['id']}"
+
+        for payload, field in [({"session_id": str(uuid.uuid4())}, "session_id"),
+                               ({"session_id": "s-100"}, "session_id"),
+                               ({"session_id": strangers}, "session_id"),
+                               ({"session": {"session_id": strangers, "date": "2026-03-01"}},
+                                "session")]:
+            refused = owner.post(path + "/add_session", payload)
+            problem = assert_problem(self, refused, 422, "unknown_session")
+            self.assertEqual(problem.get("field"), field, refused)
+        no_id = owner.post(path + "/add_session", {"session": {"date": "2026-03-01"}})
+        self.assertEqual(assert_problem(self, no_id, 400, "validation_failed")["field"],
+                         "session")
+
+        # A counsellor adds only their own sessions with this client; the answer is the same
+        # for the client's session with another counsellor and their own with another client.
+        counselor.consistency = owner.consistency
+        for session_id in (with_other_counselor, strangers):
+            refused = counselor.post(path + "/add_session", {"session_id": session_id})
+            assert_problem(self, refused, 422, "unknown_session")
+        added = counselor.post(path + "/add_session", {"session_id": with_counselor})
+        self.assertEqual(added.status, 200, added)
+        self.assertEqual(added.body["sessions"], [{"session_id": with_counselor}])
+
+        # The client adds any of their own; the same session spelled differently is not added
+        # twice; an admin is held to the client's sessions too.
+        owner.consistency = counselor.consistency
+        added = owner.post(path + "/add_session", {"session_id": with_other_counselor})
+        self.assertEqual(added.status, 200, added)
+        again = owner.post(path + "/add_session", {"session_id": with_counselor.upper()})
+        self.assertEqual(again.status, 200, again)
+        both = [{"session_id": with_counselor}, {"session_id": with_other_counselor}]
+        self.assertEqual(again.body["sessions"], both)
+        assert_problem(self, self.admin.post(path + "/add_session", {"session_id": strangers},
+                                             consistency=owner.consistency),
+                       422, "unknown_session")
+
+        # A sessions array given to PATCH, PUT or create follows the same rule.
+        patched = owner.call("PATCH", path, {"sessions": [with_other_counselor, strangers]})
+        self.assertEqual(assert_problem(self, patched, 422, "unknown_session")["field"],
+                         "sessions")
+        kept = owner.call("PATCH", path, {"sessions": again.body["sessions"]})
+        self.assertEqual(kept.status, 200, kept)
+        self.assertEqual(kept.body["sessions"], both)
+        newcomer = self.api.new_user("client")
+        assert_problem(self, newcomer.post("/api/v1/patients", record(sessions=[strangers])),
+                       422, "unknown_session")
+        self.create(newcomer)  # the refused attempt reserved nothing
+
+    def test_counselors_see_the_ssn_masked(self):
+        owner = self.api.new_user("client")
+        without_ssn = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        self.booked(owner, counselor, hour=10)
+        self.booked(without_ssn, counselor, hour=13)
+        ssn = "{:03d}-{:02d}-{:04d}".format(secrets.randbelow(900) + 100,
+                                            secrets.randbelow(90) + 10,
+                                            secrets.randbelow(9000) + 1000)
+        body, _ = self.create(owner, ssn=ssn)
+        other_body, _ = self.create(without_ssn, ssn=None)
+        path = f"/api/v1/patients/{body['id']}"
+        counselor.consistency = owner.consistency
+
+        got = counselor.get(path)
+        listed = counselor.get("/api/v1/patients", consistency=without_ssn.consistency)
+        tagged = counselor.post(path + "/add_tag", {"tag": "follow-up"})
+        for response in (got, listed, tagged):
+            self.assertEqual(response.status, 200, response)
+            self.assertNotIn(ssn, response.text, response)
+        self.assertEqual(got.body["ssn"], "***-**-****")
+        self.assertEqual(tagged.body["ssn"], "***-**-****")
+        by_id = {p["id"]: p for p in results_of(listed)}
+        self.assertEqual(set(by_id), {body["id"], other_body["id"]})
+        self.assertEqual(by_id[body["id"]]["ssn"], "***-**-****")
+        self.assertIsNone(by_id[other_body["id"]]["ssn"], "no SSN on file: nothing to mask")
+        # the rest of a client's record who is not anonymous is the counsellor's to read
+        for field in ("first_name", "last_name", "phone_no", "email", "date_of_birth"):
+            self.assertEqual(got.body[field], body[field], field)
+
+        for reader in (owner, self.admin):
+            full = reader.get(path, consistency=counselor.consistency)
+            self.assertEqual(full.status, 200, full)
+            self.assertEqual(full.body["ssn"], ssn, reader.role)
+        own_list = owner.get("/api/v1/patients")
+        self.assertEqual([p["ssn"] for p in results_of(own_list)], [ssn])
+        admin_list = self.admin.get(f"/api/v1/patients?phone={body['phone_no'][1:]}")
+        self.assertEqual([p["ssn"] for p in results_of(admin_list)], [ssn])
+
+    def test_an_anonymous_client_is_only_the_alias_to_counselors(self):
+        marker = uuid.uuid4().hex[:8]
+        owner = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        self.booked(owner, counselor)
+        phone = random_phone()
+        body, _ = self.create(
+            owner, first_name=f"Thandiwe{marker}", last_name=f"Mokoena{marker}", phone_no=phone,
+            email=f"thandiwe.{marker}@example.org", address=f"{marker} Vilakazi St, Soweto",
+            ssn="321-54-9876", date_of_birth="1987-11-23", about_note=f"Nurse {marker}",
+            profile_picture=f"https://example.org/{marker}.png")
+        path = f"/api/v1/patients/{body['id']}"
+        counselor.consistency = owner.consistency
+
+        def counselor_finds(query):
+            response = counselor.get("/api/v1/patients?" + query)
+            self.assertEqual(response.status, 200, response)
+            return [p["id"] for p in results_of(response)]
+
+        real_name_query = f"name=thandiwe{marker}"
+        phone_query = "phone=" + phone[-9:]
+        self.assertEqual(counselor_finds(real_name_query), [body["id"]])
+        self.assertEqual(counselor_finds(phone_query), [body["id"]])
+
+        turned = owner.put(f"/api/v1/clients/{owner.id}", {"anonymous": True, "alias": "River"})
+        self.assertEqual(turned.status, 200, turned)
+        counselor.consistency = owner.consistency
+
+        got = counselor.get(path)
+        listed = counselor.get("/api/v1/patients")
+        tagged = counselor.post(path + "/add_tag", {"tag": "anxiety"})
+        identifying = (f"Thandiwe{marker}", f"Mokoena{marker}", phone, phone.lstrip("+"),
+                       body["email"], body["address"], body["ssn"], body["date_of_birth"],
+                       body["about_note"], body["profile_picture"])
+        for response in (got, listed, tagged):
+            self.assertEqual(response.status, 200, response)
+            for secret in identifying:
+                self.assertNotIn(secret, response.text, response)
+        self.assertEqual([p["id"] for p in results_of(listed)], [body["id"]])
+        for view in (got.body, results_of(listed)[0], tagged.body):
+            self.assertEqual(view["first_name"], "River")
+            self.assertIs(view["anonymous"], True)
+            for field in ("last_name", "phone_no", "email", "ssn", "address", "date_of_birth",
+                          "about_note", "profile_picture"):
+                self.assertIsNone(view[field], field)
+            # what the counsellor needs to care for the client stays
+            self.assertEqual(view["allergies_and_medication"], body["allergies_and_medication"])
+            self.assertEqual(view["owner_id"], owner.id)
+        self.assertIn("anxiety", tagged.body["tags"])
+
+        # Filters match only what the counsellor sees: the alias, never the hidden fields.
+        for query in (real_name_query, f"name=mokoena{marker}", phone_query,
+                      f"email=thandiwe.{marker}"):
+            self.assertEqual(counselor_finds(query), [], query)
+        self.assertEqual(counselor_finds("name=river"), [body["id"]])
+
+        # The client themself and an admin see the whole record.
+        for reader in (owner, self.admin):
+            full = reader.get(path, consistency=counselor.consistency)
+            self.assertEqual(full.status, 200, full)
+            for field in ("first_name", "last_name", "phone_no", "email", "ssn", "address",
+                          "date_of_birth", "about_note", "profile_picture"):
+                self.assertEqual(full.body[field], body[field], f"{reader.role}: {field}")
+            self.assertNotIn("anonymous", full.body)
+        found = self.admin.get("/api/v1/patients?" + real_name_query)
+        self.assertEqual([p["id"] for p in results_of(found)], [body["id"]])
 
     def test_filters_and_paging(self):
         marker = uuid.uuid4().hex[:8]

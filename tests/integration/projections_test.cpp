@@ -145,8 +145,34 @@ void script_world(EventScript& s, int counselors, int clients) {
               "Bio number " + std::to_string(i));
     s.weekday_availability(cs.back());
   }
-  for (int i = 0; i < clients; ++i)
+  for (int i = 0; i < clients; ++i) {
     us.push_back(s.register_user("client", "Client " + std::to_string(i)));
+    const std::string user = R"({"user_id":")" + us.back().value().str() + "\"";
+    // The account stream's later events: status, two-factor, the client profile.
+    if (i % 3 == 0) {
+      s.append("account.two_factor_enabled", account_stream(us.back()),
+               user + R"(,"totp_secret":"secret","recovery_code_hashes":[")" +
+                   sha256_hex("a" + std::to_string(i)) + R"(",")" +
+                   sha256_hex("b" + std::to_string(i)) + R"("]})");
+      s.append("account.recovery_code_used", account_stream(us.back()),
+               user + R"(,"code_hash":")" + sha256_hex("a" + std::to_string(i)) + R"("})");
+    }
+    if (i % 2 == 0)
+      s.append(
+          "account.client_profile_updated", account_stream(us.back()),
+          user + R"(,"picture_url":"","bio":"Bio )" + std::to_string(i) +
+              R"(","address":"","preferences":"{\"reminders\":true}","preferred_language":"zu",)"
+              R"("anonymous":)" +
+              (i % 4 == 0 ? "true" : "false") + R"(,"alias":"Alias )" + std::to_string(i) +
+              R"("})");
+    if (i % 4 == 1) {
+      s.append("account.suspended", account_stream(us.back()), user + R"(,"reason":""})");
+      if (i % 8 == 1) s.append("account.reinstated", account_stream(us.back()), user + "}");
+    }
+  }
+  for (const auto& c : cs)
+    s.append("counselor.verified", counselor_stream(c),
+             R"({"counselor_id":")" + c.value().str() + R"("})");
   for (size_t i = 0; i < us.size(); ++i) {
     const auto& c = cs[i % cs.size()];
     const std::string day = std::to_string(10 + static_cast<int>(i % 10));

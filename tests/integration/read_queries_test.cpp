@@ -79,6 +79,9 @@ class Fixture {
            R"({"counselor_id":")" + c.value().str() + R"(","specialties":)" + specialties +
                R"(,"languages":)" + languages + R"(,"level":")" + level + R"(","bio":")" + bio +
                R"("})");
+    // Only verified counsellors are listed.
+    append("counselor.verified", counselor_stream(c),
+           R"({"counselor_id":")" + c.value().str() + R"("})");
   }
 
   SessionId request(const UserId& c, const UserId& who, const std::string& start,

@@ -47,8 +47,15 @@ SessionRequested requested(unsigned n, std::string_view start, int minutes = 60,
       "enc:v1:dG9waWM=", SessionMode::video};
 }
 
+// A verified counsellor: only those can be booked (see the admin decisions below).
+State verified_counselor() {
+  State s = initial_state(kCounselor);
+  evolve(s, CounselorVerified{kCounselor});
+  return s;
+}
+
 struct Scenario {
-  State state = initial_state(kCounselor);
+  State state = verified_counselor();
 
   Scenario& given(std::initializer_list<Event> events) {
     for (auto& e : events) evolve(state, e);
@@ -133,15 +140,15 @@ BOOST_AUTO_TEST_CASE(owner_updates_profile_trimmed) {
   BOOST_TEST(e.bio == "Hi");
   s.given({e});
   BOOST_TEST(s.state.profile.has_profile);
-  BOOST_TEST(
-      profile_view_json(s.state) ==
-      R"({"bio":"Hi","id":")" + kCounselor.value().str() +
-          R"(","languages":["en","zu"],"level":"senior","specialties":["anxiety","grief"]})");
+  BOOST_TEST(profile_view_json(s.state) ==
+             R"({"bio":"Hi","credentials":"","id":")" + kCounselor.value().str() +
+                 R"(","languages":["en","zu"],"level":"senior","specialties":["anxiety","grief"],)"
+                 R"("suspended":false,"verified":true})");
 }
 
 BOOST_AUTO_TEST_CASE(only_the_counselor_updates_profile_and_availability) {
   Scenario s;
-  UpdateProfile profile{{"anxiety"}, {"en"}, "junior", ""};
+  UpdateProfile profile{{"anxiety"}, {"en"}, "junior", "", ""};
   then_rejected(s.when(profile, kOtherCounselorActor), RejectionKind::forbidden,
                 "not_profile_owner");
   then_rejected(s.when(profile, Actor{kCounselor, Role::client}), RejectionKind::forbidden,
@@ -564,7 +571,7 @@ BOOST_AUTO_TEST_CASE(change_commands_parse) {
 
 BOOST_AUTO_TEST_CASE(a_stream_without_a_counselor_id_refuses_commands) {
   State nobody = initial_state(UserId{});
-  then_rejected(decide(nobody, UpdateProfile{{"a"}, {"en"}, "x", ""}, kSystem, kNow),
+  then_rejected(decide(nobody, UpdateProfile{{"a"}, {"en"}, "x", "", ""}, kSystem, kNow),
                 RejectionKind::invalid, "invalid_stream");
 }
 
@@ -572,7 +579,12 @@ BOOST_AUTO_TEST_CASE(a_stream_without_a_counselor_id_refuses_commands) {
 
 BOOST_AUTO_TEST_CASE(every_event_round_trips_through_its_canonical_json) {
   const std::vector<Event> events{
-      ProfileUpdated{kCounselor, {"anxiety", "grief"}, {"en"}, "senior", "bio \"quoted\" \xC3\xA9"},
+      ProfileUpdated{
+          kCounselor, {"anxiety", "grief"}, {"en"}, "senior", "bio \"quoted\" \xC3\xA9", ""},
+      ProfileUpdated{kCounselor, {"trauma"}, {"zu"}, "senior", "", "HPCSA PS 0123456"},
+      CounselorVerified{kCounselor},
+      CounselorSuspended{kCounselor},
+      CounselorReinstated{kCounselor},
       AvailabilitySet{kCounselor, availability()},
       requested(1, "2026-03-02T08:00:00Z", 45),
       SessionConfirmed{session(1), kCounselor, kClient},
@@ -687,3 +699,45 @@ BOOST_AUTO_TEST_CASE(booking_stays_fast_with_many_sessions) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------- admin decisions: verification and suspension ----------------
+
+BOOST_AUTO_TEST_CASE(only_a_verified_not_suspended_counselor_can_be_booked) {
+  Scenario s;
+  s.state = initial_state(kCounselor);
+  s.given_availability();
+  then_rejected(s.when(request(1, "2026-03-02T08:00:00Z"), kClientActor),
+                RejectionKind::unprocessable, "counselor_not_verified");
+  s.given({CounselorVerified{kCounselor}});
+  BOOST_TEST(s.when(request(1, "2026-03-02T08:00:00Z"), kClientActor).has_value());
+  s.given({CounselorSuspended{kCounselor}});
+  then_rejected(s.when(request(1, "2026-03-02T08:00:00Z"), kClientActor),
+                RejectionKind::unprocessable, "counselor_suspended");
+  s.given({CounselorReinstated{kCounselor}});
+  BOOST_TEST(s.when(request(1, "2026-03-02T08:00:00Z"), kClientActor).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(admin_decisions_are_for_admins_and_idempotent) {
+  Scenario s;
+  s.state = initial_state(kCounselor);
+  const Actor admin{UserId{counsel::test::nth_uuid(900)}, Role::admin};
+  for (const Actor& who : {kClientActor, Actor{kCounselor, Role::counselor}})
+    then_rejected(s.when(AdminDecision{AdminAction::verify}, who), RejectionKind::forbidden,
+                  "admin_only");
+  auto verified = s.when(AdminDecision{AdminAction::verify}, admin);
+  BOOST_REQUIRE(verified.has_value());
+  BOOST_TEST(verified->size() == 1u);
+  s.given({verified->front()});
+  BOOST_TEST(s.state.verified);
+  BOOST_TEST(s.when(AdminDecision{AdminAction::verify}, admin)->empty());
+  BOOST_TEST(s.when(AdminDecision{AdminAction::reinstate}, admin)->empty());
+  auto suspended = s.when(AdminDecision{AdminAction::suspend}, kSystem);
+  BOOST_REQUIRE(suspended.has_value());
+  BOOST_TEST(suspended->size() == 1u);
+  s.given({suspended->front()});
+  BOOST_TEST(s.state.suspended);
+  BOOST_TEST(s.when(AdminDecision{AdminAction::suspend}, admin)->empty());
+  BOOST_TEST(handles_command("counselor.verify"));
+  BOOST_TEST(handles_command("counselor.suspend"));
+  BOOST_TEST(handles_command("counselor.reinstate"));
+}

@@ -29,16 +29,36 @@ using counsel::test::user;
 
 namespace {
 
-const std::vector<std::string> kEventTypes{
-    "account.registered",        "account.password_changed",
-    "counselor.profile_updated", "counselor.availability_set",
-    "session.requested",         "session.confirmed",
-    "session.declined",          "session.cancelled",
-    "session.completed",         "session.no_show",
-    "patient.created",           "patient.updated",
-    "patient.deleted",           "patient.tag_added",
-    "patient.tag_removed",       "patient.session_added",
-    "patient.wallet_updated"};
+const std::vector<std::string> kEventTypes{"account.registered",
+                                           "account.password_changed",
+                                           "account.password_reset_requested",
+                                           "account.logged_in",
+                                           "account.login_failed",
+                                           "account.verified",
+                                           "account.suspended",
+                                           "account.reinstated",
+                                           "account.two_factor_enabled",
+                                           "account.recovery_code_used",
+                                           "account.client_profile_updated",
+                                           "account.identity_revealed",
+                                           "counselor.verified",
+                                           "counselor.suspended",
+                                           "counselor.reinstated",
+                                           "counselor.profile_updated",
+                                           "counselor.availability_set",
+                                           "session.requested",
+                                           "session.confirmed",
+                                           "session.declined",
+                                           "session.cancelled",
+                                           "session.completed",
+                                           "session.no_show",
+                                           "patient.created",
+                                           "patient.updated",
+                                           "patient.deleted",
+                                           "patient.tag_added",
+                                           "patient.tag_removed",
+                                           "patient.session_added",
+                                           "patient.wallet_updated"};
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -174,9 +194,39 @@ Log scenario() {
   ok(log.send(account_stream(client), "account.change_password",
               R"({"user_id":")" + client.value().str() + R"(","password_hash":"enc:v1:bmV3"})",
               as_client, now));
+  {
+    const auto ac = account_stream(client);
+    const std::string id = R"({"user_id":")" + client.value().str() + "\"";
+    const std::string hash_a(64, 'a'), hash_b(64, 'b');
+    const Actor as_admin{UserId{nth_uuid(77)}, Role::admin};
+    ok(log.send(ac, "account.request_password_reset",
+                id + R"(,"expires_at":"2026-02-23T08:30:00.000Z"})", as_system, now));
+    ok(log.send(ac, "account.record_login_failure", id + R"(,"reason":"invalid_password"})",
+                as_system, now));
+    ok(log.send(ac, "account.record_login", id + R"(,"second_factor":"none"})", as_client, now));
+    ok(log.send(ac, "account.enable_two_factor",
+                id + R"(,"totp_secret":"enc:v1:c2VjcmV0","recovery_code_hashes":[")" + hash_a +
+                    R"(",")" + hash_b + R"("]})",
+                as_client, now));
+    ok(log.send(ac, "account.use_recovery_code", id + R"(,"code_hash":")" + hash_a + R"("})",
+                as_client, now));
+    ok(log.send(
+        ac, "account.update_client_profile",
+        id + R"(,"picture_url":"","bio":"enc:v1:YmlvJw==","address":"","preferences":"enc:v1:e30=",
+                    "preferred_language":"zu","anonymous":true,"alias":"enc:v1:YWxpYXM="})",
+        as_client, now));
+    ok(log.send(ac, "account.record_identity_reveal", id + R"(,"reason":"enc:v1:Y291cnQ="})",
+                as_admin, now));
+    ok(log.send(ac, "account.verify", id + "}", as_admin, now));
+    ok(log.send(ac, "account.suspend", id + R"(,"reason":"enc:v1:YWJ1c2U="})", as_admin, now));
+    ok(log.send(ac, "account.reinstate", id + "}", as_admin, now));
+    ok(log.send(cs, "counselor.verify", "{}", as_admin, now));
+    ok(log.send(cs, "counselor.suspend", "{}", as_admin, now));
+    ok(log.send(cs, "counselor.reinstate", "{}", as_system, now));
+  }
   ok(log.send(
       cs, "counselor.update_profile",
-      R"({"specialties":["anxiety","trauma"],"languages":["en","af"],"level":"senior","bio":"Twenty years."})",
+      R"({"specialties":["anxiety","trauma"],"languages":["en","af"],"level":"senior","bio":"Twenty years.","credentials":"HPCSA PS 0123456"})",
       as_counselor, now));
   ok(log.send(cs, "counselor.set_availability",
               R"({"time_zone":"Africa/Johannesburg","buffer_minutes":10,"min_notice_minutes":60,
@@ -332,6 +382,8 @@ BOOST_AUTO_TEST_CASE(result_bodies_show_the_resource) {
                R"({"time_zone":"UTC","weekly":[{"day":"mon","start":"08:00","end":"12:00"}]})",
                as_counselor, now));
   BOOST_TEST(json::get_string(doc(log.last_body), "time_zone").value() == "UTC");
+  BOOST_REQUIRE(log.send(cs, "counselor.verify", "{}", Actor{UserId{}, Role::system}, now));
+  BOOST_TEST(json::get_bool(doc(log.last_body), "verified").value());
   BOOST_REQUIRE(log.send(cs, "session.request", booking(1, client, "2026-03-02T08:00:00Z", ""),
                          as_client, now));
   BOOST_TEST(json::get_string(doc(log.last_body), "status").value() == "requested");

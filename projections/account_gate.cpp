@@ -1,0 +1,173 @@
+#include "projections/account_gate.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "infra/logging.hpp"
+#include "infra/pg/connection_pool.hpp"
+#include "projections/projection.hpp"
+
+namespace counsel::projections {
+namespace {
+
+struct UserRow {
+  std::string user_id;
+  bool suspended = false;
+  std::optional<Timestamp> suspended_at;
+  bool staff_with_two_factor = false;
+};
+
+UserRow read_row(const pqxx::row& row) {
+  UserRow r;
+  r.user_id = row[0].c_str();
+  r.suspended = row[1].as<bool>();
+  if (!row[2].is_null())
+    r.suspended_at = Timestamp{std::chrono::milliseconds{row[2].as<int64_t>()}};
+  r.staff_with_two_factor = row[3].as<bool>();
+  return r;
+}
+
+const char* kColumns =
+    "SELECT user_id::text, status = 'suspended',"
+    " (extract(epoch FROM suspended_at) * 1000)::int8,"
+    " role IN ('admin', 'compliance') AND two_factor_enabled FROM read.users";
+
+}  // namespace
+
+struct AccountGate::State {
+  std::string conninfo;
+  mutable std::shared_mutex mutex;
+  // Users ever suspended: user -> (suspended now, latest suspension time).
+  std::unordered_map<std::string, std::pair<bool, Timestamp>> suspensions;
+  std::unordered_set<std::string> staff_with_two_factor;
+  std::atomic<bool> running{false};
+  std::thread thread;
+
+  void apply(const UserRow& r) {
+    std::unique_lock lock(mutex);
+    if (r.suspended_at) {
+      suspensions[r.user_id] = {r.suspended, *r.suspended_at};
+    } else {
+      suspensions.erase(r.user_id);
+    }
+    if (r.staff_with_two_factor) {
+      staff_with_two_factor.insert(r.user_id);
+    } else {
+      staff_with_two_factor.erase(r.user_id);
+    }
+  }
+
+  void load_all(pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    auto rows = tx.exec(std::string(kColumns) +
+                        " WHERE suspended_at IS NOT NULL OR (role IN ('admin', 'compliance')"
+                        " AND two_factor_enabled)");
+    decltype(suspensions) s;
+    decltype(staff_with_two_factor) staff;
+    for (const auto& row : rows) {
+      auto r = read_row(row);
+      if (r.suspended_at) s[r.user_id] = {r.suspended, *r.suspended_at};
+      if (r.staff_with_two_factor) staff.insert(r.user_id);
+    }
+    std::unique_lock lock(mutex);
+    suspensions = std::move(s);
+    staff_with_two_factor = std::move(staff);
+  }
+
+  void load_one(pqxx::connection& conn, const std::string& user_id) {
+    // Payloads come from our own projection, but a malformed one must not throw in SQL.
+    if (!Uuid::parse(user_id)) return;
+    pqxx::read_transaction tx(conn);
+    auto rows = tx.exec_params(std::string(kColumns) + " WHERE user_id = $1::uuid", user_id);
+    tx.commit();
+    if (rows.empty()) return;
+    apply(read_row(rows[0]));
+  }
+
+  // Collects the user ids announced during one await; they are re-read after it returns
+  // (no queries from inside the callback).
+  class Listener final : public pqxx::notification_receiver {
+   public:
+    explicit Listener(pqxx::connection& conn)
+        : pqxx::notification_receiver(conn, kAccountStatusChannel) {}
+    void operator()(const std::string& payload, int) override { pending.push_back(payload); }
+    std::vector<std::string> pending;
+  };
+
+  void run() {
+    while (running) {
+      try {
+        auto conn = pg::open_connection(conninfo);
+        Listener listener(*conn);
+        // LISTEN first, then load: a change committed in between is in the load or the queue.
+        load_all(*conn);
+        auto next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (running) {
+          conn->await_notification(0, 200000);
+          auto users = std::move(listener.pending);
+          listener.pending.clear();
+          for (const auto& u : users) load_one(*conn, u);
+          // A fallback for a NOTIFY lost with a dropped connection is the reload on reconnect;
+          // this periodic one bounds any other drift.
+          if (std::chrono::steady_clock::now() > next_full_load) {
+            load_all(*conn);
+            next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+          }
+        }
+      } catch (const std::exception& e) {
+        logging::warn("account-gate", std::string("following account status failed: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+  }
+};
+
+AccountGate::AccountGate(std::string conninfo) : state_(std::make_unique<State>()) {
+  state_->conninfo = std::move(conninfo);
+}
+
+AccountGate::~AccountGate() {
+  stop();
+}
+
+void AccountGate::start() {
+  if (state_->running.exchange(true)) return;
+  {
+    auto conn = pg::open_connection(state_->conninfo);
+    ensure_read_models(*conn);  // an api may start before any projector created them
+    state_->load_all(*conn);
+  }
+  state_->thread = std::thread([this] { state_->run(); });
+}
+
+void AccountGate::stop() {
+  state_->running = false;
+  if (state_->thread.joinable()) state_->thread.join();
+}
+
+AccessVerdict AccountGate::check(const std::string& user_id, Role role,
+                                 Timestamp token_issued_at) const {
+  std::shared_lock lock(state_->mutex);
+  if (auto it = state_->suspensions.find(user_id); it != state_->suspensions.end()) {
+    if (it->second.first) return AccessVerdict::suspended;
+    // JWT iat has whole seconds: compare at that precision, so a token issued in the second
+    // of the suspension counts as older.
+    auto suspended_second = std::chrono::floor<std::chrono::seconds>(it->second.second);
+    if (token_issued_at <= suspended_second) return AccessVerdict::revoked;
+  }
+  if ((role == Role::admin || role == Role::compliance) &&
+      !state_->staff_with_two_factor.contains(user_id))
+    return AccessVerdict::two_factor_setup_required;
+  return AccessVerdict::allowed;
+}
+
+void AccountGate::refresh(pqxx::connection& conn, const std::string& user_id) {
+  state_->load_one(conn, user_id);
+}
+
+}  // namespace counsel::projections
