@@ -126,6 +126,22 @@ const std::vector<RouteAccess> kPolicy = {
      .resource = Resource::counselor,
      .note = "that counsellor alone (403 for anyone else)"},
 
+    // review_handlers.cpp: reviewers are clients in therapy, so only admins see who wrote what.
+    {.method = "GET",
+     .pattern = "/api/v1/counselors/{id}/reviews",
+     .resource = Resource::counselor,
+     .note = "without reviewer identity (admins also see client_id); an unlisted counsellor's "
+             "only by themself and admins"},
+    {.method = "POST",
+     .pattern = "/api/v1/counselors/{id}/reviews",
+     .audience = Audience::roles,
+     .roles = {Role::client},
+     .resource = Resource::counselor,
+     .refusal_code = "not_session_client",
+     .note = "the session decides: its client only (403 not_session_client), completed (422 "
+             "session_not_completed), once (409 already_reviewed); another counsellor's "
+             "session 404 session_not_found"},
+
     // session_handlers.cpp: only a client and a counsellor take part in a session.
     {.method = "POST",
      .pattern = "/api/v1/sessions",
@@ -301,6 +317,48 @@ const std::vector<RouteAccess> kPolicy = {
      .resource = Resource::client,
      .note = "that client alone: 403 for a client's id, 404 for an id that is no client "
              "(only clients have a profile)"},
+
+    // chat_handlers.cpp: a room is its client and counsellor's alone. The routes naming a room
+    // let every role reach the handler, so that anyone else, staff included, gets the same 404
+    // as for a room that does not exist: a room id reveals nothing.
+    {.method = "POST",
+     .pattern = "/api/v1/chatrooms",
+     .audience = Audience::roles,
+     .roles = kParticipants,
+     .note = "{session_id} of the caller's booking, or {participant_id}: a client a counsellor "
+             "they booked or who reached out first (422 no_booking otherwise), a counsellor any "
+             "client"},
+    {.method = "GET",
+     .pattern = "/api/v1/chatrooms",
+     .audience = Audience::roles,
+     .roles = kParticipants,
+     .note = "the caller's own rooms"},
+    {.method = "GET",
+     .pattern = "/api/v1/chatrooms/{id}/messages",
+     .ownership = Ownership::participant,
+     .resource = Resource::room,
+     .note = "its two participants; anyone else gets 404 room_not_found"},
+    {.method = "POST",
+     .pattern = "/api/v1/chatrooms/{id}/messages",
+     .ownership = Ownership::participant,
+     .resource = Resource::room,
+     .note = "its two participants, in their own name; anyone else gets 404 room_not_found"},
+    {.method = "POST",
+     .pattern = "/api/v1/chatrooms/{id}/read",
+     .ownership = Ownership::participant,
+     .resource = Resource::room,
+     .note = "its two participants, their own read marker; anyone else gets 404 room_not_found"},
+
+    // notification_handlers.cpp: everyone signed in has notifications, and sees only their own.
+    {.method = "GET", .pattern = "/api/v1/notifications", .note = "the caller's own notifications"},
+    {.method = "POST",
+     .pattern = "/api/v1/notifications/read-all",
+     .note = "the caller's own notifications"},
+    {.method = "POST",
+     .pattern = "/api/v1/notifications/{id}/read",
+     .ownership = Ownership::owner,
+     .resource = Resource::notification,
+     .note = "its recipient; others' and unknown ids get 404 notification_not_found"},
 };
 
 std::string_view audience_name(Audience audience) {
@@ -343,6 +401,10 @@ std::string_view resource_name(Resource resource) {
       return "session";
     case Resource::patient:
       return "patient";
+    case Resource::notification:
+      return "notification";
+    case Resource::room:
+      return "room";
   }
   return "none";
 }

@@ -48,13 +48,15 @@ enum class Audience {
 enum class Ownership {
   none,         // any resource of the kind (what the caller sees of it may still differ)
   self,         // the path id is the caller's own account
-  owner,        // the caller owns the resource (a patient record's client)
+  owner,        // the caller owns the resource (a patient record's client, a notification's
+                // recipient)
   participant,  // the caller takes part: a session's client or counsellor, a patient record's
-                // client or their counsellor, a client or the counsellor they have a session with
+                // client or their counsellor, a client or the counsellor they have a session with,
+                // a chat room's client or counsellor
 };
 
 // The kind of thing the path's {id} names.
-enum class Resource { none, user, counselor, client, session, patient };
+enum class Resource { none, user, counselor, client, session, patient, notification, room };
 
 struct RouteAccess {
   std::string_view method;

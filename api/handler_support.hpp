@@ -71,9 +71,12 @@ void register_password_reset_routes(Router& router, AppContext& app);
 void register_two_factor_routes(Router& router, AppContext& app);
 void register_admin_routes(Router& router, AppContext& app);
 void register_counselor_routes(Router& router, AppContext& app);
+void register_review_routes(Router& router, AppContext& app);
 void register_session_routes(Router& router, AppContext& app);
 void register_patient_routes(Router& router, AppContext& app);
 void register_profile_routes(Router& router, AppContext& app);
+void register_chat_routes(Router& router, AppContext& app);
+void register_notification_routes(Router& router, AppContext& app);
 void register_ops_routes(Router& router, AppContext& app);
 
 }  // namespace counsel::api

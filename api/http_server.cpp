@@ -13,7 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -35,6 +35,7 @@ namespace counsel::api {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -47,6 +48,12 @@ constexpr std::chrono::seconds kStopGrace{10};
 // reset, which can destroy the error response before the client has read it.
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr size_t kLingerMaxBytes = 16 << 20;
+// A WebSocket asked to close gets this long to say goodbye before its socket is cut (a slow
+// consumer's pending write may never finish).
+constexpr std::chrono::seconds kWebSocketCloseGrace{2};
+// Kernel send buffer of a WebSocket: with the frame queue it bounds what one slow reader can
+// hold in memory (TCP autotuning would otherwise grow it to megabytes on loopback).
+constexpr int kWebSocketSendBuffer = 64 << 10;
 
 // A unit of work for the worker pool. `reject` answers without running the handler.
 struct Job {
@@ -190,10 +197,16 @@ struct HttpServer::Impl {
     bool busy = false;                    // a request is being handled: let it finish
   };
 
-  Impl(HttpServerOptions opts, HttpHandler h) : options(std::move(opts)), handler(std::move(h)) {}
+  Impl(HttpServerOptions opts, HttpHandler h, WebSocketUpgradeHandler u)
+      : options(std::move(opts)), handler(std::move(h)), upgrade_handler(std::move(u)) {}
 
   HttpServerOptions options;
   HttpHandler handler;
+  WebSocketUpgradeHandler upgrade_handler;
+
+  struct WebSocketSession;
+  std::mutex websockets_mutex;
+  std::unordered_set<WebSocketSession*> websockets;  // open sessions, for stop()
 
   // Declared before io_context: coroutine frames destroyed with the io_context still
   // deregister themselves here.
@@ -250,6 +263,56 @@ struct HttpServer::Impl {
     HttpRequest request;
   };
 
+  using UpgradeOutcome = std::variant<WebSocketCallbacks, HttpResponse>;
+
+  UpgradeOutcome invoke_upgrade_handler(const HttpRequest& request) noexcept {
+    try {
+      return upgrade_handler(request);
+    } catch (const std::exception& e) {
+      logging::error("http", "upgrade handler failed on " + request.path + ": " + e.what());
+    } catch (...) {
+      logging::error("http", "upgrade handler failed on " + request.path);
+    }
+    return problem_response(internal_error(), request.path);
+  }
+
+  template <class Completion>
+  struct UpgradeJob final : Job {
+    UpgradeJob(Impl& s, Completion c, HttpRequest r)
+        : server(s), completion(std::move(c)), request(std::move(r)) {}
+    void run() override { complete(server.invoke_upgrade_handler(request)); }
+    void reject() override { complete(problem_response(overloaded(), request.path)); }
+    void complete(UpgradeOutcome outcome) {
+      auto executor = asio::get_associated_executor(completion);
+      asio::post(executor, [c = std::move(completion), o = std::move(outcome)]() mutable {
+        std::move(c)(std::move(o));
+      });
+    }
+    Impl& server;
+    Completion completion;
+    HttpRequest request;
+  };
+
+  template <class Token>
+  auto async_upgrade_decision(HttpRequest request, Token&& token) {
+    return asio::async_initiate<Token, void(UpgradeOutcome)>(
+        [this](auto completion, HttpRequest req) {
+          using Completion = decltype(completion);
+          std::unique_ptr<Job> job = std::make_unique<UpgradeJob<Completion>>(
+              *this, std::move(completion), std::move(req));
+          if (!workers->try_submit(job)) job->reject();
+        },
+        token, std::move(request));
+  }
+
+  // A plain task for the worker pool (WebSocket callbacks); false when the pool is full.
+  struct TaskJob final : Job {
+    explicit TaskJob(std::function<void()> f) : fn(std::move(f)) {}
+    void run() override { fn(); }
+    void reject() override {}
+    std::function<void()> fn;
+  };
+
   template <class Token>
   auto async_handle(HttpRequest request, Token&& token) {
     return asio::async_initiate<Token, void(HttpResponse)>(
@@ -260,6 +323,209 @@ struct HttpServer::Impl {
           if (!workers->try_submit(job)) job->reject();
         },
         token, std::move(request));
+  }
+
+  // --- WebSockets ---
+
+  // One per upgraded connection. Strand-confined state: outbox, writing, close_requested.
+  // send_text/close may be called from any thread; they post to the strand.
+  struct WebSocketSession final : WebSocketConnection,
+                                  std::enable_shared_from_this<WebSocketSession> {
+    WebSocketSession(Impl& s, beast::tcp_stream&& stream, WebSocketCallbacks cb)
+        : server(s), ws(std::move(stream)), callbacks(std::move(cb)), strand(ws.get_executor()) {}
+
+    Impl& server;
+    websocket::stream<beast::tcp_stream> ws;
+    WebSocketCallbacks callbacks;
+    asio::any_io_executor strand;
+    std::atomic<bool> open{false};
+    std::atomic<size_t> queued_frames{0};
+    std::atomic<size_t> queued_bytes{0};
+    // strand only
+    std::deque<std::string> outbox;
+    bool writing = false;
+    std::optional<websocket::close_reason> close_requested;
+    bool close_started = false;
+    // callbacks run one at a time per connection, in arrival order
+    std::mutex tasks_mutex;
+    std::deque<std::function<void()>> tasks;
+    bool tasks_running = false;
+
+    bool is_open() const override { return open.load(); }
+
+    bool send_text(std::string text) override {
+      if (!open.load()) return false;
+      const size_t size = text.size();
+      const size_t frames = ++queued_frames;
+      const size_t bytes = (queued_bytes += size);
+      if (frames > server.options.ws_max_queued_frames ||
+          bytes > server.options.ws_max_queued_bytes) {
+        --queued_frames;
+        queued_bytes -= size;
+        drop_outbox_and_close(1008, "slow consumer");
+        return false;
+      }
+      asio::post(strand, [self = shared_from_this(), t = std::move(text)]() mutable {
+        self->outbox.push_back(std::move(t));
+        self->pump();
+      });
+      return true;
+    }
+
+    void close(uint16_t code, std::string reason) override {
+      if (!open.exchange(false)) return;
+      asio::post(strand, [self = shared_from_this(), code, r = std::move(reason)]() mutable {
+        self->close_requested =
+            websocket::close_reason(static_cast<websocket::close_code>(code), r);
+        self->pump();
+      });
+    }
+
+    void drop_outbox_and_close(uint16_t code, const char* reason) {
+      if (!open.exchange(false)) return;
+      asio::post(strand, [self = shared_from_this(), code, reason] {
+        for (auto& frame : self->outbox) {
+          --self->queued_frames;
+          self->queued_bytes -= frame.size();
+        }
+        self->outbox.clear();
+        self->close_requested =
+            websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+        self->pump();
+      });
+    }
+
+    // Starts the single writer when there is something to write (strand).
+    void pump() {
+      if (writing) return;
+      if (!outbox.empty() || (close_requested && !close_started)) {
+        writing = true;
+        asio::co_spawn(strand, write_loop(shared_from_this()), asio::detached);
+      }
+    }
+
+    static asio::awaitable<void> write_loop(std::shared_ptr<WebSocketSession> self) {
+      while (!self->outbox.empty()) {
+        std::string frame = std::move(self->outbox.front());
+        self->outbox.pop_front();
+        self->ws.text(true);
+        auto [ec, n] = co_await self->ws.async_write(asio::buffer(frame), kUseTuple);
+        (void)n;
+        --self->queued_frames;
+        self->queued_bytes -= frame.size();
+        if (ec) {
+          self->open = false;
+          self->writing = false;
+          co_return;  // the read loop ends on the same failure
+        }
+      }
+      if (self->close_requested && !self->close_started) {
+        self->close_started = true;
+        // A peer that does not answer the close handshake is cut after the grace period.
+        auto timer = std::make_shared<asio::steady_timer>(self->strand, kWebSocketCloseGrace);
+        timer->async_wait([self, timer](beast::error_code ec) {
+          if (!ec) {
+            beast::error_code ignored;
+            beast::get_lowest_layer(self->ws).socket().close(ignored);
+          }
+        });
+        auto [ec] = co_await self->ws.async_close(*self->close_requested, kUseTuple);
+        (void)ec;
+      }
+      self->writing = false;
+    }
+
+    // Queues a callback for the worker pool, keeping per-connection order.
+    void run_task(std::function<void()> task) {
+      {
+        std::lock_guard lock(tasks_mutex);
+        tasks.push_back(std::move(task));
+        if (tasks_running) return;
+        tasks_running = true;
+      }
+      std::unique_ptr<Job> job = std::make_unique<TaskJob>([self = shared_from_this()] {
+        for (;;) {
+          std::function<void()> next;
+          {
+            std::lock_guard lock(self->tasks_mutex);
+            if (self->tasks.empty()) {
+              self->tasks_running = false;
+              return;
+            }
+            next = std::move(self->tasks.front());
+            self->tasks.pop_front();
+          }
+          try {
+            next();
+          } catch (const std::exception& e) {
+            logging::error("http", std::string("websocket callback failed: ") + e.what());
+          }
+        }
+      });
+      if (!server.workers->try_submit(job)) {
+        {
+          std::lock_guard lock(tasks_mutex);
+          tasks.clear();
+          tasks_running = false;
+        }
+        close(1013, "server overloaded");
+      }
+    }
+  };
+
+  asio::awaitable<void> run_websocket(beast::tcp_stream stream, BeastRequest request,
+                                      WebSocketCallbacks callbacks) {
+    {
+      beast::error_code ignored;
+      stream.socket().set_option(asio::socket_base::send_buffer_size(kWebSocketSendBuffer),
+                                 ignored);
+    }
+    stream.expires_never();  // the websocket's own timeouts take over
+    auto session =
+        std::make_shared<WebSocketSession>(*this, std::move(stream), std::move(callbacks));
+    auto& ws = session->ws;
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.idle_timeout = options.ws_idle_timeout;
+    timeouts.keep_alive_pings = true;
+    ws.set_option(timeouts);
+    ws.read_message_max(options.ws_max_message_bytes);
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "counsel"); }));
+    auto [accept_ec] = co_await ws.async_accept(request, kUseTuple);
+    if (accept_ec) co_return;
+    {
+      std::lock_guard lock(websockets_mutex);
+      websockets.insert(session.get());
+    }
+    session->open = true;
+    if (stopping) session->close(1001, "server stopping");
+    if (session->callbacks.on_open)
+      session->run_task([session] { session->callbacks.on_open(session); });
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
+      (void)n;
+      if (ec) break;
+      if (!ws.got_text()) {
+        session->close(1003, "text frames only");
+      } else if (session->callbacks.on_message && session->open) {
+        session->run_task([session, text = beast::buffers_to_string(buffer.data())]() mutable {
+          session->callbacks.on_message(session, std::move(text));
+        });
+      }
+      buffer.consume(buffer.size());
+    }
+    session->open = false;
+    {
+      std::lock_guard lock(websockets_mutex);
+      websockets.erase(session.get());
+    }
+    if (session->callbacks.on_closed)
+      session->run_task([session] { session->callbacks.on_closed(session); });
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
   }
 
   // --- connections ---
@@ -409,10 +675,30 @@ struct HttpServer::Impl {
             bad_request("invalid_encoding",
                         "The request target is not a valid, percent-encoded origin-form URI."),
             path);
-      } else if (beast::websocket::is_upgrade(request)) {
-        // Extension point (see http_server.hpp): no WebSocket routes exist yet.
-        response = problem_response(not_found("not_found", "No WebSocket endpoint at this path."),
-                                    translated.path);
+      } else if (websocket::is_upgrade(request)) {
+        bool full = false;
+        {
+          std::lock_guard lock(websockets_mutex);
+          full = websockets.size() >= options.max_websockets;
+        }
+        if (!upgrade_handler) {
+          response = problem_response(not_found("not_found", "No WebSocket endpoint at this path."),
+                                      translated.path);
+        } else if (full) {
+          response = problem_response(overloaded(), translated.path);
+        } else {
+          slot.connection->busy = true;
+          auto outcome =
+              co_await async_upgrade_decision(std::move(translated), asio::use_awaitable);
+          slot.connection->busy = false;
+          if (auto* callbacks = std::get_if<WebSocketCallbacks>(&outcome)) {
+            // From here the connection is a WebSocket; stop() reaches it through `websockets`.
+            slot.connection->stream = nullptr;
+            co_await run_websocket(std::move(stream), std::move(request), std::move(*callbacks));
+            co_return;
+          }
+          response = std::move(std::get<HttpResponse>(outcome));
+        }
       } else {
         translated.body = std::move(request.body());
         slot.connection->busy = true;
@@ -439,8 +725,10 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler,
+                       WebSocketUpgradeHandler upgrade_handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler),
+                                   std::move(upgrade_handler))) {}
 
 HttpServer::~HttpServer() {
   stop();
@@ -490,6 +778,12 @@ void HttpServer::stop() {
     s.acceptor->close(ignored);
   });
 
+  {
+    // Each session's close posts to its own strand; the sessions outlive this loop (their
+    // coroutines hold them) until their read loops end.
+    std::lock_guard lock(s.websockets_mutex);
+    for (auto* session : s.websockets) session->close(1001, "server stopping");
+  }
   {
     std::lock_guard lock(s.connections_mutex);
     for (const auto& connection : s.connections) {

@@ -19,31 +19,49 @@
 // Every response carries `Server: counsel`; responses under /api also `Cache-Control:
 // no-store` unless the handler set Cache-Control itself.
 //
-// WebSocket extension point: a request with `Connection: upgrade` + `Upgrade: websocket` is
-// recognised by the server before it reaches the handler. Today there are no WebSocket routes,
-// so every upgrade is answered with a 404 "not_found" problem. The chat issue adds them by
-// (1) giving HttpServer a `WebSocketUpgradeHandler` (see the sketch below) consulted for
-// upgrade requests, and (2) implementing the Beast websocket session inside http_server.cpp,
-// exposing only the message-level `WebSocketConnection` interface to api code:
-//
-//   class WebSocketConnection {              // implemented in http_server.cpp
-//    public: virtual void send_text(std::string) = 0; virtual void close() = 0; };
-//   struct WebSocketCallbacks {              // provided by the route
-//     std::function<void(std::shared_ptr<WebSocketConnection>)> on_open;
-//     std::function<void(std::string_view text)> on_message;  // runs on a worker thread
-//     std::function<void()> on_closed; };
-//   // An HttpResponse (e.g. a 401/404 problem) is sent instead of upgrading.
-//   using WebSocketUpgradeHandler = std::function<
-//       std::variant<WebSocketCallbacks, HttpResponse>(const HttpRequest&)>;
+// WebSockets: a request with `Connection: upgrade` + `Upgrade: websocket` goes to the
+// WebSocketUpgradeHandler (on a worker thread; it may block to authenticate and authorize).
+// It answers either an HttpResponse (a 401/404 problem: no upgrade) or the callbacks of a new
+// session. Beast stays in http_server.cpp; api code sees only WebSocketConnection, a
+// message-level handle. Each connection has one outstanding write and a bounded queue of
+// outgoing frames (ws_max_queued_frames / ws_max_queued_bytes): a consumer too slow to keep up
+// is closed with 1008 "slow consumer" instead of growing memory. Incoming messages are capped at
+// ws_max_message_bytes and handed to on_message one at a time per connection, in order, on a
+// worker thread. The server pings an idle connection and closes one whose peer stays silent
+// (ws_idle_timeout).
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "api/http_message.hpp"
 
 namespace counsel::api {
+
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  // Queues a text frame. False if the connection is closed, or its queue overflowed (it is then
+  // being closed with 1008); the caller need do nothing more either way.
+  virtual bool send_text(std::string text) = 0;
+  // Sends a close frame with `code` after the queued frames (1000 normal, 1008 policy, ...).
+  virtual void close(uint16_t code, std::string reason) = 0;
+  virtual bool is_open() const = 0;
+};
+
+struct WebSocketCallbacks {
+  // After the handshake, before any message.
+  std::function<void(const std::shared_ptr<WebSocketConnection>&)> on_open;
+  std::function<void(const std::shared_ptr<WebSocketConnection>&, std::string text)> on_message;
+  // Once, when the connection ended (either side).
+  std::function<void(const std::shared_ptr<WebSocketConnection>&)> on_closed;
+};
+
+using WebSocketUpgradeHandler =
+    std::function<std::variant<WebSocketCallbacks, HttpResponse>(const HttpRequest&)>;
 
 // Runs on a worker thread; may block. Exceptions become a 500 problem.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -59,11 +77,17 @@ struct HttpServerOptions {
   std::chrono::seconds request_read_timeout{15};
   size_t max_connections = 10000;
   size_t max_queued_requests = 4096;
+  size_t max_websockets = 5000;
+  size_t ws_max_message_bytes = 64 << 10;
+  size_t ws_max_queued_frames = 256;
+  size_t ws_max_queued_bytes = 1 << 20;
+  std::chrono::seconds ws_idle_timeout{30};  // a ping at half of it; closed after it
 };
 
 class HttpServer {
  public:
-  HttpServer(HttpServerOptions options, HttpHandler handler);
+  HttpServer(HttpServerOptions options, HttpHandler handler,
+             WebSocketUpgradeHandler upgrade_handler = {});
   ~HttpServer();  // stop()s if still running
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

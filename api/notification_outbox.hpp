@@ -39,6 +39,9 @@ namespace counsel::api::notify {
 // NOTIFY channel that wakes the dispatchers when a message is enqueued.
 inline constexpr const char* kWakeupChannel = "counsel_outbox";
 inline constexpr std::string_view kEmailChannel = "email";
+// Notifications in the user's in-app list, pushed to their open WebSockets: recorded here by
+// the NotificationRelay (api/notification_relay.hpp), never queued for the dispatcher.
+inline constexpr std::string_view kInAppChannel = "in_app";
 
 // Queues a message for `user`, encrypting `payload_json` with the user's subject key. It is
 // delivered once `tx` commits (never if it rolls back), and the commit wakes the dispatchers.

@@ -13,7 +13,10 @@
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
 #include "api/notification_outbox.hpp"
+#include "api/notification_relay.hpp"
 #include "api/rate_limiter.hpp"
+#include "api/realtime_hub.hpp"
+#include "api/websocket_routes.hpp"
 #include "commands/command_processor.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/password_hasher.hpp"
@@ -193,9 +196,12 @@ void Runtime::start(Roles roles, bool http) {
     register_two_factor_routes(router_, app_);
     register_admin_routes(router_, app_);
     register_counselor_routes(router_, app_);
+    register_review_routes(router_, app_);
     register_session_routes(router_, app_);
     register_patient_routes(router_, app_);
     register_profile_routes(router_, app_);
+    register_chat_routes(router_, app_);
+    register_notification_routes(router_, app_);
     // Who may call what is declared once, in api/access_policy.cpp: the role part is enforced
     // here for every route, before its handler (which still checks ownership).
     install_access_guard(router_, [this](const HttpRequest& request) -> Expected<Role, ApiError> {
@@ -207,11 +213,16 @@ void Runtime::start(Roles roles, bool http) {
       // Serving processes deliver the notification outbox; in-process tools do not.
       outbox_ = notify::make_dispatcher(config_, *keyring_);
       outbox_->start();
+      // Pushes new notifications to this process's connections and records their in-app
+      // delivery (no pusher until the WebSocket hub sets one).
+      relay_ = std::make_unique<NotificationRelay>(config_.db, *keyring_);
+      relay_->start();
       HttpServerOptions options;
       options.address = config_.http_address;
       options.port = static_cast<unsigned short>(config_.http_port);
       options.io_threads = config_.io_threads;
       options.worker_threads = config_.worker_threads;
+      options.ws_max_queued_frames = static_cast<size_t>(std::max(config_.ws_max_queued_frames, 1));
       HttpHandler handler = instrumented_handler(router_, probe_.get());
       // Only requests from the network are limited: in-process callers (seed-demo) use the
       // router directly and are not clients that could flood us.
@@ -233,7 +244,13 @@ void Runtime::start(Roles roles, bool http) {
         handler = rate_limited_handler(std::move(handler), *limiter_, std::move(user_of), router_,
                                        probe_.get());
       }
-      server_ = std::make_unique<HttpServer>(options, std::move(handler));
+      // Live chat and notification delivery; the upgrade handler does its own rate limiting
+      // (upgrades bypass the HTTP handler chain).
+      hub_ = std::make_unique<RealtimeHub>(app_);
+      hub_->start();
+      relay_->set_pusher(std::make_shared<HubNotificationPusher>(*hub_));
+      server_ = std::make_unique<HttpServer>(options, std::move(handler),
+                                             make_websocket_routes(app_, *hub_, limiter_.get()));
       server_->start();
     }
   }
@@ -241,6 +258,9 @@ void Runtime::start(Roles roles, bool http) {
 
 void Runtime::stop() {
   if (server_) server_->stop();
+  // Before the hub: a pusher set on the relay may point into it.
+  if (relay_) relay_->stop();
+  if (hub_) hub_->stop();
   if (processor_) processor_->stop();
   if (projector_) projector_->stop();
   if (bus_) bus_->stop();
@@ -248,6 +268,7 @@ void Runtime::stop() {
   if (gate_) gate_->stop();
   if (outbox_) outbox_->stop();
   server_.reset();
+  hub_.reset();
   limiter_.reset();
   processor_.reset();
   projector_.reset();

@@ -23,7 +23,9 @@ class FieldDecryptor;
 namespace counsel::api {
 
 class HttpServer;
+class RealtimeHub;
 class RateLimiter;
+class NotificationRelay;
 namespace notify {
 class OutboxDispatcher;
 }
@@ -70,7 +72,10 @@ class Runtime {
   std::unique_ptr<RateLimiter> limiter_;  // null with --rate-limits off
   std::unique_ptr<projections::ConsistencyWatcher> watcher_;
   std::unique_ptr<projections::AccountGate> gate_;
+  // Serving api processes only, as the outbox.
+  std::unique_ptr<NotificationRelay> relay_;
   std::unique_ptr<notify::OutboxDispatcher> outbox_;  // serving api processes only
+  std::unique_ptr<RealtimeHub> hub_;                  // before server_: the server's sockets use it
   std::unique_ptr<HttpServer> server_;
   AppContext app_;
   Router router_;

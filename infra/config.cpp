@@ -57,6 +57,9 @@ po::options_description make_options(Config& c) {
      "COUNSEL_IO_THREADS: HTTP I/O threads")
     ("worker-threads", po::value(&c.worker_threads)->default_value(c.worker_threads),
      "COUNSEL_WORKER_THREADS: request worker threads (database work runs here)")
+    ("ws-max-queued-frames", po::value(&c.ws_max_queued_frames)->default_value(c.ws_max_queued_frames),
+     "COUNSEL_WS_MAX_QUEUED_FRAMES: frames a WebSocket may have waiting before it is closed as a "
+     "slow consumer (1008)")
     ("db-pool-size", po::value(&c.db_pool_size)->default_value(c.db_pool_size),
      "COUNSEL_DB_POOL_SIZE: PostgreSQL connections for queries")
     ("command-timeout-ms", po::value(&c.command_timeout_ms)->default_value(c.command_timeout_ms),

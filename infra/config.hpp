@@ -30,6 +30,7 @@ struct Config {
   std::string password_hash_cost = "interactive";  // interactive | moderate | min
   int io_threads = 2;
   int worker_threads = 32;
+  int ws_max_queued_frames = 256;
   int db_pool_size = 24;
   int command_timeout_ms = 5000;
   int consistency_wait_ms = 3000;

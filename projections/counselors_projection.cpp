@@ -1,4 +1,5 @@
-// counselors (searchable directory) and counselor_availability (what slots are computed from).
+// counselors (searchable directory), counselor_availability (what slots are computed from) and
+// reviews (whose mean is the directory's rating: one projection, so a rebuild recomputes both).
 // A row appears with account.registered (role counselor) so a new counsellor is findable by
 // name, and is filled by profile and availability events. Registration lives on the account
 // stream and the profile on the counselor stream (maybe another partition), so each event
@@ -28,12 +29,13 @@ class CounselorsProjection final : public Projection {
  public:
   std::string_view name() const override { return "counselors"; }
   std::vector<std::string> tables() const override {
-    return {"counselors", "counselor_availability"};
+    return {"counselors", "counselor_availability", "reviews"};
   }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto counselors = qualified(tx, schema, "counselors");
     const auto availability = qualified(tx, schema, "counselor_availability");
+    const auto reviews = qualified(tx, schema, "reviews");
     tx.exec0("CREATE TABLE IF NOT EXISTS " + counselors +
              " (counselor_id uuid PRIMARY KEY,"
              " role text,"  // NULL until account.registered has been projected
@@ -69,6 +71,18 @@ class CounselorsProjection final : public Projection {
              " (counselor_id uuid PRIMARY KEY,"
              " availability jsonb NOT NULL,"
              " updated_at timestamptz NOT NULL)");
+    // Added after the first release; IF NOT EXISTS upgrades read models built before it (no
+    // review events predate it, so nothing needs replaying).
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + reviews +
+             " (review_id uuid PRIMARY KEY,"
+             " counselor_id uuid NOT NULL,"
+             " session_id uuid NOT NULL UNIQUE,"
+             " client_id uuid NOT NULL,"
+             " rating smallint NOT NULL CHECK (rating BETWEEN 1 AND 5),"
+             " comment text,"  // NULL once the client is erased
+             " created_at timestamptz NOT NULL)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS reviews_counselor_created_idx ON " + reviews +
+             " (counselor_id, created_at DESC, review_id DESC)");
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
@@ -81,6 +95,8 @@ class CounselorsProjection final : public Projection {
     } else if (e.type == "counselor.verified" || e.type == "counselor.suspended" ||
                e.type == "counselor.reinstated") {
       admin_decision(tx, e);
+    } else if (e.type == "review.submitted") {
+      review_submitted(tx, e, ctx);
     }
   }
 
@@ -140,6 +156,30 @@ class CounselorsProjection final : public Projection {
                         column + " = EXCLUDED." + column +
                         ", updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
                     d.uuid("counselor_id").str(), value, format_rfc3339(e.occurred_at));
+  }
+
+  // The rating is recomputed from the reviews table rather than adjusted: a replayed event
+  // inserts nothing, and the result is exact whatever the order of events.
+  static void review_submitted(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    EventData d(e);
+    const Uuid counselor = d.uuid("counselor_id");
+    const Uuid client = d.uuid("client_id");
+    const auto comment = ctx.decryptor.decrypt(client, d.str("comment"));
+    const auto at = format_rfc3339(e.occurred_at);
+    tx.exec_params0(
+        "INSERT INTO reviews (review_id, counselor_id, session_id, client_id, rating, comment,"
+        " created_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7::timestamptz)"
+        " ON CONFLICT DO NOTHING",
+        d.uuid("review_id").str(), counselor.str(), d.uuid("session_id").str(), client.str(),
+        d.integer("rating"), comment, at);
+    tx.exec_params0(
+        "INSERT INTO counselors (counselor_id, rating, review_count, updated_at)"
+        " SELECT $1::uuid, round(avg(r.rating), 2), count(*), $2::timestamptz"
+        " FROM reviews r WHERE r.counselor_id = $1::uuid"
+        " ON CONFLICT (counselor_id) DO UPDATE SET rating = EXCLUDED.rating,"
+        " review_count = EXCLUDED.review_count,"
+        " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+        counselor.str(), at);
   }
 
   static void availability_set(pqxx::work& tx, const EventEnvelope& e) {

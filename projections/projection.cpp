@@ -10,6 +10,8 @@ std::vector<std::unique_ptr<Projection>> all_projections() {
   out.push_back(make_counselors_projection());
   out.push_back(make_sessions_projection());
   out.push_back(make_patients_projection());
+  out.push_back(make_chat_projection());
+  out.push_back(make_notifications_projection());
   return out;
 }
 

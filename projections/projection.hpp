@@ -34,7 +34,7 @@ class Projection {
   virtual void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const = 0;
 };
 
-// users, counselors, sessions, patients, in that order.
+// users, counselors, sessions, patients, chat, notifications, in that order.
 std::vector<std::unique_ptr<Projection>> all_projections();
 std::unique_ptr<Projection> make_projection(std::string_view name);  // nullptr when unknown
 std::vector<std::string> projection_names();
@@ -50,5 +50,8 @@ inline constexpr const char* kProjectionChannel = "counsel_projection";
 // The users projection announces suspensions, reinstatements and two-factor changes here
 // (payload: the user id); every api process's AccountGate listens.
 inline constexpr const char* kAccountStatusChannel = "counsel_account_status";
+// The notifications projection announces each new notification here (payload:
+// "<recipient id>:<notification id>"); every api process's NotificationRelay listens.
+inline constexpr const char* kNotificationsChannel = "counsel_notifications";
 
 }  // namespace counsel::projections

@@ -10,6 +10,8 @@ std::unique_ptr<Projection> make_users_projection();
 std::unique_ptr<Projection> make_counselors_projection();
 std::unique_ptr<Projection> make_sessions_projection();
 std::unique_ptr<Projection> make_patients_projection();
+std::unique_ptr<Projection> make_chat_projection();
+std::unique_ptr<Projection> make_notifications_projection();
 
 // "<schema>"."<table>", quoted.
 std::string qualified(pqxx::transaction_base& tx, const std::string& schema,

@@ -3,6 +3,7 @@
 #include "domain/aggregates/account.hpp"
 #include "domain/aggregates/counselor.hpp"
 #include "domain/aggregates/patient.hpp"
+#include "domain/aggregates/room.hpp"
 
 namespace counsel {
 namespace {
@@ -103,6 +104,7 @@ struct CounselorTraits {
     auto sid = json::get_string(c.data, "session_id");
     auto id = sid ? Uuid::parse(*sid) : std::nullopt;
     if (!id) return "null";
+    if (c.type == "review.submit") return counselor::review_view_json(s, SessionId{*id});
     return counselor::session_view_json(s, SessionId{*id});
   }
 };
@@ -132,14 +134,52 @@ struct PatientTraits {
   }
 };
 
+// Room streams are keyed by the room id, one room per client-counsellor pair (the api derives it).
+struct RoomTraits {
+  static constexpr std::string_view prefix = "room-";
+  using State = room::State;
+  static bool handles_command(std::string_view t) { return room::handles_command(t); }
+  static State initial_from_stream(std::string_view stream) {
+    auto id = stream.starts_with(prefix) ? Uuid::parse(stream.substr(prefix.size())) : std::nullopt;
+    return room::initial_state(id ? room::RoomId{*id} : room::RoomId{});
+  }
+  static auto decode(std::string_view t, int v, const json::Value& d) {
+    return room::decode(t, v, d);
+  }
+  static void evolve(State& s, const room::Event& e) { room::evolve(s, e); }
+  static auto parse_command(std::string_view t, const json::Value& d) {
+    return room::parse_command(t, d);
+  }
+  static auto decide(const State& s, const room::Command& c, const Actor& a, Timestamp now) {
+    return room::decide(s, c, a, now);
+  }
+  static NewEvent encode(const room::Event& e) { return room::encode(e); }
+  static std::string view(const State& s, const CommandInput& c) {
+    auto id_in = [&](const char* field) -> std::optional<Uuid> {
+      auto text = json::get_string(c.data, field);
+      return text ? Uuid::parse(*text) : std::nullopt;
+    };
+    if (c.type == "chat.send_message") {
+      auto id = id_in("message_id");
+      return id ? room::message_view_json(s, room::MessageId{*id}) : "null";
+    }
+    if (c.type == "chat.mark_read") {
+      auto id = id_in("user_id");
+      return id ? room::read_view_json(s, UserId{*id}) : "null";
+    }
+    return room::room_view_json(s);
+  }
+};
+
 const TypedKind<AccountTraits> kAccount;
 const TypedKind<CounselorTraits> kCounselor;
 const TypedKind<PatientTraits> kPatient;
+const TypedKind<RoomTraits> kRoom;
 
 }  // namespace
 
 const std::vector<const AggregateKind*>& all_aggregate_kinds() {
-  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor, &kPatient};
+  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor, &kPatient, &kRoom};
   return kinds;
 }
 

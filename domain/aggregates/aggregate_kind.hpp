@@ -30,7 +30,8 @@ struct CommandInput {
 class AggregateKind {
  public:
   virtual ~AggregateKind() = default;
-  virtual std::string_view stream_prefix() const = 0;  // "counselor-" / "account-" / "patient-"
+  // "counselor-" / "account-" / "patient-" / "room-"
+  virtual std::string_view stream_prefix() const = 0;
   virtual bool handles(std::string_view command_type) const = 0;
   virtual std::unique_ptr<AggregateState> initial(std::string_view stream) const = 0;
   // Unknown event types (and data this build cannot decode) are ignored.
@@ -41,7 +42,8 @@ class AggregateKind {
   virtual std::string result_body(const AggregateState& after, const CommandInput& c) const = 0;
 };
 
-const std::vector<const AggregateKind*>& all_aggregate_kinds();  // account, counselor, patient
+// account, counselor, patient, room
+const std::vector<const AggregateKind*>& all_aggregate_kinds();
 const AggregateKind* aggregate_kind_for_stream(std::string_view stream);
 
 }  // namespace counsel

@@ -13,6 +13,7 @@ constexpr size_t kMaxBioChars = 4000;
 constexpr size_t kMaxCredentialsChars = 2000;
 constexpr size_t kMaxTopicChars = 4000;  // the topic may arrive as ciphertext
 constexpr size_t kMaxReasonChars = 1000;
+constexpr std::string_view kSealedPrefix = "enc:v1:";
 
 template <class... Ts>
 struct overloaded : Ts... {
@@ -179,6 +180,28 @@ Expected<std::vector<Event>, Rejection> decide_change(const State& s, const Chan
   return unexpected(reject(RejectionKind::invalid, kInvalidCommand, "unknown session action"));
 }
 
+// Looked up by session first: a session of another counsellor is simply not in this stream.
+Expected<std::vector<Event>, Rejection> decide_review(const State& s, const SubmitReview& c,
+                                                      const Actor& actor) {
+  auto it = s.sessions.find(c.session_id);
+  if (it == s.sessions.end())
+    return unexpected(reject(RejectionKind::not_found, "session_not_found",
+                             "this counsellor has no such session"));
+  const Session& session = it->second;
+  if (!is_session_client(session, actor))
+    return unexpected(reject(RejectionKind::forbidden, "not_session_client",
+                             "only the session's client may review it"));
+  if (session.review)
+    return unexpected(reject(RejectionKind::conflict, "already_reviewed",
+                             "this session has already been reviewed"));
+  if (session.status != SessionStatus::completed)
+    return unexpected(reject(RejectionKind::unprocessable, "session_not_completed",
+                             std::string("only a completed session can be reviewed; this one is ") +
+                                 to_string(session.status)));
+  return std::vector<Event>{ReviewSubmitted{c.review_id, c.session_id, s.counselor_id,
+                                            session.client_id, c.rating, c.comment}};
+}
+
 // Moves a session out of the calendar when it leaves requested/confirmed.
 void set_status(State& s, Session& session, SessionStatus to) {
   if (is_active(session.status) && !is_active(to))
@@ -313,7 +336,8 @@ bool handles_command(std::string_view t) {
   return t == "counselor.update_profile" || t == "counselor.set_availability" ||
          t == "session.request" || t == "session.confirm" || t == "session.decline" ||
          t == "session.complete" || t == "session.mark_no_show" || t == "session.cancel" ||
-         t == "counselor.verify" || t == "counselor.suspend" || t == "counselor.reinstate";
+         t == "counselor.verify" || t == "counselor.suspend" || t == "counselor.reinstate" ||
+         t == "review.submit";
 }
 
 Expected<Command, Rejection> parse_command(std::string_view type, const json::Value& data) {
@@ -360,6 +384,21 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
     return Command{RequestSession{SessionId{*sid}, UserId{*client}, *start,
                                   static_cast<int>(*duration), std::move(*topic), *mode}};
   }
+  if (type == "review.submit") {
+    auto review_id = r.uuid("review_id");
+    if (!review_id) return unexpected(review_id.error());
+    auto sid = r.uuid("session_id");
+    if (!sid) return unexpected(sid.error());
+    auto rating = r.integer("rating", kMinRating, kMaxRating);
+    if (!rating) return unexpected(rating.error());
+    auto comment = r.string("comment", kMaxReviewCommentChars, "");
+    if (!comment) return unexpected(comment.error());
+    // Clear text must never reach the log, which keeps it forever.
+    if (!comment->empty() && !comment->starts_with(kSealedPrefix))
+      return unexpected(r.fail("comment", "expected \"\" or a sealed (enc:v1:) value"));
+    return Command{SubmitReview{ReviewId{*review_id}, SessionId{*sid}, static_cast<int>(*rating),
+                                std::move(*comment)}};
+  }
   std::optional<SessionAction> action;
   if (type == "session.confirm") action = SessionAction::confirm;
   if (type == "session.decline") action = SessionAction::decline;
@@ -400,6 +439,7 @@ Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& co
           },
           [&](const RequestSession& c) { return decide_request(s, c, actor, now); },
           [&](const ChangeSession& c) { return decide_change(s, c, actor, now); },
+          [&](const SubmitReview& c) { return decide_review(s, c, actor); },
       },
       command);
 }
@@ -454,6 +494,11 @@ void evolve(State& s, const Event& event) {
             if (auto* x = find_session(s, e.session_id); x && x->status == SessionStatus::confirmed)
               set_status(s, *x, SessionStatus::no_show);
           },
+          [&](const ReviewSubmitted& e) {
+            // The first review stands: a redelivered one changes nothing.
+            if (auto* x = find_session(s, e.session_id); x && !x->review)
+              x->review = SubmittedReview{e.review_id, e.rating};
+          },
       },
       event);
 }
@@ -502,6 +547,13 @@ NewEvent encode(const Event& event) {
                                b.id("cancelled_by", e.cancelled_by.value())
                                    .string("reason", e.reason)
                                    .boolean("late", e.late);
+                               return b.canonical();
+                             },
+                             [](const ReviewSubmitted& e) {
+                               auto b = participants(e);
+                               b.id("review_id", e.review_id.value())
+                                   .integer("rating", e.rating)
+                                   .string("comment", e.comment);
                                return b.canonical();
                              },
                              [](const auto& e) { return participants(e).canonical(); },
@@ -584,6 +636,17 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
     e->late = *late;
     return *e;
   }
+  if (type == ReviewSubmitted::type) {
+    auto e = decode_participants<ReviewSubmitted>(d);
+    auto review_id = r.uuid("review_id");
+    auto rating = r.integer("rating", kMinRating, kMaxRating);
+    auto comment = json::get_string(d, "comment");
+    if (!e || !review_id || !rating || !comment) return std::nullopt;
+    e->review_id = ReviewId{*review_id};
+    e->rating = static_cast<int>(*rating);
+    e->comment = std::string(*comment);
+    return *e;
+  }
   return std::nullopt;
 }
 
@@ -616,6 +679,27 @@ std::string profile_view_json(const State& s) {
   w.Bool(s.suspended);
   json::key(w, "verified");
   w.Bool(s.verified);
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+std::string review_view_json(const State& s, const SessionId& session_id) {
+  auto it = s.sessions.find(session_id);
+  if (it == s.sessions.end() || !it->second.review) return "null";
+  const Session& session = it->second;
+  rapidjson::StringBuffer sb;
+  json::Writer w(sb);
+  w.StartObject();
+  json::key(w, "client_id");
+  json::write_string(w, session.client_id.value().str());
+  json::key(w, "counselor_id");
+  json::write_string(w, s.counselor_id.value().str());
+  json::key(w, "id");
+  json::write_string(w, session.review->review_id.value().str());
+  json::key(w, "rating");
+  w.Int(session.review->rating);
+  json::key(w, "session_id");
+  json::write_string(w, session_id.value().str());
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }

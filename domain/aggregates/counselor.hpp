@@ -1,7 +1,9 @@
 #pragma once
 // The counselor aggregate (stream counselor-<user>): profile, availability and the sessions
-// booked with the counsellor. Its hard invariants: a counsellor is never double-booked and a
-// session only moves along its state machine. Pure: decide(state, command) -> events | rejection.
+// booked with the counsellor, and the reviews of those sessions. Its hard invariants: a
+// counsellor is never double-booked, a session only moves along its state machine, and a
+// completed session gets at most one review, by its client. Pure: decide(state, command) ->
+// events | rejection.
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +22,9 @@
 
 namespace counsel::counselor {
 
+// Reviews live in this aggregate (their rules read the session state), so their id type does too.
+using ReviewId = named_type<Uuid, struct review_id_tag>;
+
 enum class SessionStatus { requested, confirmed, declined, cancelled, completed, no_show };
 const char* to_string(SessionStatus s);
 bool is_active(SessionStatus s);  // requested or confirmed: occupies the calendar
@@ -32,6 +37,11 @@ std::optional<SessionMode> parse_session_mode(std::string_view s);
 inline constexpr std::chrono::hours kLateCancellationWindow{24};
 inline constexpr int kMinDurationMinutes = 15;
 inline constexpr int kMaxDurationMinutes = 240;
+inline constexpr int kMinRating = 1;
+inline constexpr int kMaxRating = 5;
+// A review comment arrives sealed with the client's key: the api bounds the clear text (2000
+// characters), this bounds its ciphertext (base64 of up to 4 bytes per character, plus overhead).
+inline constexpr size_t kMaxReviewCommentChars = 12000;
 
 // ---- events (catalogue: DESIGN/COMMON "The event catalogue") ----
 struct ProfileUpdated {
@@ -119,9 +129,21 @@ struct SessionNoShow {
   friend bool operator==(const SessionNoShow&, const SessionNoShow&) = default;
 };
 
-using Event = std::variant<ProfileUpdated, AvailabilitySet, SessionRequested, SessionConfirmed,
-                           SessionDeclined, SessionCancelled, SessionCompleted, SessionNoShow,
-                           CounselorVerified, CounselorSuspended, CounselorReinstated>;
+struct ReviewSubmitted {
+  static constexpr const char* type = "review.submitted";
+  ReviewId review_id;
+  SessionId session_id;
+  UserId counselor_id;
+  UserId client_id;
+  int rating = 0;       // kMinRating..kMaxRating
+  std::string comment;  // opaque (encrypted for the client), may be ""
+  friend bool operator==(const ReviewSubmitted&, const ReviewSubmitted&) = default;
+};
+
+using Event =
+    std::variant<ProfileUpdated, AvailabilitySet, SessionRequested, SessionConfirmed,
+                 SessionDeclined, SessionCancelled, SessionCompleted, SessionNoShow,
+                 CounselorVerified, CounselorSuspended, CounselorReinstated, ReviewSubmitted>;
 std::string_view event_type(const Event& e);
 
 // ---- state ----
@@ -132,6 +154,13 @@ struct Profile {
   std::string bio;
   std::string credentials;
   bool has_profile = false;
+};
+
+// What the aggregate keeps of a session's review: enough to refuse a second one and to answer
+// the command; the comment lives only in the event and the read model.
+struct SubmittedReview {
+  ReviewId review_id;
+  int rating = 0;
 };
 
 struct Session {
@@ -146,6 +175,7 @@ struct Session {
   bool late_cancellation = false;
   std::optional<UserId> cancelled_by;
   std::optional<std::string> reason;  // why it was cancelled or declined
+  std::optional<SubmittedReview> review;
 };
 
 struct State {
@@ -190,8 +220,15 @@ struct ChangeSession {
   SessionId session_id;
   std::string reason;
 };
-using Command =
-    std::variant<UpdateProfile, SetAvailability, RequestSession, ChangeSession, AdminDecision>;
+// The client of a completed session reviews the counsellor, once per session.
+struct SubmitReview {
+  ReviewId review_id;
+  SessionId session_id;
+  int rating = 0;
+  std::string comment;  // "" or sealed with the client's key ("enc:v1:...")
+};
+using Command = std::variant<UpdateProfile, SetAvailability, RequestSession, ChangeSession,
+                             AdminDecision, SubmitReview>;
 
 // The command types this aggregate handles (COMMON "Commands").
 bool handles_command(std::string_view command_type);
@@ -215,5 +252,8 @@ std::string profile_view_json(const State& s);
 // {counselor_id, time_zone (null if never set), weekly, buffer_minutes, min_notice_minutes,
 //  overrides}
 std::string availability_view_json(const State& s);
+// {id, counselor_id, session_id, client_id, rating} of the session's review; "null" if the
+// session is unknown or not reviewed.
+std::string review_view_json(const State& s, const SessionId& session_id);
 
 }  // namespace counsel::counselor

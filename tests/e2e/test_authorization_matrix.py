@@ -123,28 +123,48 @@ class AuthorizationMatrixTest(unittest.TestCase):
                 raise AssertionError(f"creating a patient record failed: {created!r}")
             patients[owner.id] = created.body["id"]
             tokens.append(created.header("Consistency-Token"))
+        rooms = {}
+        for owner in (client, other_client):
+            opened = owner.post("/api/v1/chatrooms", {"session_id": sessions[owner.id]})
+            if opened.status != 201:
+                raise AssertionError(f"opening a chat room failed: {opened!r}")
+            rooms[owner.id] = opened.body["id"]
+            tokens.append(opened.header("Consistency-Token"))
         # Every caller's first request sees every fixture.
         everything = merged_token(tokens)
+        # Each booking told its counsellor: one notification each.
+        notifications = {}
+        for recipient in (counselor, other_counselor):
+            listed = recipient.get("/api/v1/notifications", consistency=everything)
+            if listed.status != 200 or len(listed.body["results"]) != 1:
+                raise AssertionError(f"the booking request notification is missing: {listed!r}")
+            notifications[recipient.id] = listed.body["results"][0]["id"]
         for user in (admin, compliance, counselor, client):
             user.consistency = everything
 
         cls.users = {"client": client, "counselor": counselor, "admin": admin,
                      "compliance": compliance}
         # What each caller takes part in, by resource kind: a client their own account, the
-        # counsellor they booked, their session and record; the counsellor themself, their
-        # client, their session and that client's record. Staff take part in none of these.
+        # counsellor they booked, their session, record and chat room; the counsellor themself,
+        # their client, their session, that client's record and their room. Staff take part in
+        # none of these.
         cls.related = {
             "client": {"user": client.id, "client": client.id, "counselor": counselor.id,
-                       "session": sessions[client.id], "patient": patients[client.id]},
+                       "session": sessions[client.id], "patient": patients[client.id],
+                       "room": rooms[client.id]},
             "counselor": {"user": counselor.id, "client": client.id, "counselor": counselor.id,
-                          "session": sessions[client.id], "patient": patients[client.id]},
+                          "session": sessions[client.id], "patient": patients[client.id],
+                          "notification": notifications[counselor.id], "room": rooms[client.id]},
             "admin": {"user": admin.id},
             "compliance": {"user": compliance.id},
         }
-        # Someone else's: the other client, their counsellor, session and record.
+        # Someone else's: the other client, their counsellor, session and record, that
+        # counsellor's notification and the pair's chat room.
         cls.others = {"user": other_client.id, "client": other_client.id,
                       "counselor": other_counselor.id, "session": sessions[other_client.id],
-                      "patient": patients[other_client.id]}
+                      "patient": patients[other_client.id],
+                      "notification": notifications[other_counselor.id],
+                      "room": rooms[other_client.id]}
 
     def own_resource(self, route, caller):
         """The caller's own resource of the route's kind in the sense of its ownership rule,
@@ -154,7 +174,8 @@ class AuthorizationMatrixTest(unittest.TestCase):
         if ownership == "self":
             return related.get(kind) if kind in ("user", caller) else None
         if ownership == "owner":
-            return related.get(kind) if caller == "client" else None
+            # A patient record's owner is its client; a notification's, its recipient.
+            return related.get(kind) if caller == "client" or kind == "notification" else None
         return related.get(kind)
 
     def attempts(self):

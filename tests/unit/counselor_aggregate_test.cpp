@@ -698,8 +698,6 @@ BOOST_AUTO_TEST_CASE(booking_stays_fast_with_many_sessions) {
   BOOST_TEST(elapsed < std::chrono::seconds{5});
 }
 
-BOOST_AUTO_TEST_SUITE_END()
-
 // ---------------- admin decisions: verification and suspension ----------------
 
 BOOST_AUTO_TEST_CASE(only_a_verified_not_suspended_counselor_can_be_booked) {
@@ -741,3 +739,175 @@ BOOST_AUTO_TEST_CASE(admin_decisions_are_for_admins_and_idempotent) {
   BOOST_TEST(handles_command("counselor.suspend"));
   BOOST_TEST(handles_command("counselor.reinstate"));
 }
+
+// ---------------- reviews ----------------
+
+namespace {
+
+const char* kSealedComment = "enc:v1:Z3JlYXQgaGVscA==";
+
+ReviewId review(unsigned n) {
+  return ReviewId{counsel::test::nth_uuid(n, 5)};
+}
+
+SubmitReview submit(unsigned review_n, unsigned session_n, int rating = 5,
+                    std::string comment = kSealedComment) {
+  return SubmitReview{review(review_n), session(session_n), rating, std::move(comment)};
+}
+
+std::string review_json(std::string_view rating, std::string_view extra = "") {
+  return R"({"review_id":")" + review(1).value().str() + R"(","session_id":")" +
+         session(1).value().str() + R"(","rating":)" + std::string(rating) + std::string(extra) +
+         "}";
+}
+
+// Session 1 completed, 2 requested, 3 confirmed, 4 cancelled, 5 declined, 6 no-show; all the
+// client's. Session 7, completed, is the other client's.
+Scenario with_sessions_in_every_state() {
+  Scenario s;
+  s.given_availability();
+  s.given({requested(1, "2026-03-02T07:00:00Z"), SessionConfirmed{session(1), kCounselor, kClient},
+           SessionCompleted{session(1), kCounselor, kClient}});
+  s.given({requested(2, "2026-03-02T09:00:00Z")});
+  s.given(
+      {requested(3, "2026-03-02T11:00:00Z"), SessionConfirmed{session(3), kCounselor, kClient}});
+  s.given({requested(4, "2026-03-03T07:00:00Z"),
+           SessionCancelled{session(4), kCounselor, kClient, kClient, "", false}});
+  s.given(
+      {requested(5, "2026-03-03T09:00:00Z"), SessionDeclined{session(5), kCounselor, kClient, ""}});
+  s.given({requested(6, "2026-03-03T11:00:00Z"), SessionConfirmed{session(6), kCounselor, kClient},
+           SessionNoShow{session(6), kCounselor, kClient}});
+  s.given({requested(7, "2026-03-04T07:00:00Z", 60, kOtherClient),
+           SessionConfirmed{session(7), kCounselor, kOtherClient},
+           SessionCompleted{session(7), kCounselor, kOtherClient}});
+  return s;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_client_reviews_a_completed_session) {
+  auto s = with_sessions_in_every_state();
+  auto e = then_single<ReviewSubmitted>(s.when_json(
+      "review.submit", review_json("4", R"(,"comment":")" + std::string(kSealedComment) + "\""),
+      kClientActor));
+  BOOST_TEST((e == ReviewSubmitted{review(1), session(1), kCounselor, kClient, 4, kSealedComment}));
+  s.given({e});
+  BOOST_REQUIRE(s.state.sessions.at(session(1)).review.has_value());
+  BOOST_TEST(review_view_json(s.state, session(1)) ==
+             R"({"client_id":")" + kClient.value().str() + R"(","counselor_id":")" +
+                 kCounselor.value().str() + R"(","id":")" + review(1).value().str() +
+                 R"(","rating":4,"session_id":")" + session(1).value().str() + "\"}");
+  BOOST_TEST(review_view_json(s.state, session(3)) == "null");
+  BOOST_TEST(review_view_json(s.state, session(99)) == "null");
+  // The comment is optional.
+  auto bare = then_single<ReviewSubmitted>(
+      s.when_json("review.submit",
+                  R"({"review_id":")" + review(2).value().str() + R"(","session_id":")" +
+                      session(7).value().str() + R"(","rating":1})",
+                  kOtherClientActor));
+  BOOST_TEST(bare.comment == "");
+  BOOST_TEST((bare.client_id == kOtherClient));
+  BOOST_TEST(handles_command("review.submit"));
+}
+
+BOOST_AUTO_TEST_CASE(only_completed_sessions_are_reviewed) {
+  auto s = with_sessions_in_every_state();
+  for (unsigned n : {2u, 3u, 4u, 5u, 6u})
+    then_rejected(s.when(submit(1, n), kClientActor), RejectionKind::unprocessable,
+                  "session_not_completed");
+  // Once it is completed, it can be.
+  s.given({SessionCompleted{session(3), kCounselor, kClient}});
+  then_single<ReviewSubmitted>(s.when(submit(1, 3), kClientActor));
+}
+
+BOOST_AUTO_TEST_CASE(only_the_session_client_reviews) {
+  auto s = with_sessions_in_every_state();
+  for (const Actor& who :
+       {kOtherClientActor, kCounselorActor, kOtherCounselorActor, Actor{kClient, Role::counselor},
+        Actor{kClient, Role::admin}, Actor{user(900), Role::admin}, kSystem})
+    then_rejected(s.when(submit(1, 1), who), RejectionKind::forbidden, "not_session_client");
+  // Not this counsellor's session (another counsellor's, or none at all): not found here.
+  then_rejected(s.when(submit(1, 77), kClientActor), RejectionKind::not_found, "session_not_found");
+}
+
+BOOST_AUTO_TEST_CASE(a_session_is_reviewed_once) {
+  auto s = with_sessions_in_every_state();
+  BOOST_REQUIRE(s.run(submit(1, 1, 5), kClientActor));
+  then_rejected(s.run(submit(2, 1, 1), kClientActor), RejectionKind::conflict, "already_reviewed");
+  then_rejected(s.run(submit(1, 1, 5), kClientActor), RejectionKind::conflict, "already_reviewed");
+  // Other sessions keep their own review.
+  then_single<ReviewSubmitted>(s.run(submit(3, 7, 2), kOtherClientActor));
+  BOOST_TEST(s.state.sessions.at(session(1)).review->rating == 5);
+  BOOST_TEST(s.state.sessions.at(session(7)).review->rating == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_redelivered_review_keeps_the_first) {
+  auto s = with_sessions_in_every_state();
+  const ReviewSubmitted first{review(1), session(1), kCounselor, kClient, 3, ""};
+  const ReviewSubmitted stray{review(2), session(1), kCounselor, kClient, 5, ""};
+  for (const Event& e : std::vector<Event>{first, first, stray}) {
+    auto ne = encode(e);
+    auto back = decode(ne.type, ne.version, doc(ne.data_json));
+    BOOST_REQUIRE(back.has_value());
+    evolve(s.state, *back);
+  }
+  const auto& kept = s.state.sessions.at(session(1)).review;
+  BOOST_REQUIRE(kept.has_value());
+  BOOST_TEST((kept->review_id == review(1)));
+  BOOST_TEST(kept->rating == 3);
+  // A review of a session this stream never saw changes nothing.
+  evolve(s.state, ReviewSubmitted{review(3), session(99), kCounselor, kClient, 4, ""});
+  BOOST_TEST(!s.state.sessions.contains(session(99)));
+}
+
+BOOST_AUTO_TEST_CASE(review_input_is_validated) {
+  auto s = with_sessions_in_every_state();
+  auto bad = [&](const std::string& data) {
+    then_rejected(s.when_json("review.submit", data, kClientActor), RejectionKind::invalid,
+                  "invalid_command");
+  };
+  for (auto rating : {"0", "6", "-1", "\"5\"", "4.5", "5.0", "null", "true", "[5]"})
+    bad(review_json(rating));
+  bad(R"({"review_id":")" + review(1).value().str() + R"(","session_id":")" +
+      session(1).value().str() + R"("})");
+  bad(R"({"session_id":")" + session(1).value().str() + R"(","rating":5})");
+  bad(R"({"review_id":"nope","session_id":")" + session(1).value().str() + R"(","rating":5})");
+  bad(R"({"review_id":")" + review(1).value().str() + R"(","rating":5})");
+  // The comment is sealed with the client's key before it reaches the aggregate: clear text,
+  // a non-string or an oversized value never becomes an event.
+  bad(review_json("5", R"(,"comment":"lovely")"));
+  bad(review_json("5", R"(,"comment":5)"));
+  bad(review_json("5", R"(,"comment":"enc:v1:)" + std::string(kMaxReviewCommentChars, 'A') + "\""));
+  bad("[]");
+  // Bounds are inclusive.
+  then_single<ReviewSubmitted>(s.when_json("review.submit", review_json("1"), kClientActor));
+  then_single<ReviewSubmitted>(s.when_json("review.submit", review_json("5"), kClientActor));
+  then_single<ReviewSubmitted>(s.when_json(
+      "review.submit",
+      review_json("5",
+                  R"(,"comment":"enc:v1:)" + std::string(kMaxReviewCommentChars - 7, 'A') + "\""),
+      kClientActor));
+}
+
+BOOST_AUTO_TEST_CASE(review_events_round_trip_with_the_catalogue_fields) {
+  const ReviewSubmitted e{review(1), session(1), kCounselor, kClient, 4, kSealedComment};
+  auto ne = encode(e);
+  BOOST_TEST(ne.type == "review.submitted");
+  BOOST_TEST(ne.version == 1);
+  BOOST_TEST(ne.data_json == R"({"client_id":")" + kClient.value().str() + R"(","comment":")" +
+                                 kSealedComment + R"(","counselor_id":")" +
+                                 kCounselor.value().str() + R"(","rating":4,"review_id":")" +
+                                 review(1).value().str() + R"(","session_id":")" +
+                                 session(1).value().str() + "\"}");
+  auto back = decode(ne.type, ne.version, doc(ne.data_json));
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST((*back == Event{e}));
+  BOOST_TEST(!decode(ne.type, 2, doc(ne.data_json)).has_value());
+  auto d = doc(ne.data_json);
+  d["rating"].SetInt(9);
+  BOOST_TEST(!decode(ne.type, 1, d).has_value());
+  d.RemoveMember("rating");
+  BOOST_TEST(!decode(ne.type, 1, d).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -52,13 +52,17 @@ const std::vector<std::string> kEventTypes{"account.registered",
                                            "session.cancelled",
                                            "session.completed",
                                            "session.no_show",
+                                           "review.submitted",
                                            "patient.created",
                                            "patient.updated",
                                            "patient.deleted",
                                            "patient.tag_added",
                                            "patient.tag_removed",
                                            "patient.session_added",
-                                           "patient.wallet_updated"};
+                                           "patient.wallet_updated",
+                                           "room.opened",
+                                           "chat.message_sent",
+                                           "chat.messages_read"};
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -239,6 +243,10 @@ Log scenario() {
               as_client, now));
   ok(log.send(cs, "session.confirm", session_ref(1), as_counselor, now));
   ok(log.send(cs, "session.complete", session_ref(1), as_counselor, now));
+  ok(log.send(cs, "review.submit",
+              R"({"review_id":")" + nth_uuid(1, 40).str() + R"(","session_id":")" +
+                  test::session(1).value().str() + R"(","rating":4,"comment":"enc:v1:Z29vZA=="})",
+              as_client, now));
   ok(log.send(cs, "session.request", booking(2, client, "2026-03-02T08:00:00Z", ""), as_client,
               now));
   ok(log.send(cs, "session.decline", session_ref(2, "not my field"), as_counselor, now));
@@ -265,6 +273,22 @@ Log scenario() {
               as_counselor, now));
   ok(log.send(ps, "patient.update_wallet", R"({"amount_cents":-50})", as_client, now));
   ok(log.send(ps, "patient.delete", "{}", as_client, now));
+  {
+    const std::string room_id = nth_uuid(1, 50).str(), rs = "room-" + room_id;
+    const std::string message = nth_uuid(1, 51).str();
+    ok(log.send(rs, "room.open",
+                R"({"room_id":")" + room_id + R"(","participants":[")" + client.value().str() +
+                    R"(",")" + counselor.value().str() + R"("],"session_id":")" +
+                    test::session(1).value().str() + R"("})",
+                as_client, now));
+    ok(log.send(rs, "chat.send_message",
+                R"({"message_id":")" + message + R"(","sender_id":")" + client.value().str() +
+                    R"(","content":"enc:v1:aGVsbG8=","message_type":"text"})",
+                as_client, now));
+    ok(log.send(rs, "chat.mark_read",
+                R"({"user_id":")" + counselor.value().str() + R"(","up_to":")" + message + "\"}",
+                as_counselor, now));
+  }
   return log;
 }
 
@@ -326,7 +350,7 @@ BOOST_AUTO_TEST_CASE(the_scenario_chain_verifies_and_replays) {
 }
 
 BOOST_AUTO_TEST_CASE(aggregate_kinds_route_by_stream_prefix) {
-  BOOST_TEST(all_aggregate_kinds().size() == 3u);
+  BOOST_TEST(all_aggregate_kinds().size() == 4u);
   auto* patient = aggregate_kind_for_stream("patient-p_abc123");
   BOOST_REQUIRE(patient != nullptr);
   BOOST_TEST(patient->stream_prefix() == "patient-");
@@ -337,7 +361,12 @@ BOOST_AUTO_TEST_CASE(aggregate_kinds_route_by_stream_prefix) {
   BOOST_REQUIRE(counselor != nullptr);
   BOOST_TEST(account->stream_prefix() == "account-");
   BOOST_TEST(counselor->stream_prefix() == "counselor-");
-  BOOST_TEST(aggregate_kind_for_stream("room-123") == nullptr);
+  BOOST_TEST(aggregate_kind_for_stream("chatroom-123") == nullptr);
+  auto* room = aggregate_kind_for_stream("room-" + nth_uuid(1, 50).str());
+  BOOST_REQUIRE(room != nullptr);
+  BOOST_TEST(room->stream_prefix() == "room-");
+  for (auto t : {"room.open", "chat.send_message", "chat.mark_read"})
+    BOOST_TEST(room->handles(t), t);
   BOOST_TEST(account->handles("account.register"));
   BOOST_TEST(!account->handles("session.request"));
   for (auto t : {"counselor.update_profile", "counselor.set_availability", "session.request",
@@ -396,6 +425,16 @@ BOOST_AUTO_TEST_CASE(result_bodies_show_the_resource) {
   BOOST_REQUIRE(!r.has_value());
   BOOST_TEST(r.error().code == "slot_unavailable");
   BOOST_TEST(log.events.size() == before);
+  // A review answers with the review.
+  BOOST_REQUIRE(log.send(cs, "session.complete", session_ref(1), as_counselor, now));
+  const auto review_id = nth_uuid(1, 40).str();
+  BOOST_REQUIRE(log.send(cs, "review.submit",
+                         R"({"review_id":")" + review_id + R"(","session_id":")" +
+                             test::session(1).value().str() + R"(","rating":5})",
+                         as_client, now));
+  auto reviewed = doc(log.last_body);
+  BOOST_TEST(json::get_string(reviewed, "id").value() == review_id);
+  BOOST_TEST(json::get_int(reviewed, "rating").value() == 5);
 }
 
 BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
@@ -446,6 +485,28 @@ BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
     d["email"].SetString("someone@example.org");
     registered.data_json = json::canonical(d);
     invalid(registered, "plaintext email");
+  }
+  {
+    auto reviewed = find("review.submitted");
+    auto d = doc(reviewed.data_json);
+    d["comment"].SetString("Very kind and helpful");
+    reviewed.data_json = json::canonical(d);
+    invalid(reviewed, "plaintext review comment");
+    d["comment"].SetString("");
+    d["rating"].SetInt(6);
+    reviewed.data_json = json::canonical(d);
+    invalid(reviewed, "rating above 5");
+  }
+  {
+    auto sent = find("chat.message_sent");
+    auto d = doc(sent.data_json);
+    d["content"].SetString("I could not sleep again");
+    sent.data_json = json::canonical(d);
+    invalid(sent, "plaintext chat message");
+    d["content"].SetString("enc:v1:aGVsbG8=");
+    d["message_type"].SetString("image");
+    sent.data_json = json::canonical(d);
+    invalid(sent, "message type other than text");
   }
   // Envelope problems.
   {

@@ -1,0 +1,255 @@
+#include "api/realtime_hub.hpp"
+
+#include <pqxx/pqxx>
+
+#include "api/chat_service.hpp"
+#include "domain/events/envelope.hpp"
+#include "domain/json.hpp"
+#include "infra/logging.hpp"
+#include "infra/pg/connection_pool.hpp"
+
+namespace counsel::api {
+
+namespace {
+
+constexpr const char* kTypingChannel = "counsel_typing";
+
+std::string message_id_of(const std::string& frame) {
+  auto doc = json::parse(frame, nullptr, 8);
+  if (!doc || !doc->IsObject()) return "";
+  return std::string(json::get_string(*doc, "id").value_or(""));
+}
+
+std::string typing_frame(const std::string& room_id, const std::string& user_id) {
+  rapidjson::StringBuffer sb;
+  json::Writer w(sb);
+  w.StartObject();
+  json::key(w, "type");
+  json::write_string(w, "typing");
+  json::key(w, "room_id");
+  json::write_string(w, room_id);
+  json::key(w, "user_id");
+  json::write_string(w, user_id);
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+}  // namespace
+
+// While `catching_up`, live frames wait in `held` so the backlog goes out first and nothing is
+// sent twice.
+struct RealtimeHub::RoomSubscription {
+  std::string room_id;
+  std::string user_id;
+  std::weak_ptr<WebSocketConnection> conn;
+  std::mutex mutex;
+  bool catching_up = false;
+  std::vector<std::pair<std::string, std::string>> held;  // (message id, frame)
+  std::set<std::string> sent_in_backlog;
+
+  void send(const std::string& frame, const std::string& message_id) {
+    std::lock_guard lock(mutex);
+    if (catching_up) {
+      held.emplace_back(message_id, frame);
+      return;
+    }
+    if (!message_id.empty() && sent_in_backlog.contains(message_id)) return;
+    if (auto c = conn.lock()) c->send_text(frame);
+  }
+};
+
+RealtimeHub::RealtimeHub(AppContext& app) : app_(app) {}
+
+RealtimeHub::~RealtimeHub() {
+  stop();
+}
+
+void RealtimeHub::start() {
+  if (running_.exchange(true)) return;
+  tail_thread_ = std::thread([this] { tail_events(); });
+  typing_thread_ = std::thread([this] { listen_typing(); });
+}
+
+void RealtimeHub::stop() {
+  running_ = false;
+  if (tail_thread_.joinable()) tail_thread_.join();
+  if (typing_thread_.joinable()) typing_thread_.join();
+}
+
+std::shared_ptr<RealtimeHub::RoomSubscription> RealtimeHub::join_room(
+    const std::string& room_id, const std::string& user_id,
+    const std::shared_ptr<WebSocketConnection>& conn, const std::string& after_message_id,
+    const std::function<std::vector<std::string>()>& backlog) {
+  auto sub = std::make_shared<RoomSubscription>();
+  sub->room_id = room_id;
+  sub->user_id = user_id;
+  sub->conn = conn;
+  sub->catching_up = !after_message_id.empty();
+  {
+    std::lock_guard lock(mutex_);
+    rooms_[room_id].insert(sub);
+  }
+  if (!sub->catching_up) return sub;
+  // Subscribed first, then the backlog is read: a message committed in between is either in
+  // the backlog or held, never lost.
+  auto frames = backlog();
+  std::lock_guard lock(sub->mutex);
+  for (auto& frame : frames) {
+    sub->sent_in_backlog.insert(message_id_of(frame));
+    conn->send_text(std::move(frame));
+  }
+  for (auto& [id, frame] : sub->held)
+    if (id.empty() || !sub->sent_in_backlog.contains(id)) conn->send_text(frame);
+  sub->held.clear();
+  sub->catching_up = false;
+  return sub;
+}
+
+void RealtimeHub::leave_room(const std::shared_ptr<RoomSubscription>& subscription) {
+  if (!subscription) return;
+  std::lock_guard lock(mutex_);
+  auto it = rooms_.find(subscription->room_id);
+  if (it == rooms_.end()) return;
+  it->second.erase(subscription);
+  if (it->second.empty()) rooms_.erase(it);
+}
+
+void RealtimeHub::typing(const std::string& room_id, const std::string& user_id) {
+  try {
+    auto lease = app_.pool->acquire(std::chrono::milliseconds(1000));
+    pqxx::nontransaction tx(lease.connection());
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kTypingChannel),
+                   room_id + "|" + user_id);
+  } catch (const std::exception& e) {
+    // Ephemeral by design: a lost typing indicator is harmless.
+    logging::warn("realtime", std::string("typing indicator not sent: ") + e.what());
+  }
+}
+
+void RealtimeHub::watch_notifications(const std::string& user_id,
+                                      const std::shared_ptr<WebSocketConnection>& conn) {
+  std::lock_guard lock(mutex_);
+  notification_watchers_.emplace(user_id, conn);
+}
+
+void RealtimeHub::unwatch_notifications(const std::string& user_id,
+                                        const std::shared_ptr<WebSocketConnection>& conn) {
+  std::lock_guard lock(mutex_);
+  auto [first, last] = notification_watchers_.equal_range(user_id);
+  for (auto it = first; it != last;) {
+    auto held = it->second.lock();
+    if (!held || held == conn) {
+      it = notification_watchers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RealtimeHub::push_notification(const std::string& user_id,
+                                    const std::string& notification_json) {
+  std::vector<std::shared_ptr<WebSocketConnection>> targets;
+  {
+    std::lock_guard lock(mutex_);
+    auto [first, last] = notification_watchers_.equal_range(user_id);
+    for (auto it = first; it != last; ++it)
+      if (auto c = it->second.lock()) targets.push_back(std::move(c));
+  }
+  if (targets.empty()) return;
+  const std::string frame = R"({"type":"notification","notification":)" + notification_json + "}";
+  for (auto& c : targets) c->send_text(frame);
+}
+
+size_t RealtimeHub::room_subscriptions() const {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  for (auto& [room, subs] : rooms_) n += subs.size();
+  return n;
+}
+
+void RealtimeHub::deliver_to_room(const std::string& room_id, const std::string& frame,
+                                  const std::string& message_id, const std::string& skip_user) {
+  std::vector<std::shared_ptr<RoomSubscription>> subs;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return;
+    subs.assign(it->second.begin(), it->second.end());
+  }
+  for (auto& sub : subs)
+    if (skip_user.empty() || sub->user_id != skip_user) sub->send(frame, message_id);
+}
+
+void RealtimeHub::tail_events() {
+  std::unique_ptr<log::LogReader> reader;
+  while (running_ && !reader) {
+    try {
+      std::vector<log::Position> from;
+      for (int p = 0; p < app_.log->partition_count(); ++p) {
+        auto end = app_.log->end_offset(log::Topic::events, log::PartitionId{p});
+        if (!end) throw std::runtime_error(end.error().message);
+        from.push_back({log::PartitionId{p}, *end});
+      }
+      reader = app_.log->reader();
+      reader->assign(log::Topic::events, from);
+    } catch (const std::exception& e) {
+      logging::warn("realtime", std::string("cannot follow the events log yet: ") + e.what());
+      reader.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  while (running_) {
+    auto batch = reader->poll(512, std::chrono::milliseconds(200));
+    if (!batch) {
+      logging::warn("realtime", "reading events failed: " + batch.error().message);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    for (const auto& record : *batch) {
+      // Cheap pre-filter: only room streams matter, and only rooms someone here watches.
+      if (!record.key.starts_with("room-")) continue;
+      const std::string room_id = record.key.substr(5);
+      {
+        std::lock_guard lock(mutex_);
+        if (!rooms_.contains(room_id)) continue;
+      }
+      auto envelope = decode_event(record.value);
+      if (!envelope) continue;
+      auto frame = chat::frame_from_event(app_, *envelope);
+      if (!frame) continue;
+      deliver_to_room(room_id, *frame,
+                      envelope->type == "chat.message_sent" ? message_id_of(*frame) : "", "");
+    }
+  }
+}
+
+void RealtimeHub::listen_typing() {
+  class Receiver final : public pqxx::notification_receiver {
+   public:
+    explicit Receiver(pqxx::connection& c) : pqxx::notification_receiver(c, kTypingChannel) {}
+    void operator()(const std::string& payload, int) override { pending.push_back(payload); }
+    std::vector<std::string> pending;
+  };
+  while (running_) {
+    try {
+      auto conn = pg::open_connection(app_.config.db);
+      Receiver receiver(*conn);
+      while (running_) {
+        conn->await_notification(0, 200000);
+        auto payloads = std::move(receiver.pending);
+        receiver.pending.clear();
+        for (const auto& p : payloads) {
+          auto bar = p.find('|');
+          if (bar == std::string::npos) continue;
+          const std::string room = p.substr(0, bar), user = p.substr(bar + 1);
+          deliver_to_room(room, typing_frame(room, user), "", user);
+        }
+      }
+    } catch (const std::exception& e) {
+      logging::warn("realtime", std::string("typing channel failed: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+}  // namespace counsel::api
