@@ -144,8 +144,11 @@ commands::Command make_command(const HttpRequest& req, const Principal& who, std
                                std::string stream, std::string data_json) {
   commands::Command c;
   if (auto key = idempotency_key(req)) {
-    // Same caller + same key + same command type ⇒ same command id, so a retry dedupes.
-    c.id = CommandId{uuid_from_text(who.id.value().str() + "|" + type + "|" + std::string(*key))};
+    // Same caller + same key + same command type + same stream ⇒ same command id, so a retry
+    // dedupes. The stream is part of it: a client reusing one key for another resource (another
+    // counsellor's calendar, another room) must not be answered with the first one's outcome.
+    c.id = CommandId{uuid_from_text(who.id.value().str() + "|" + type + "|" + stream + "|" +
+                                    std::string(*key))};
   } else {
     c.id = CommandId{new_uuid_v7()};
   }

@@ -51,8 +51,9 @@ constexpr const char* kMaskedSsn = "***-**-****";
 
 // Whether `viewer` sees an anonymous owner only under their alias. The list query's filters and
 // order follow the same rule, so a counsellor cannot search or sort by what they cannot see.
+// Behind an alias the identity shows only to the client and to an admin with a recorded reason.
 bool hides_anonymous_identity(PatientViewer viewer) {
-  return viewer == PatientViewer::counselor;
+  return viewer == PatientViewer::counselor || viewer == PatientViewer::admin;
 }
 
 std::optional<std::string> text(const pqxx::field& f) {
@@ -124,7 +125,7 @@ std::string like_pattern(const std::string& q) {
 }  // namespace
 
 PatientRecord redact_for(PatientViewer viewer, PatientRecord record) {
-  // Only a counsellor's view is redacted: the owner and an admin see everything.
+  // A counsellor never sees the SSN; the anonymous clients' identity is hidden below.
   if (viewer == PatientViewer::counselor && record.ssn) record.ssn = kMaskedSsn;
   if (record.owner_anonymous && hides_anonymous_identity(viewer)) {
     // The alias stands in for the name (never a fallback to the real one when it is missing);
@@ -162,6 +163,7 @@ std::string list_patients(pqxx::connection& conn, PatientViewer viewer, const st
   std::string where = kFrom + " WHERE ";
   switch (viewer) {
     case PatientViewer::admin:
+    case PatientViewer::admin_revealed:
       where += "($1::uuid IS NOT NULL)";
       break;
     case PatientViewer::owner:

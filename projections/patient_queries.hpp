@@ -15,7 +15,8 @@ namespace counsel::projections {
 
 // Who reads a record, which decides both which records a list holds and which fields show.
 enum class PatientViewer {
-  admin,      // every record, every field
+  admin,           // every record, every field, except an anonymous client's identity
+  admin_revealed,  // every field: an admin whose reason for looking is recorded
   owner,      // a client: their own record only, every field
   counselor,  // the records of clients with a session with them, through redact_for()
 };

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/handler_support.hpp"
+#include "api/identity_reveal.hpp"
 #include "domain/aggregates/patient.hpp"
 #include "domain/events/envelope.hpp"
 #include "infra/crypto/field_cipher.hpp"
@@ -319,7 +320,17 @@ HandlerResult get_patient(AppContext& app, const HttpRequest& req, const PathPar
   if (!waited) return unexpected(waited.error());
   auto v = visible_patient(app, params, who);
   if (!v) return unexpected(v.error());
-  return json_response(200, projections::patient_json(v->viewer, v->record));
+  std::string token;
+  if (v->viewer == PatientViewer::admin && v->record.owner_anonymous) {
+    // As for the client's profile: behind the alias only with a recorded reason (?reason=).
+    auto look = admin_identity_look(app, req, who, v->record.owner_id);
+    if (!look) return unexpected(look.error());
+    if (look->identity_visible) v->viewer = PatientViewer::admin_revealed;
+    token = look->consistency_token;
+  }
+  auto resp = json_response(200, projections::patient_json(v->viewer, v->record));
+  if (!token.empty()) resp.headers.push_back({"Consistency-Token", token});
+  return resp;
 }
 
 HandlerResult list_patients(AppContext& app, const HttpRequest& req, const PathParams&,

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "api/handler_support.hpp"
+#include "api/identity_reveal.hpp"
 #include "domain/aggregates/account.hpp"
 #include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
@@ -578,6 +579,16 @@ HandlerResult put_client(AppContext& app, const HttpRequest& req, const PathPara
 }
 
 }  // namespace
+
+Expected<IdentityLook, ApiError> admin_identity_look(AppContext& app, const HttpRequest& req,
+                                                     const Principal& admin,
+                                                     const std::string& client_id) {
+  auto target = with_db(app, [&](pqxx::connection& c) { return projections::find_user_record(c, client_id); });
+  if (!target) return IdentityLook{true, ""};  // nobody behind an alias to protect
+  auto look = admin_look(app, req, admin, *target);
+  if (!look) return unexpected(look.error());
+  return IdentityLook{look->identity_visible, look->consistency_token};
+}
 
 void register_profile_routes(Router& router, AppContext& app) {
   router.add("GET", "/api/v1/me", wrap_authed(app, me));

@@ -84,6 +84,20 @@ class ErrorsTest(unittest.TestCase):
         assert_problem(self, self.api.register(email=email, headers={"Idempotency-Key": "other"}),
                        409, "email_taken")
 
+    def test_an_idempotency_key_names_one_request_to_one_resource(self):
+        start = harness.weekday_at(15, nth=3)
+        key = {"Idempotency-Key": "booking-" + harness.unique_email()}
+        first = harness.book(self.client, self.counselor.id, start, headers=key)
+        self.assertEqual(first.status, 201, first)
+        again = harness.book(self.client, self.counselor.id, start, headers=key)
+        self.assertEqual(again.status, 201, again)
+        self.assertEqual(again.body["id"], first.body["id"], "a retry is the same booking")
+        # The same key sent for another counsellor's calendar is a request of its own.
+        other = harness.book(self.client, self.other_counselor.id, start, headers=key)
+        self.assertEqual(other.status, 201, other)
+        self.assertNotEqual(other.body["id"], first.body["id"])
+        self.assertEqual(other.body["counselor_id"], self.other_counselor.id)
+
     def test_concurrent_registrations_of_one_email(self):
         email = harness.unique_email()
         barrier = threading.Barrier(10)

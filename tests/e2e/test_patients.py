@@ -434,16 +434,31 @@ class PatientsTest(unittest.TestCase):
             self.assertEqual(counselor_finds(query), [], query)
         self.assertEqual(counselor_finds("name=river"), [body["id"]])
 
-        # The client themself and an admin see the whole record.
-        for reader in (owner, self.admin):
-            full = reader.get(path, consistency=counselor.consistency)
+        # An admin sees the alias too, and the whole record only with a recorded reason.
+        hidden = self.admin.get(path, consistency=counselor.consistency)
+        self.assertEqual(hidden.status, 200, hidden)
+        self.assertEqual(hidden.body["first_name"], "River")
+        self.assertIsNone(hidden.body["email"])
+        self.assertEqual(self.admin.get("/api/v1/patients?" + real_name_query).body["results"],
+                         [], "an admin cannot probe the hidden name either")
+        assert_problem(self, self.admin.get(path + "?reason=x"), 400, "invalid_parameter")
+        revealed = self.admin.get(path + "?" + harness.query_string(reason="Court order 2026/118"))
+        self.assertEqual(revealed.status, 200, revealed)
+        self.assertTrue(revealed.header("Consistency-Token"))
+        reveals = [e for e in harness.logged_events(self.db)
+                   if e["type"] == "account.identity_revealed"
+                   and e["data"]["user_id"] == owner.id]
+        self.assertEqual(len(reveals), 1)
+        self.assertEqual(reveals[0]["actor"]["id"], self.admin.id)
+        self.assertNotIn("Court order", json.dumps(reveals))
+        # The client themself, and the admin with a reason, see the whole record.
+        for reader, full in ((owner, owner.get(path, consistency=counselor.consistency)),
+                             (self.admin, revealed)):
             self.assertEqual(full.status, 200, full)
             for field in ("first_name", "last_name", "phone_no", "email", "ssn", "address",
                           "date_of_birth", "about_note", "profile_picture"):
                 self.assertEqual(full.body[field], body[field], f"{reader.role}: {field}")
             self.assertNotIn("anonymous", full.body)
-        found = self.admin.get("/api/v1/patients?" + real_name_query)
-        self.assertEqual([p["id"] for p in results_of(found)], [body["id"]])
 
     def test_filters_and_paging(self):
         marker = uuid.uuid4().hex[:8]
