@@ -19,6 +19,7 @@ std::vector<Role> RoleSet::list() const {
 namespace {
 
 constexpr RoleSet kAdmin{Role::admin};
+constexpr RoleSet kCompliance{Role::compliance};
 constexpr RoleSet kParticipants{Role::client, Role::counselor};
 // Patient records: their clients, the counsellors of those clients, admins.
 constexpr RoleSet kPatientReaders{Role::client, Role::counselor, Role::admin};
@@ -359,6 +360,13 @@ const std::vector<RouteAccess> kPolicy = {
      .ownership = Ownership::owner,
      .resource = Resource::notification,
      .note = "its recipient; others' and unknown ids get 404 notification_not_found"},
+
+    // audit_handlers.cpp: the audit read model is for compliance officers only.
+    {.method = "GET",
+     .pattern = "/api/v1/audit",
+     .audience = Audience::roles,
+     .roles = kCompliance,
+     .note = "event metadata (never data) filtered by actor, subject, type and time"},
 };
 
 std::string_view audience_name(Audience audience) {

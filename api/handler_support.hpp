@@ -70,6 +70,7 @@ void register_auth_routes(Router& router, AppContext& app);
 void register_password_reset_routes(Router& router, AppContext& app);
 void register_two_factor_routes(Router& router, AppContext& app);
 void register_admin_routes(Router& router, AppContext& app);
+void register_audit_routes(Router& router, AppContext& app);
 void register_counselor_routes(Router& router, AppContext& app);
 void register_review_routes(Router& router, AppContext& app);
 void register_session_routes(Router& router, AppContext& app);

@@ -7,6 +7,8 @@
 #include <iostream>
 
 #include "api/access_policy.hpp"
+#include "api/cli/audit_replay.hpp"
+#include "api/cli/audit_verify.hpp"
 #include "api/cli/demo_data.hpp"
 #include "api/cli/event_log_check.hpp"
 #include "api/cli/user_admin.hpp"
@@ -159,6 +161,42 @@ int log_check(const Config& config) {
   return 0;
 }
 
+// Usage errors are found before connecting, so a typo never waits on the database.
+int audit_replay(const Config& config) {
+  auto options = api::parse_replay_options(config);
+  if (!options) {
+    std::cerr << "counsel audit replay: " << options.error() << "\n";
+    return 2;
+  }
+  api::Runtime runtime(config);
+  runtime.open();
+  return api::run_audit_replay(runtime.log(), *options, std::cerr, isatty(STDERR_FILENO));
+}
+
+int audit_verify(const Config& config) {
+  std::vector<api::ChainCheckpoint> checkpoints;
+  for (auto& text : config.audit_checkpoints) {
+    auto checkpoint = api::parse_chain_checkpoint(text);
+    if (!checkpoint || checkpoint->partition >= config.partitions) {
+      std::cerr << "counsel audit verify: --from-checkpoint '" << text
+                << "' is not P:O:HASH (partition below --partitions, a 64-digit hex hash)\n";
+      return 2;
+    }
+    for (auto& earlier : checkpoints)
+      if (earlier.partition == checkpoint->partition) {
+        std::cerr << "counsel audit verify: two checkpoints for partition " << checkpoint->partition
+                  << "\n";
+        return 2;
+      }
+    checkpoints.push_back(*checkpoint);
+  }
+  api::Runtime runtime(config);
+  runtime.open();
+  auto report = api::verify_event_chains(runtime.log(), checkpoints,
+                                         isatty(STDERR_FILENO) ? &std::cerr : nullptr);
+  return api::print_audit_verify_report(report, std::cout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +216,8 @@ int main(int argc, char** argv) {
     if (cmd[0] == "projections" && cmd.size() == 3 && cmd[1] == "rebuild")
       return rebuild(config, cmd[2]);
     if (cmd[0] == "log" && cmd.size() == 2 && cmd[1] == "check") return log_check(config);
+    if (cmd[0] == "audit" && cmd.size() == 2 && cmd[1] == "replay") return audit_replay(config);
+    if (cmd[0] == "audit" && cmd.size() == 2 && cmd[1] == "verify") return audit_verify(config);
     if (cmd[0] == "routes") return print_routes();
     if (cmd[0] == "users" && cmd.size() == 2 && cmd[1] == "create-admin")
       return users_create_admin(config);

@@ -195,6 +195,7 @@ void Runtime::start(Roles roles, bool http) {
     register_password_reset_routes(router_, app_);
     register_two_factor_routes(router_, app_);
     register_admin_routes(router_, app_);
+    register_audit_routes(router_, app_);
     register_counselor_routes(router_, app_);
     register_review_routes(router_, app_);
     register_session_routes(router_, app_);

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -25,6 +26,26 @@ po::options_description make_options(Config& c) {
      "users create-admin: the new admin's email (the password is read from stdin)")
     ("display-name", po::value(&c.display_name),
      "users create-admin: the new admin's display name (default: the email's local part)")
+    ("from", po::value(&c.audit_from),
+     "audit replay: start at this RFC 3339 time or P:O position (inclusive; a position reads "
+     "only partition P)")
+    ("to", po::value(&c.audit_to),
+     "audit replay: stop before this RFC 3339 time or P:O position (exclusive)")
+    ("actor", po::value(&c.audit_actor), "audit replay: only events this user (UUID) caused")
+    ("subject", po::value(&c.audit_subject),
+     "audit replay: only events concerning this user (UUID): named in an *_id member of the "
+     "data, or the user's account-/counselor- stream")
+    ("stream", po::value(&c.audit_stream), "audit replay: only this stream, e.g. session-<id>")
+    ("type", po::value(&c.audit_types)->composing(),
+     "audit replay: only these event types (repeatable or a comma list; 'session.*' is a "
+     "prefix)")
+    ("format", po::value(&c.audit_format)->default_value(c.audit_format),
+     "audit replay: jsonl | csv")
+    ("output", po::value(&c.audit_output),
+     "audit replay: write to this file (atomically replaced) instead of stdout")
+    ("from-checkpoint", po::value(&c.audit_checkpoints)->composing(),
+     "audit verify: P:O:HASH, trust the event at partition P offset O to have HASH and start "
+     "that partition's check there (repeatable; verify prints each partition's head)")
     ("db", po::value(&c.db)->default_value(c.db),
      "COUNSEL_DB: libpq connection string of the PostgreSQL database")
     ("http-address", po::value(&c.http_address)->default_value(c.http_address),
@@ -107,13 +128,27 @@ const char* kUsage =
     "  projector                  the projectors only (partitions shared with other projectors)\n"
     "  migrate                    apply database migrations and exit\n"
     "  seed-demo                  load demo counsellors and clients unless already loaded\n"
-    "  projections rebuild NAME   rebuild a read model (users | counselors | sessions) from offset "
+    "  projections rebuild NAME   rebuild a read model (users | counselors | sessions | patients | "
+    "chat | notifications | audit) from offset "
     "0\n"
     "  log check                  verify every partition's hash chain and every event's JSON "
     "schema\n"
+    "  audit replay [--from --to --actor --subject --stream --type --format --output]\n"
+    "                             write the events (the audit stream) that pass the filters as "
+    "JSON Lines or CSV\n"
+    "  audit verify [--from-checkpoint P:O:HASH]\n"
+    "                             check every partition's hash chain; exit 1 and the first "
+    "broken link if tampered\n"
     "  routes                     print who may call each route (the access policy) as JSON\n"
     "  users create-admin --email E   create an admin (password from stdin) through the running "
     "system\n\n";
+
+bool is_subcommand_argument(const std::string& option) {
+  static const std::set<std::string> kFlagsOnly{"email",  "display-name", "from",           "to",
+                                                "actor",  "subject",      "stream",         "type",
+                                                "format", "output",       "from-checkpoint"};
+  return kFlagsOnly.contains(option);
+}
 
 std::string_view trim_spaces(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -183,6 +218,9 @@ ConfigParse parse_config(int argc, char** argv) {
     po::store(po::parse_environment(options,
                                     [&](const std::string& env) -> std::string {
                                       for (auto& opt : options.options()) {
+                                        // A subcommand's arguments are flags only: a stray
+                                        // COUNSEL_TYPE must not filter an audit replay.
+                                        if (is_subcommand_argument(opt->long_name())) continue;
                                         if (env_name_for(opt->long_name()) == env)
                                           return opt->long_name();
                                       }

@@ -16,6 +16,16 @@ struct Config {
   // `users create-admin` only.
   std::string email;
   std::string display_name;
+  // `audit replay` / `audit verify` only.
+  std::string audit_from;  // RFC 3339 time or P:O position
+  std::string audit_to;
+  std::string audit_actor;
+  std::string audit_subject;
+  std::string audit_stream;
+  std::vector<std::string> audit_types;        // each may be a comma list
+  std::string audit_format = "jsonl";          // jsonl | csv
+  std::string audit_output;                    // empty: stdout
+  std::vector<std::string> audit_checkpoints;  // P:O:HASH
   std::string http_address = "127.0.0.1";
   int http_port = 8080;
   std::string log_engine = "postgres";  // postgres | kafka | kafka-mock

@@ -12,6 +12,7 @@ std::vector<std::unique_ptr<Projection>> all_projections() {
   out.push_back(make_patients_projection());
   out.push_back(make_chat_projection());
   out.push_back(make_notifications_projection());
+  out.push_back(make_audit_projection());
   return out;
 }
 

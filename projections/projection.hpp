@@ -34,7 +34,7 @@ class Projection {
   virtual void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const = 0;
 };
 
-// users, counselors, sessions, patients, chat, notifications, in that order.
+// users, counselors, sessions, patients, chat, notifications, audit, in that order.
 std::vector<std::unique_ptr<Projection>> all_projections();
 std::unique_ptr<Projection> make_projection(std::string_view name);  // nullptr when unknown
 std::vector<std::string> projection_names();

@@ -12,6 +12,7 @@ std::unique_ptr<Projection> make_sessions_projection();
 std::unique_ptr<Projection> make_patients_projection();
 std::unique_ptr<Projection> make_chat_projection();
 std::unique_ptr<Projection> make_notifications_projection();
+std::unique_ptr<Projection> make_audit_projection();
 
 // "<schema>"."<table>", quoted.
 std::string qualified(pqxx::transaction_base& tx, const std::string& schema,

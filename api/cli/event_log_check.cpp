@@ -7,8 +7,8 @@
 #include <map>
 #include <memory>
 #include <sstream>
-#include <unordered_map>
 
+#include "api/cli/event_chain.hpp"
 #include "domain/events/envelope.hpp"
 #include "domain/json.hpp"
 
@@ -63,55 +63,22 @@ LogCheckReport check_event_log(log::Log& log, const std::filesystem::path& schem
       report.first_problem =
           "partition " + std::to_string(p) + " offset " + std::to_string(o) + ": " + why;
   };
+  std::vector<ChainProblem> chain_problems;
   for (int p = 0; p < log.partition_count(); ++p) {
     auto end = log.end_offset(log::Topic::events, log::PartitionId{p});
     if (!end) throw std::runtime_error("cannot read the events log: " + end.error().message);
-    auto reader = log.reader();
-    reader->assign(log::Topic::events, {{log::PartitionId{p}, log::Offset{0}}});
-    std::string prev_hash;
-    int64_t expected_offset = 0;
-    std::unordered_map<std::string, int64_t> sequences;
-    while (expected_offset < end->value()) {
-      auto batch = reader->poll(5000, std::chrono::milliseconds(500));
-      if (!batch) throw std::runtime_error("cannot read the events log: " + batch.error().message);
-      if (batch->empty()) break;
-      for (auto& rec : *batch) {
+    PartitionChainWalk walk(p, log.dense_offsets());
+    read_partition(log, p, 0, end->value(), 5000, [&](const std::vector<log::Record>& batch) {
+      for (auto& rec : batch) {
         ++report.events;
         int64_t o = rec.offset.value();
-        // Kafka's transaction markers leave gaps no reader sees; the chain still links.
-        if (o != expected_offset && log.dense_offsets()) {
-          ++report.broken_links;
-          problem(p, o, "gap: expected offset " + std::to_string(expected_offset));
+        chain_problems.clear();
+        auto e = walk.check(o, rec.value, chain_problems);
+        for (auto& cp : chain_problems) {
+          ++(cp.fault == ChainFault::sequence_gap ? report.sequence_errors : report.broken_links);
+          if (report.first_problem.empty()) report.first_problem = cp.describe();
         }
-        expected_offset = o + 1;
-        std::string error;
-        auto e = decode_event(rec.value, &error);
-        if (!e) {
-          ++report.broken_links;
-          problem(p, o, "undecodable event: " + error);
-          continue;
-        }
-        if (e->prev_hash != prev_hash) {
-          ++report.broken_links;
-          problem(p, o, "prev_hash does not match the previous event's hash");
-        }
-        if (compute_event_hash(*e) != e->hash) {
-          ++report.broken_links;
-          problem(p, o, "hash does not match the event's content");
-        }
-        if (e->partition != p) {
-          ++report.broken_links;
-          problem(p, o, "event names partition " + std::to_string(e->partition));
-        }
-        prev_hash = e->hash;
-        auto& seq = sequences[e->stream];
-        if (e->sequence != seq + 1) {
-          ++report.sequence_errors;
-          problem(p, o,
-                  "stream " + e->stream + " sequence " + std::to_string(e->sequence) + " after " +
-                      std::to_string(seq));
-        }
-        seq = e->sequence;
+        if (!e) continue;
         auto* schema = schemas.get(e->type, e->version);
         if (!schema) {
           ++report.schema_failures;
@@ -130,8 +97,10 @@ LogCheckReport check_event_log(log::Log& log, const std::filesystem::path& schem
                       validator.GetInvalidSchemaKeyword() + ")");
         }
       }
-    }
-    if (progress) *progress << "partition " << p << ": " << expected_offset << " events checked\n";
+      return true;
+    });
+    if (progress)
+      *progress << "partition " << p << ": " << walk.events_checked() << " events checked\n";
   }
   return report;
 }

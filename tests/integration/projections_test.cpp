@@ -466,7 +466,7 @@ BOOST_DATA_TEST_CASE(a_poisoned_event_is_quarantined_and_the_projector_moves_on,
   BOOST_TEST(scalar(c,
                     "SELECT string_agg(projection, ',' ORDER BY \"offset\", projection)"
                     " FROM projection.quarantine") ==
-             "sessions,chat,counselors,notifications,patients,sessions,users,counselors");
+             "sessions,audit,chat,counselors,notifications,patients,sessions,users,counselors");
   BOOST_TEST(scalar(c,
                     "SELECT count(*) FROM projection.quarantine WHERE error LIKE"
                     " '%undecodable%'") == std::to_string(projection_count));
