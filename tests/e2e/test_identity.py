@@ -201,7 +201,7 @@ class IdentityTest(unittest.TestCase):
         assert_problem(self, client.get(ME), 403, "account_suspended")
         # ... and on the other one (its gate follows NOTIFY; allow the delivery a moment).
         harness.wait_until(
-            lambda: self.other_api.get(ME, token=client.token).status == 403, timeout=1,
+            lambda: self.other_api.get(ME, token=client.token).status == 403, timeout=2,
             what="the other api process refusing the suspended user's token")
         assert_problem(self, login(self.api, client.email), 403, "account_suspended")
         refreshed = self.api.post("/api/v1/auth/refresh", {"refresh_token": refresh_token})

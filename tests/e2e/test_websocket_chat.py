@@ -141,10 +141,15 @@ class WebSocketChatTest(unittest.TestCase):
                 mine = [m["content"] for m in got if m["content"].startswith("more")]
                 self.assertEqual(mine, [f"more {i}" for i in range(5)])
             self.assertEqual(orders[0], orders[1], "both sides see the same order")
-            history = self.client.get(f"/api/v1/chatrooms/{self.room_id}/messages?limit=30")
-            self.assertEqual(history.status, 200, history)
-            self.assertEqual([m["id"] for m in reversed(history.body["results"])], orders[0],
-                             "the live order is the stored order")
+            # The socket sends carry no Consistency-Token back: wait for the read model instead.
+            def stored():
+                page = self.client.get(f"/api/v1/chatrooms/{self.room_id}/messages?limit=30")
+                self.assertEqual(page.status, 200, page)
+                ids = [m["id"] for m in reversed(page.body["results"])]
+                return ids if ids and ids[-1] == orders[0][-1] else None
+
+            history = harness.wait_until(stored, timeout=10, what="the read model's messages")
+            self.assertEqual(history, orders[0], "the live order is the stored order")
             burst = [a - s for a, s in zip(counselor_socket.arrivals[:20], sent_at)]
             # One message at a time: from the send on api 1 to the frame on api 2.
             single = []
