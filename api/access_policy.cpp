@@ -367,6 +367,11 @@ const std::vector<RouteAccess> kPolicy = {
      .audience = Audience::roles,
      .roles = kCompliance,
      .note = "event metadata (never data) filtered by actor, subject, type and time"},
+    {.method = "GET",
+     .pattern = "/api/v1/audit/verify",
+     .audience = Audience::roles,
+     .roles = kCompliance,
+     .note = "the hash chains' state, incremental per api process (?full=true: from the start)"},
 };
 
 std::string_view audience_name(Audience audience) {
