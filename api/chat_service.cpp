@@ -24,57 +24,12 @@ using projections::ChatParticipant;
 using projections::ChatRoomRecord;
 
 constexpr const char* kRoomNotFound = "room_not_found";
-constexpr const char* kValidationFailed = "validation_failed";
 // Shown instead of a name the read model can no longer decrypt (an erased subject).
 constexpr const char* kErasedName = "[erased]";
 constexpr int kMaxMessagesAfter = 1000;
 
-ApiError field_error(std::string_view field, std::string_view expected) {
-  return from_rejection(Rejection{RejectionKind::invalid, kValidationFailed,
-                                  std::string(field) + ": " + std::string(expected)});
-}
-
 ApiError room_not_found() {
   return not_found(kRoomNotFound, "No such room.");
-}
-
-// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). The body parser
-// does not check it, and PostgreSQL refuses anything else once the api decrypts a message.
-bool valid_utf8(std::string_view s) {
-  static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t continuation = 0;
-    uint32_t code_point = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      continuation = 1;
-      code_point = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      continuation = 2;
-      code_point = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      continuation = 3;
-      code_point = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + continuation >= s.size()) return false;
-    for (size_t k = 1; k <= continuation; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (c & 0x3F);
-    }
-    if (code_point < kSmallest[continuation] || code_point > 0x10FFFF ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF))
-      return false;
-    i += continuation + 1;
-  }
-  return true;
 }
 
 // The name others see: an anonymous client's alias, never a fallback to the real name.
@@ -222,15 +177,16 @@ std::optional<projections::ChatRoomSummary> room_summary(pqxx::connection& conn,
 Expected<std::string, ApiError> message_content(const json::Value& body) {
   auto it = body.FindMember("content");
   if (it == body.MemberEnd() || !it->value.IsString())
-    return unexpected(field_error("content", "expected a string"));
+    return unexpected(validation_failed("content", "expected a string"));
   const std::string_view raw(it->value.GetString(), it->value.GetStringLength());
-  if (!valid_utf8(raw)) return unexpected(field_error("content", "expected UTF-8 text"));
+  if (!fields::valid_utf8(raw))
+    return unexpected(validation_failed("content", "expected UTF-8 text"));
   if (raw.find('\0') != std::string_view::npos)
-    return unexpected(field_error("content", "expected text without U+0000"));
+    return unexpected(validation_failed("content", "expected text without U+0000"));
   std::string text = fields::trim(raw);
   const size_t chars = fields::utf8_length(text);
   if (chars < 1 || chars > room::kMaxMessageChars)
-    return unexpected(field_error(
+    return unexpected(validation_failed(
         "content", "expected 1 to " + std::to_string(room::kMaxMessageChars) + " characters"));
   return text;
 }
@@ -242,7 +198,7 @@ Expected<room::MessageType, ApiError> message_type(const json::Value& body) {
       std::string_view(it->value.GetString(), it->value.GetStringLength()) ==
           room::to_string(room::MessageType::text))
     return room::MessageType::text;
-  return unexpected(field_error("message_type", "expected text"));
+  return unexpected(validation_failed("message_type", "expected text"));
 }
 
 // A retried request (same Idempotency-Key) names the same message, which the room keeps once.
@@ -438,7 +394,8 @@ Expected<std::vector<log::Position>, ApiError> mark_read(AppContext& app, const 
     return unexpected(bad_request("invalid_json", "The body must be a JSON object."));
   auto text = json::get_string(body, "up_to");
   auto up_to = text ? Uuid::parse(*text) : std::nullopt;
-  if (!up_to) return unexpected(field_error("up_to", "expected the id of a message of the room"));
+  if (!up_to)
+    return unexpected(validation_failed("up_to", "expected the id of a message of the room"));
   rapidjson::StringBuffer sb;
   json::Writer w(sb);
   w.StartObject();
@@ -467,8 +424,8 @@ Expected<OpenedRoom, ApiError> open_room(AppContext& app, const HttpRequest& req
   const json::Value* session_value = given("session_id");
   const json::Value* participant_value = given("participant_id");
   if ((session_value == nullptr) == (participant_value == nullptr))
-    return unexpected(field_error(participant_value ? "session_id" : "participant_id",
-                                  "give either participant_id or session_id"));
+    return unexpected(validation_failed(participant_value ? "session_id" : "participant_id",
+                                        "give either participant_id or session_id"));
   auto id_in = [](const json::Value* v) -> std::optional<Uuid> {
     if (!v->IsString()) return std::nullopt;
     return Uuid::parse({v->GetString(), v->GetStringLength()});

@@ -127,6 +127,11 @@ ApiError from_rejection(const Rejection& rejection) {
   return error;
 }
 
+ApiError validation_failed(std::string_view field, std::string_view expected) {
+  return from_rejection(Rejection{RejectionKind::invalid, "validation_failed",
+                                  std::string(field) + ": " + std::string(expected)});
+}
+
 namespace {
 ApiError make(int status, std::string code, std::string detail) {
   ApiError error;

@@ -35,6 +35,8 @@ HttpResponse problem_response(const ApiError& error, std::string_view instance_p
 // ("<field>: <expected>") also names its field.
 int status_for(RejectionKind kind);
 ApiError from_rejection(const Rejection& rejection);
+// 400 validation_failed naming `field`: "<field>: <expected>", as the domain's readers phrase it.
+ApiError validation_failed(std::string_view field, std::string_view expected);
 
 // The standard reason phrase ("Not Found"), or "Error" for unknown statuses.
 std::string_view reason_phrase(int status);

@@ -29,11 +29,6 @@ std::chrono::year_month_day today_utc() {
   return std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now_utc())};
 }
 
-ApiError field_error(std::string_view field, std::string_view expected) {
-  return from_rejection(Rejection{RejectionKind::invalid, patient::kValidationFailed,
-                                  std::string(field) + ": " + std::string(expected)});
-}
-
 // The phone as identity.patient_phone_claims keys it: a hash, so the claim table holds no
 // number in clear text.
 std::string phone_hash(std::string_view phone) {
@@ -150,9 +145,10 @@ Expected<std::string, ApiError> owned_session_entry(pqxx::connection& c, const s
   auto doc = json::parse(entry, nullptr, 32);
   auto id = doc && doc->IsObject() ? json::get_string(*doc, "session_id") : std::nullopt;
   if (!id)
-    return unexpected(field_error(field,
-                                  "a session object needs a session_id naming one of the client's "
-                                  "sessions"));
+    return unexpected(
+        validation_failed(field,
+                          "a session object needs a session_id naming one of the client's "
+                          "sessions"));
   auto uuid = Uuid::parse(*id);
   if (!uuid) return unexpected(unknown_session(field, counselor_id.has_value()));
   const std::string session_id = uuid->str();
@@ -207,15 +203,15 @@ Expected<UserId, ApiError> new_record_owner(AppContext& app, const json::Value& 
       return unexpected(forbidden("not_patient_owner", "A client creates only their own record."));
     return who.id;
   }
-  if (!given) return unexpected(field_error("owner_id", "this field is required"));
+  if (!given) return unexpected(validation_failed("owner_id", "this field is required"));
   auto id = it->value.IsString() ? Uuid::parse(it->value.GetString()) : std::nullopt;
-  if (!id) return unexpected(field_error("owner_id", "expected a UUID"));
+  if (!id) return unexpected(validation_failed("owner_id", "expected a UUID"));
   auto user = with_db(
       app, [&](pqxx::connection& c) { return projections::find_public_user(c, id->str()); });
   auto doc = user ? json::parse(*user) : std::nullopt;
   auto role = doc ? json::get_string(*doc, "role") : std::nullopt;
   if (!role || *role != "client")
-    return unexpected(field_error("owner_id", "must name a registered client"));
+    return unexpected(validation_failed("owner_id", "must name a registered client"));
   return UserId{*id};
 }
 
@@ -493,7 +489,7 @@ Expected<std::string, ApiError> wallet_data(AppContext&, const Principal&, const
                                             const json::Value& body) {
   auto it = body.FindMember("amount");
   if (it == body.MemberEnd() || it->value.IsNull())
-    return unexpected(field_error("amount", "this field is required"));
+    return unexpected(validation_failed("amount", "this field is required"));
   auto cents = patient::parse_money(it->value, "amount", patient::kMaxWalletCents);
   if (!cents) return unexpected(from_rejection(cents.error()));
   return "{\"amount_cents\":" + std::to_string(*cents) + "}";

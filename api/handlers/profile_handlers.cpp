@@ -28,7 +28,6 @@ using projections::UserRecord;
 
 constexpr const char* kClientNotFound = "client_not_found";
 constexpr const char* kUserNotFound = "user_not_found";
-constexpr const char* kValidationFailed = "validation_failed";
 // Shown instead of a name the read model can no longer decrypt (an erased subject).
 constexpr const char* kErasedName = "[erased]";
 
@@ -41,52 +40,7 @@ constexpr size_t kMaxAliasChars = 40;
 constexpr size_t kMinRevealReasonChars = 3;
 constexpr size_t kMaxRevealReasonChars = 500;
 
-ApiError field_error(std::string_view field, std::string_view expected) {
-  return from_rejection(Rejection{RejectionKind::invalid, kValidationFailed,
-                                  std::string(field) + ": " + std::string(expected)});
-}
-
 // --- clear-text rules ----------------------------------------------------------------------
-
-// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). The body parser
-// does not check it, and PostgreSQL refuses anything else: an event carrying such bytes
-// would stop its projection.
-bool valid_utf8(std::string_view s) {
-  static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t continuation = 0;
-    uint32_t code_point = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      continuation = 1;
-      code_point = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      continuation = 2;
-      code_point = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      continuation = 3;
-      code_point = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + continuation >= s.size()) return false;
-    for (size_t k = 1; k <= continuation; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (c & 0x3F);
-    }
-    if (code_point < kSmallest[continuation] || code_point > 0x10FFFF ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF))
-      return false;
-    i += continuation + 1;
-  }
-  return true;
-}
 
 // Text other people read: no control characters, except tabs and line breaks in `multiline`
 // text. NUL in particular cannot be stored in PostgreSQL text.
@@ -175,13 +129,15 @@ Expected<std::string, ApiError> text_member(const json::Value& body, const char*
                                             size_t max_chars, bool multiline) {
   const auto* v = given(body, field);
   if (!v) return std::string();
-  if (!v->IsString()) return unexpected(field_error(field, "expected a string"));
+  if (!v->IsString()) return unexpected(validation_failed(field, "expected a string"));
   std::string s(v->GetString(), v->GetStringLength());
-  if (!valid_utf8(s) || !printable(s, multiline))
-    return unexpected(field_error(field, multiline ? "expected text without control characters"
+  if (!fields::valid_utf8(s) || !printable(s, multiline))
+    return unexpected(validation_failed(field, multiline
+                                                   ? "expected text without control characters"
                                                    : "expected one line of text"));
   if (utf8_length(s) > max_chars)
-    return unexpected(field_error(field, "at most " + std::to_string(max_chars) + " characters"));
+    return unexpected(
+        validation_failed(field, "at most " + std::to_string(max_chars) + " characters"));
   return s;
 }
 
@@ -192,16 +148,16 @@ Expected<ProfileInput, ApiError> read_profile(const json::Value& body) {
       return std::find(std::begin(names), std::end(names), name) != std::end(names);
     };
     if (!known(kProfileFields) && !known(kViewOnlyFields))
-      return unexpected(field_error(name,
-                                    "not a profile field (picture_url, bio, address, "
-                                    "preferences, preferred_language, anonymous, alias)"));
+      return unexpected(validation_failed(name,
+                                          "not a profile field (picture_url, bio, address, "
+                                          "preferences, preferred_language, anonymous, alias)"));
   }
   ProfileInput in;
 
   auto picture = text_member(body, "picture_url", kMaxPictureUrlChars, false);
   if (!picture) return unexpected(picture.error());
   if (!picture->empty() && !http_url(*picture))
-    return unexpected(field_error("picture_url", "expected an http(s) URL with a host"));
+    return unexpected(validation_failed("picture_url", "expected an http(s) URL with a host"));
   in.picture_url = std::move(*picture);
 
   auto bio = text_member(body, "bio", kMaxBioChars, true);
@@ -213,14 +169,15 @@ Expected<ProfileInput, ApiError> read_profile(const json::Value& body) {
   in.address = std::move(*address);
 
   if (const auto* v = given(body, "preferences")) {
-    if (!v->IsObject()) return unexpected(field_error("preferences", "expected a JSON object"));
+    if (!v->IsObject())
+      return unexpected(validation_failed("preferences", "expected a JSON object"));
     std::string text = json::to_string(*v);
     if (text.size() > kMaxPreferencesBytes)
-      return unexpected(field_error(
+      return unexpected(validation_failed(
           "preferences",
           "at most " + std::to_string(kMaxPreferencesBytes) + " bytes as compact JSON"));
-    if (!valid_utf8(text) || holds_nul(*v))
-      return unexpected(field_error("preferences", "expected UTF-8 text without U+0000"));
+    if (!fields::valid_utf8(text) || holds_nul(*v))
+      return unexpected(validation_failed("preferences", "expected UTF-8 text without U+0000"));
     in.preferences = std::move(text);
   }
 
@@ -228,12 +185,12 @@ Expected<ProfileInput, ApiError> read_profile(const json::Value& body) {
     auto tag = v->IsString() ? language_tag({v->GetString(), v->GetStringLength()}) : std::nullopt;
     if (!tag)
       return unexpected(
-          field_error("preferred_language", "expected a language tag like zu, en or en-ZA"));
+          validation_failed("preferred_language", "expected a language tag like zu, en or en-ZA"));
     in.preferred_language = std::move(*tag);
   }
 
   if (const auto* v = given(body, "anonymous")) {
-    if (!v->IsBool()) return unexpected(field_error("anonymous", "expected true or false"));
+    if (!v->IsBool()) return unexpected(validation_failed("anonymous", "expected true or false"));
     in.anonymous = v->GetBool();
   }
 
@@ -243,10 +200,11 @@ Expected<ProfileInput, ApiError> read_profile(const json::Value& body) {
   in.alias = fields::trim(*alias);
   const auto alias_chars = utf8_length(in.alias);
   if (in.alias.empty() && in.anonymous)
-    return unexpected(field_error("alias", "required when anonymous is true"));
+    return unexpected(validation_failed("alias", "required when anonymous is true"));
   if (!in.alias.empty() && (alias_chars < kMinAliasChars || alias_chars > kMaxAliasChars))
-    return unexpected(field_error("alias", "expected " + std::to_string(kMinAliasChars) + " to " +
-                                               std::to_string(kMaxAliasChars) + " characters"));
+    return unexpected(validation_failed("alias", "expected " + std::to_string(kMinAliasChars) +
+                                                     " to " + std::to_string(kMaxAliasChars) +
+                                                     " characters"));
   return in;
 }
 
@@ -268,7 +226,7 @@ Expected<std::string, ApiError> profile_command_data(AppContext& app, const User
     // Multi-byte text can pass the character limits and still outgrow what the aggregate
     // accepts once sealed; say which field instead of a generic invalid_command.
     if (sealed.size() > account::kMaxEncryptedChars)
-      return unexpected(field_error(field, "too long to store once encrypted; shorten it"));
+      return unexpected(validation_failed(field, "too long to store once encrypted; shorten it"));
     json::key(w, field);
     json::write_string(w, sealed);
   }
@@ -416,7 +374,7 @@ Expected<std::optional<std::string>, ApiError> reveal_reason(const HttpRequest& 
   if (!raw) return std::optional<std::string>();
   std::string reason = fields::trim(*raw);
   const auto chars = utf8_length(reason);
-  if (!valid_utf8(reason) || !printable(reason, false) || chars < kMinRevealReasonChars ||
+  if (!fields::valid_utf8(reason) || !printable(reason, false) || chars < kMinRevealReasonChars ||
       chars > kMaxRevealReasonChars)
     return unexpected(
         bad_request("invalid_parameter", "reason must be " + std::to_string(kMinRevealReasonChars) +
@@ -583,7 +541,8 @@ HandlerResult put_client(AppContext& app, const HttpRequest& req, const PathPara
 Expected<IdentityLook, ApiError> admin_identity_look(AppContext& app, const HttpRequest& req,
                                                      const Principal& admin,
                                                      const std::string& client_id) {
-  auto target = with_db(app, [&](pqxx::connection& c) { return projections::find_user_record(c, client_id); });
+  auto target = with_db(
+      app, [&](pqxx::connection& c) { return projections::find_user_record(c, client_id); });
   if (!target) return IdentityLook{true, ""};  // nobody behind an alias to protect
   auto look = admin_look(app, req, admin, *target);
   if (!look) return unexpected(look.error());

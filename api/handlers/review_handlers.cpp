@@ -1,8 +1,6 @@
 // /api/v1/counselors/{id}/reviews: a client reviews a counsellor after a completed session; anyone
 // signed in reads the reviews. The rules that need the session (its client, completed, once)
 // are the counselor aggregate's; this file checks the request's shape and seals the comment.
-#include <rapidjson/encodings.h>
-#include <rapidjson/memorystream.h>
 
 #include <pqxx/pqxx>
 
@@ -19,23 +17,6 @@ namespace {
 constexpr const char* kCounselorNotFound = "counselor_not_found";
 constexpr size_t kMaxCommentChars = 2000;
 
-ApiError field_error(std::string_view field, std::string_view expected) {
-  return from_rejection(Rejection{RejectionKind::invalid, "validation_failed",
-                                  std::string(field) + ": " + std::string(expected)});
-}
-
-// The body parser does not check the encoding, and PostgreSQL refuses invalid UTF-8: a comment
-// carrying such bytes would stop the projection that decrypts it.
-bool valid_utf8(std::string_view s) {
-  struct Discard {
-    void Put(char) {}
-  } sink;
-  rapidjson::MemoryStream in(s.data(), s.size());
-  while (in.Tell() < s.size())
-    if (!rapidjson::UTF8<>::Validate(in, sink)) return false;
-  return true;
-}
-
 struct ReviewInput {
   Uuid session_id;
   int rating = 0;
@@ -49,25 +30,27 @@ Expected<ReviewInput, ApiError> read_review(const json::Value& body) {
   if (rating == body.MemberEnd() || !rating->value.IsInt64() ||
       rating->value.GetInt64() < counselor::kMinRating ||
       rating->value.GetInt64() > counselor::kMaxRating)
-    return unexpected(field_error("rating", "expected an integer from 1 to 5"));
+    return unexpected(validation_failed("rating", "expected an integer from 1 to 5"));
   in.rating = static_cast<int>(rating->value.GetInt64());
 
   auto session_text = json::get_string(body, "session_id");
   auto session_id = session_text ? Uuid::parse(*session_text) : std::nullopt;
   if (!session_id || session_id->is_nil())
-    return unexpected(field_error("session_id", "expected the UUID of your completed session"));
+    return unexpected(
+        validation_failed("session_id", "expected the UUID of your completed session"));
   in.session_id = *session_id;
 
   auto comment = body.FindMember("comment");
   if (comment != body.MemberEnd() && !comment->value.IsNull()) {
-    if (!comment->value.IsString()) return unexpected(field_error("comment", "expected a string"));
+    if (!comment->value.IsString())
+      return unexpected(validation_failed("comment", "expected a string"));
     const std::string_view raw(comment->value.GetString(), comment->value.GetStringLength());
-    if (!valid_utf8(raw) || raw.find('\0') != std::string_view::npos)
-      return unexpected(field_error("comment", "expected UTF-8 text without U+0000"));
+    if (!fields::valid_utf8(raw) || raw.find('\0') != std::string_view::npos)
+      return unexpected(validation_failed("comment", "expected UTF-8 text without U+0000"));
     in.comment = fields::trim(raw);
     if (fields::utf8_length(in.comment) > kMaxCommentChars)
-      return unexpected(
-          field_error("comment", "at most " + std::to_string(kMaxCommentChars) + " characters"));
+      return unexpected(validation_failed(
+          "comment", "at most " + std::to_string(kMaxCommentChars) + " characters"));
   }
   return in;
 }

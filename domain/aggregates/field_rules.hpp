@@ -17,6 +17,10 @@ namespace counsel::fields {
 
 // Length in Unicode code points (UTF-8 continuation bytes are not counted).
 size_t utf8_length(std::string_view s);
+// Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. The api's body
+// parser does not check the encoding and PostgreSQL refuses anything else, so text that reaches
+// an event and then a read model must pass this first, or it would stop the projection.
+bool valid_utf8(std::string_view s);
 std::string trim(std::string_view s);
 // One '@' with text before it and a dotted domain after it, no spaces, controls or characters
 // that would break a header or a quoted list. Length bounds are the caller's.
