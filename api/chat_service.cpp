@@ -13,6 +13,7 @@
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/chat_queries.hpp"
+#include "projections/page_json.hpp"
 #include "projections/patient_queries.hpp"
 #include "projections/read_queries.hpp"
 
@@ -542,19 +543,7 @@ std::string rooms_of(AppContext& app, const Principal& who, int page, int per_pa
   w.StartArray();
   for (const auto& summary : found.rooms) write_room(w, summary, opener);
   w.EndArray();
-  const int64_t total_pages = (found.total + per_page - 1) / per_page;
-  json::key(w, "total");
-  w.Int64(found.total);
-  json::key(w, "page");
-  w.Int(page);
-  json::key(w, "per_page");
-  w.Int(per_page);
-  json::key(w, "total_pages");
-  w.Int64(total_pages);
-  json::key(w, "has_next");
-  w.Bool(page < total_pages);
-  json::key(w, "has_previous");
-  w.Bool(page > 1);
+  projections::write_page_members(w, found.total, page, per_page);
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }

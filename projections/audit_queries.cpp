@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/json.hpp"
+#include "projections/page_json.hpp"
 
 namespace counsel::projections {
 
@@ -73,19 +74,7 @@ std::string search_audit_events(pqxx::connection& conn, const AuditFilter& filte
     w.EndObject();
   }
   w.EndArray();
-  const int64_t total_pages = (total + per_page - 1) / per_page;
-  json::key(w, "total");
-  w.Int64(total);
-  json::key(w, "page");
-  w.Int(page);
-  json::key(w, "per_page");
-  w.Int(per_page);
-  json::key(w, "total_pages");
-  w.Int64(total_pages);
-  json::key(w, "has_next");
-  w.Bool(page < total_pages);
-  json::key(w, "has_previous");
-  w.Bool(page > 1);
+  write_page_members(w, total, page, per_page);
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }

@@ -7,6 +7,7 @@
 #include "domain/uuid.hpp"
 #include "infra/logging.hpp"
 #include "projections/checkpoints.hpp"
+#include "projections/page_json.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::projections {
@@ -72,19 +73,7 @@ class JsonOut {
 };
 
 void write_page_footer(JsonOut& out, int64_t total, int page, int per_page) {
-  const int64_t total_pages = (total + per_page - 1) / per_page;
-  out.key("total");
-  out.w().Int64(total);
-  out.key("page");
-  out.w().Int(page);
-  out.key("per_page");
-  out.w().Int(per_page);
-  out.key("total_pages");
-  out.w().Int64(total_pages);
-  out.key("has_next");
-  out.w().Bool(page < total_pages);
-  out.key("has_previous");
-  out.w().Bool(page > 1);
+  write_page_members(out.w(), total, page, per_page);
 }
 
 // --- counsellors -------------------------------------------------------------------------

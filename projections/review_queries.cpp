@@ -5,6 +5,7 @@
 #include "domain/json.hpp"
 #include "domain/time.hpp"
 #include "domain/uuid.hpp"
+#include "projections/page_json.hpp"
 
 namespace counsel::projections {
 namespace {
@@ -68,21 +69,9 @@ std::string list_reviews(pqxx::connection& conn, const ReviewListQuery& query) {
     for (const auto& row : rows) write_listed_review(w, row, query.show_reviewer);
   }
   w.EndArray();
-  const int64_t total_pages = (total + per_page - 1) / per_page;
   json::key(w, "count");
   w.Int64(total);
-  json::key(w, "total");
-  w.Int64(total);
-  json::key(w, "page");
-  w.Int(page);
-  json::key(w, "per_page");
-  w.Int(per_page);
-  json::key(w, "total_pages");
-  w.Int64(total_pages);
-  json::key(w, "has_next");
-  w.Bool(page < total_pages);
-  json::key(w, "has_previous");
-  w.Bool(page > 1);
+  write_page_members(w, total, page, per_page);
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
 }
