@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "api/account_passwords.hpp"
 #include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/password_hasher.hpp"
@@ -40,10 +41,7 @@ Expected<NewAccount, ApiError> read_new_account(const json::Value& body, Role ro
   if (a.email.size() < 3 || a.email.size() > 254 || !fields::plausible_email(a.email))
     return unexpected(bad_request("invalid_email", "email is not a valid address."));
   if (!password) return unexpected(bad_request("invalid_password", "password is required."));
-  auto plen = fields::utf8_length(*password);
-  if (plen < 8 || plen > 64)
-    return unexpected(
-        bad_request("invalid_password", "password must be between 8 and 64 characters."));
+  if (auto ok = check_new_password("password", *password); !ok) return unexpected(ok.error());
   a.password = std::string(*password);
   a.display_name = display ? fields::trim(*display) : a.email.substr(0, a.email.find('@'));
   if (a.display_name.empty() || fields::utf8_length(a.display_name) > 100)

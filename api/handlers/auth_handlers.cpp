@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "api/account_passwords.hpp"
 #include "api/account_registration.hpp"
 #include "api/handler_support.hpp"
 #include "api/refresh_tokens.hpp"
@@ -315,10 +316,7 @@ HandlerResult change_password(AppContext& app, const HttpRequest& req, const Pat
   if (!current || !next)
     return unexpected(
         bad_request("invalid_request", "current_password and new_password are required."));
-  auto next_length = utf8_length(*next);
-  if (next_length < 8 || next_length > 64)
-    return unexpected(
-        bad_request("invalid_password", "new_password must be between 8 and 64 characters."));
+  if (auto ok = check_new_password("new_password", *next); !ok) return unexpected(ok.error());
   const std::string user_id = who.id.value().str();
   auto creds = with_db(app, [&](pqxx::connection& c) {
     return projections::find_credentials_by_user_id(c, user_id);
@@ -333,30 +331,9 @@ HandlerResult change_password(AppContext& app, const HttpRequest& req, const Pat
   }
   if (!app.hasher->verify(creds->password_hash, *current)) return wrong();
 
-  auto password_hash = app.hasher->hash(*next);
-  auto key = app.keyring->get_or_create(who.id.value());
-  rapidjson::StringBuffer sb;
-  json::Writer w(sb);
-  w.StartObject();
-  json::key(w, "password_hash");
-  json::write_string(w, crypto::encrypt_field(key, password_hash, user_id));
-  json::key(w, "user_id");
-  json::write_string(w, user_id);
-  w.EndObject();
-  auto cmd = make_command(req, who, "account.change_password", account_stream(who.id),
-                          std::string(sb.GetString(), sb.GetSize()));
-  auto result = run_command(app, cmd);
+  auto result = run_command(app, password_change_command(app, req, who, who.id, *next));
   if (!result) return unexpected(result.error());
-  // Every session started with the old password ends: whoever knew it must not stay in.
-  with_db(app, [&](pqxx::connection& c) {
-    refresh_tokens::revoke_all(c, user_id);
-    return 0;
-  });
-  // The next login (on this api) must already see the new hash.
-  wait_for_read_models(app, result->event_positions);
-  auto resp = no_content();
-  resp.headers.push_back({"Consistency-Token", consistency_token(result->event_positions)});
-  return resp;
+  return password_changed(app, who.id, *result);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/account_passwords.hpp"
 #include "api/handler_support.hpp"
 #include "api/notification_outbox.hpp"
 #include "api/refresh_tokens.hpp"
@@ -196,10 +197,7 @@ HandlerResult confirm_reset(AppContext& app, const HttpRequest& req, const PathP
     return unexpected(bad_request("invalid_request", "token is required."));
   if (!next) return unexpected(bad_request("invalid_password", "new_password is required."));
   // Checked before the token is looked at, so a rejected password does not spend it.
-  const auto next_length = utf8_length(*next);
-  if (next_length < 8 || next_length > 64)
-    return unexpected(
-        bad_request("invalid_password", "new_password must be between 8 and 64 characters."));
+  if (auto ok = check_new_password("new_password", *next); !ok) return unexpected(ok.error());
   if (token->size() > kMaxPresentedTokenLength) return unexpected(invalid_reset_token());
   const std::string token_hash = sha256_hex(*token);
 
@@ -208,17 +206,7 @@ HandlerResult confirm_reset(AppContext& app, const HttpRequest& req, const PathP
   const Principal holder = *holder_or_error;
   const std::string user_id = holder.id.value().str();
 
-  const auto key = app.keyring->get_or_create(holder.id.value());
-  rapidjson::StringBuffer sb;
-  json::Writer w(sb);
-  w.StartObject();
-  json::key(w, "password_hash");
-  json::write_string(w, crypto::encrypt_field(key, app.hasher->hash(*next), user_id));
-  json::key(w, "user_id");
-  json::write_string(w, user_id);
-  w.EndObject();
-  auto cmd = make_command(req, holder, "account.change_password", account_stream(holder.id),
-                          std::string(sb.GetString(), sb.GetSize()));
+  const auto cmd = password_change_command(app, req, holder, holder.id, *next);
 
   // The token is spent in the transaction that stays open until the new password is in the
   // log: if the command fails, the rollback leaves the token usable for a retry, and a
@@ -239,16 +227,7 @@ HandlerResult confirm_reset(AppContext& app, const HttpRequest& req, const PathP
         return std::move(*result);
       });
   if (!changed) return unexpected(changed.error());
-  // Whoever knew the old password (or stole a session) must not stay signed in.
-  with_db(app, [&](pqxx::connection& c) {
-    refresh_tokens::revoke_all(c, user_id);
-    return 0;
-  });
-  // The next login (on this api) must already see the new hash.
-  wait_for_read_models(app, changed->event_positions);
-  auto resp = json_response(204, "");
-  resp.headers.push_back({"Consistency-Token", consistency_token(changed->event_positions)});
-  return resp;
+  return password_changed(app, holder.id, *changed);
 }
 
 }  // namespace
