@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/json.hpp"
+#include "projections/like_pattern.hpp"
 #include "projections/page_json.hpp"
 
 namespace counsel::projections {
@@ -14,14 +15,10 @@ std::string search_audit_events(pqxx::connection& conn, const AuditFilter& filte
   // escaped so only the trailing '*' widens the match.
   std::string type_pattern;
   if (!filter.type.empty()) {
-    std::string base = filter.type;
+    std::string_view base = filter.type;
     const bool prefix = base.ends_with("*");
-    if (prefix) base.pop_back();
-    for (char c : base) {
-      if (c == '%' || c == '_' || c == '\\') type_pattern += '\\';
-      type_pattern += c;
-    }
-    if (prefix) type_pattern += '%';
+    if (prefix) base.remove_suffix(1);
+    type_pattern = escape_like(base) + (prefix ? "%" : "");
   }
   const std::string from = filter.from ? format_rfc3339(*filter.from) : "";
   const std::string to = filter.to ? format_rfc3339(*filter.to) : "";

@@ -6,6 +6,7 @@
 #include "domain/aggregates/patient.hpp"
 #include "domain/json.hpp"
 #include "domain/uuid.hpp"
+#include "projections/like_pattern.hpp"
 #include "projections/page_json.hpp"
 
 namespace counsel::projections {
@@ -114,15 +115,6 @@ void write_record(json::Writer& w, const PatientRecord& p) {
   w.EndObject();
 }
 
-std::string like_pattern(const std::string& q) {
-  std::string out = "%";
-  for (char c : q) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
 }  // namespace
 
 PatientRecord redact_for(PatientViewer viewer, PatientRecord record) {
@@ -194,9 +186,9 @@ std::string list_patients(pqxx::connection& conn, PatientViewer viewer, const st
                             " THEN u.alias ELSE p.first_name END) NULLS LAST, p.patient_id";
   const bool hide_anonymous = hides_anonymous_identity(viewer);
   pqxx::read_transaction tx(conn);
-  const auto name = like_pattern(filter.name);
-  const auto phone = like_pattern(filter.phone);
-  const auto email = like_pattern(filter.email);
+  const auto name = contains_pattern(filter.name);
+  const auto phone = contains_pattern(filter.phone);
+  const auto email = contains_pattern(filter.email);
   const auto total = tx.exec_params1("SELECT count(*)" + where, me, filter.name, name, filter.phone,
                                      phone, filter.email, email, hide_anonymous)[0]
                          .as<int64_t>();

@@ -7,6 +7,7 @@
 #include "domain/uuid.hpp"
 #include "infra/logging.hpp"
 #include "projections/checkpoints.hpp"
+#include "projections/like_pattern.hpp"
 #include "projections/page_json.hpp"
 #include "projections/projection.hpp"
 
@@ -111,16 +112,6 @@ void write_counselor(JsonOut& out, const pqxx::row& row) {
   w.EndObject();
 }
 
-// Escapes LIKE wildcards so `q` is matched literally.
-std::string like_pattern(const std::string& q) {
-  std::string out = "%";
-  for (char c : q) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
 }  // namespace
 
 std::string search_counselors(pqxx::connection& conn, const CounselorFilter& filter) {
@@ -138,7 +129,7 @@ std::string search_counselors(pqxx::connection& conn, const CounselorFilter& fil
                                 ? " ORDER BY c.rating DESC NULLS LAST, c.review_count DESC,"
                                   " lower(c.display_name) NULLS LAST, c.counselor_id"
                                 : " ORDER BY lower(c.display_name) NULLS LAST, c.counselor_id";
-  const std::string pattern = like_pattern(filter.q);
+  const std::string pattern = contains_pattern(filter.q);
   pqxx::read_transaction tx(conn);
   const auto total = tx.exec_params1("SELECT count(*)" + where, filter.specialty, filter.language,
                                      filter.level, filter.q, pattern)[0]
