@@ -28,6 +28,7 @@ class PasswordHasher;
 namespace counsel::api {
 
 class HttpProbe;
+class AccessRecorder;
 
 struct Principal {
   UserId id;
@@ -45,6 +46,7 @@ struct AppContext {
   HttpProbe* probe = nullptr;
   projections::ConsistencyWatcher* watcher = nullptr;
   projections::AccountGate* gate = nullptr;  // suspensions and staff two-factor, per request
+  AccessRecorder* access = nullptr;  // reads of others' sensitive data; null in in-process tools
   std::string jwt_secret;
   std::string version = "0.1.0";
 };

@@ -605,4 +605,10 @@ std::string read_state_json(AppContext& app, const RoomAccess& room, const Princ
   return {sb.GetString(), sb.GetSize()};
 }
 
+AccessRecord history_access(const Principal& who, const RoomAccess& room) {
+  auto client = Uuid::parse(room.client_id);
+  return AccessRecord{who.actor(), UserId{client.value_or(Uuid{})}, access::Resource::chat_history,
+                      room.room_id, access::Basis::care_relationship};
+}
+
 }  // namespace counsel::api::chat

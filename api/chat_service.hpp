@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/access_recorder.hpp"
 #include "api/app_context.hpp"
 #include "api/http_message.hpp"
 #include "api/problem.hpp"
@@ -23,6 +24,10 @@ struct RoomAccess {
   std::string client_id;
   std::string counselor_id;
 };
+
+// The room's history is its client's data: a counsellor reading it is an access to record (the
+// client's own reads are skipped by the recorder).
+AccessRecord history_access(const Principal& who, const RoomAccess& room);
 
 // 404 room_not_found unless `who` is a participant (others never learn the room exists).
 Expected<RoomAccess, ApiError> require_participant(AppContext& app, std::string_view room_id,

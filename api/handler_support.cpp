@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "domain/events/envelope.hpp"
+#include "infra/crypto/field_cipher.hpp"
 #include "infra/crypto/jwt.hpp"
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
@@ -27,8 +28,21 @@ RouteHandler wrap(AppContext& app, Handler h) {
       return problem_response(
           unavailable("database_unavailable", "The database is unreachable; retry shortly."),
           req.path);
+    } catch (const crypto::SubjectErased&) {
+      // Something would have to be sealed for a person who was erased: nothing may be.
+      return problem_response(gone("subject_erased", "The person this concerns has been erased."),
+                              req.path);
     }
   };
+}
+
+Expected<bool, ApiError> record_access(AppContext& app, const std::vector<AccessRecord>& records) {
+  if (!app.access || records.empty()) return true;
+  if (app.access->record(records)) return true;
+  auto e = unavailable("access_log_unavailable",
+                       "Reads of sensitive records are paused until the access log catches up.");
+  e.headers.push_back({"Retry-After", "1"});
+  return unexpected(e);
 }
 
 RouteHandler wrap_authed(AppContext& app, AuthedHandler h) {
@@ -147,8 +161,8 @@ commands::Command make_command(const HttpRequest& req, const Principal& who, std
     // Same caller + same key + same command type + same stream ⇒ same command id, so a retry
     // dedupes. The stream is part of it: a client reusing one key for another resource (another
     // counsellor's calendar, another room) must not be answered with the first one's outcome.
-    c.id = CommandId{uuid_from_text(who.id.value().str() + "|" + type + "|" + stream + "|" +
-                                    std::string(*key))};
+    c.id = CommandId{
+        uuid_from_text(who.id.value().str() + "|" + type + "|" + stream + "|" + std::string(*key))};
   } else {
     c.id = CommandId{new_uuid_v7()};
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/access_recorder.hpp"
 #include "api/app_context.hpp"
 #include "api/router.hpp"
 #include "commands/command.hpp"
@@ -60,6 +61,11 @@ bool wait_for_read_models(AppContext& app, const std::vector<log::Position>& pos
 // Honours a Consistency-Token request header (400 if malformed).
 Expected<bool, ApiError> honour_consistency_token(AppContext& app, const HttpRequest& req);
 
+// Queues access records for reads of other people's sensitive data (api/access_recorder.hpp).
+// A problem (503 access_log_unavailable) when the access log cannot take them: the handler
+// must then not answer the read.
+Expected<bool, ApiError> record_access(AppContext& app, const std::vector<AccessRecord>& records);
+
 template <class F>
 auto with_db(AppContext& app, F&& f) {
   auto lease = app.pool->acquire(std::chrono::milliseconds(5000));
@@ -79,5 +85,6 @@ void register_profile_routes(Router& router, AppContext& app);
 void register_chat_routes(Router& router, AppContext& app);
 void register_notification_routes(Router& router, AppContext& app);
 void register_ops_routes(Router& router, AppContext& app);
+void register_privacy_routes(Router& router, AppContext& app);
 
 }  // namespace counsel::api

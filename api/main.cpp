@@ -100,16 +100,27 @@ int users_create_admin(const Config& config) {
   return status;
 }
 
+int rebuild_one(api::Runtime& runtime, const std::string& name);
+
+// `projections rebuild [NAME]`: one projection, or every one in turn (no NAME, or "all").
 int rebuild(const Config& config, const std::string& name) {
   auto names = projections::projection_names();
-  if (std::find(names.begin(), names.end(), name) == names.end()) {
+  const bool all = name.empty() || name == "all";
+  if (!all && std::find(names.begin(), names.end(), name) == names.end()) {
     std::cerr << "counsel: unknown projection '" << name << "' (known:";
     for (auto& n : names) std::cerr << " " << n;
-    std::cerr << ")\n";
+    std::cerr << ", or all)\n";
     return 2;
   }
   api::Runtime runtime(config);
   runtime.open();
+  if (!all) return rebuild_one(runtime, name);
+  for (const auto& n : names)
+    if (int status = rebuild_one(runtime, n); status != 0) return status;
+  return 0;
+}
+
+int rebuild_one(api::Runtime& runtime, const std::string& name) {
   bool tty = isatty(STDERR_FILENO);
   auto started = std::chrono::steady_clock::now();
   auto last_print = started;
@@ -213,8 +224,8 @@ int main(int argc, char** argv) {
     if (cmd[0] == "migrate") return migrate(config);
     if (cmd[0] == "kafka-mock") return kafka_mock(config);
     if (cmd[0] == "seed-demo") return seed_demo(config);
-    if (cmd[0] == "projections" && cmd.size() == 3 && cmd[1] == "rebuild")
-      return rebuild(config, cmd[2]);
+    if (cmd[0] == "projections" && (cmd.size() == 2 || cmd.size() == 3) && cmd[1] == "rebuild")
+      return rebuild(config, cmd.size() == 3 ? cmd[2] : "");
     if (cmd[0] == "log" && cmd.size() == 2 && cmd[1] == "check") return log_check(config);
     if (cmd[0] == "audit" && cmd.size() == 2 && cmd[1] == "replay") return audit_replay(config);
     if (cmd[0] == "audit" && cmd.size() == 2 && cmd[1] == "verify") return audit_verify(config);

@@ -208,4 +208,8 @@ ApiError unavailable(std::string code, std::string detail) {
   return make(503, std::move(code), std::move(detail));
 }
 
+ApiError gone(std::string code, std::string detail) {
+  return make(410, std::move(code), std::move(detail));
+}
+
 }  // namespace counsel::api

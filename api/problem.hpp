@@ -57,5 +57,6 @@ ApiError too_many_requests(
 ApiError overloaded(std::string detail = "The server is busy; retry shortly.");  // 503, Retry-After
 ApiError internal_error();  // 500; deliberately says nothing about the cause
 ApiError unavailable(std::string code, std::string detail);  // 503
+ApiError gone(std::string code, std::string detail);         // 410
 
 }  // namespace counsel::api

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "api/access_policy.hpp"
+#include "api/access_recorder.hpp"
 #include "api/handler_support.hpp"
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
@@ -152,6 +153,8 @@ void Runtime::open() {
   log_ = open_log(config_, &kafka_mock_);
   pool_ = std::make_unique<pg::PgPool>(config_.db, static_cast<size_t>(config_.db_pool_size));
   keyring_ = std::make_unique<crypto::SubjectKeyring>(*pool_);
+  erasures_ = std::make_unique<crypto::SubjectErasureFollower>(config_.db, *keyring_);
+  erasures_->start();
   {
     // The read tables exist before any role queries them, even on a fresh database.
     auto lease = pool_->acquire(std::chrono::seconds(10));
@@ -180,6 +183,9 @@ void Runtime::start(Roles roles, bool http) {
     watcher_->start();
     gate_ = std::make_unique<projections::AccountGate>(config_.db);
     gate_->start();
+    access_probe_ = std::make_unique<AccessProbe>();
+    access_ = std::make_unique<AccessRecorder>(*log_, *access_probe_);
+    access_->start();
     app_.config = config_;
     app_.pool = pool_.get();
     app_.log = log_.get();
@@ -189,6 +195,7 @@ void Runtime::start(Roles roles, bool http) {
     app_.probe = probe_.get();
     app_.watcher = watcher_.get();
     app_.gate = gate_.get();
+    app_.access = access_.get();
     app_.jwt_secret = load_or_create_secret(config_.jwt_secret_file);
     register_ops_routes(router_, app_);
     register_auth_routes(router_, app_);
@@ -203,6 +210,7 @@ void Runtime::start(Roles roles, bool http) {
     register_profile_routes(router_, app_);
     register_chat_routes(router_, app_);
     register_notification_routes(router_, app_);
+    register_privacy_routes(router_, app_);
     // Who may call what is declared once, in api/access_policy.cpp: the role part is enforced
     // here for every route, before its handler (which still checks ownership).
     install_access_guard(router_, [this](const HttpRequest& request) -> Expected<Role, ApiError> {
@@ -262,12 +270,15 @@ void Runtime::stop() {
   // Before the hub: a pusher set on the relay may point into it.
   if (relay_) relay_->stop();
   if (hub_) hub_->stop();
+  // Before the processor: records still queued are appended while it can answer them.
+  if (access_) access_->stop();
   if (processor_) processor_->stop();
   if (projector_) projector_->stop();
   if (bus_) bus_->stop();
   if (watcher_) watcher_->stop();
   if (gate_) gate_->stop();
   if (outbox_) outbox_->stop();
+  if (erasures_) erasures_->stop();
   server_.reset();
   hub_.reset();
   limiter_.reset();

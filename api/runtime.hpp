@@ -19,6 +19,9 @@ class ConsistencyWatcher;
 class AccountGate;
 class FieldDecryptor;
 }  // namespace counsel::projections
+namespace counsel::crypto {
+class SubjectErasureFollower;
+}
 
 namespace counsel::api {
 
@@ -26,6 +29,8 @@ class HttpServer;
 class RealtimeHub;
 class RateLimiter;
 class NotificationRelay;
+class AccessProbe;
+class AccessRecorder;
 namespace notify {
 class OutboxDispatcher;
 }
@@ -63,6 +68,8 @@ class Runtime {
   std::unique_ptr<pg::PgPool> pool_;
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<crypto::SubjectKeyring> keyring_;
+  // Erasures committed by any process reach this one's keyring cache.
+  std::unique_ptr<crypto::SubjectErasureFollower> erasures_;
   std::unique_ptr<crypto::PasswordHasher> hasher_;
   std::unique_ptr<projections::FieldDecryptor> decryptor_;
   std::unique_ptr<CommandBus> bus_;
@@ -72,6 +79,8 @@ class Runtime {
   std::unique_ptr<RateLimiter> limiter_;  // null with --rate-limits off
   std::unique_ptr<projections::ConsistencyWatcher> watcher_;
   std::unique_ptr<projections::AccountGate> gate_;
+  std::unique_ptr<AccessProbe> access_probe_;
+  std::unique_ptr<AccessRecorder> access_;
   // Serving api processes only, as the outbox.
   std::unique_ptr<NotificationRelay> relay_;
   std::unique_ptr<notify::OutboxDispatcher> outbox_;  // serving api processes only

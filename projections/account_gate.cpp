@@ -33,7 +33,7 @@ UserRow read_row(const pqxx::row& row) {
 }
 
 const char* kColumns =
-    "SELECT user_id::text, status = 'suspended',"
+    "SELECT user_id::text, status IN ('suspended', 'erased'),"
     " (extract(epoch FROM suspended_at) * 1000)::int8,"
     " role IN ('admin', 'compliance') AND two_factor_enabled FROM read.users";
 

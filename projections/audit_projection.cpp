@@ -5,18 +5,19 @@
 #include <set>
 
 #include "domain/json.hpp"
+#include "projections/event_data.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
 namespace {
 
 // Data members that name a user the event is about.
-const std::set<std::string, std::less<>> kSubjectMembers{"user_id",  "client_id", "counselor_id",
-                                                         "owner_id", "sender_id", "cancelled_by"};
+const std::set<std::string, std::less<>> kSubjectMembers{
+    "user_id", "client_id", "counselor_id", "owner_id", "sender_id", "cancelled_by", "subject_id"};
 
 std::vector<std::string> subjects_of(const EventEnvelope& e) {
   std::set<std::string> found;
-  for (std::string_view prefix : {"account-", "counselor-"}) {
+  for (std::string_view prefix : {"account-", "counselor-", "access-"}) {
     if (e.stream.starts_with(prefix)) {
       auto id = Uuid::parse(std::string_view(e.stream).substr(prefix.size()));
       if (id) found.insert(id->str());
@@ -44,7 +45,7 @@ std::string uuid_array_literal(const std::vector<std::string>& ids) {
 class AuditProjection final : public Projection {
  public:
   std::string_view name() const override { return "audit"; }
-  std::vector<std::string> tables() const override { return {"audit_events"}; }
+  std::vector<std::string> tables() const override { return {"audit_events", "access_records"}; }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto table = qualified(tx, schema, "audit_events");
@@ -66,6 +67,19 @@ class AuditProjection final : public Projection {
              " USING gin (subjects)");
     tx.exec0("CREATE INDEX IF NOT EXISTS audit_events_type_idx ON " + table +
              " (type, occurred_at)");
+    // Who read whose sensitive data (access.recorded): what a data subject's export lists.
+    const auto access = qualified(tx, schema, "access_records");
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + access +
+             " (event_id uuid PRIMARY KEY,"
+             " occurred_at timestamptz NOT NULL,"
+             " subject_id uuid NOT NULL,"
+             " reader_id uuid NOT NULL,"
+             " reader_role text NOT NULL,"
+             " what text NOT NULL,"
+             " resource_id text NOT NULL,"
+             " why text NOT NULL)");
+    tx.exec0("CREATE INDEX IF NOT EXISTS access_records_subject_idx ON " + access +
+             " (subject_id, occurred_at)");
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext&) const override {
@@ -77,6 +91,17 @@ class AuditProjection final : public Projection {
         e.id.value().str(), format_rfc3339(e.occurred_at), e.type, e.stream, e.sequence,
         e.partition, e.actor.id.value().str(), std::string(to_string(e.actor.role)),
         uuid_array_literal(subjects_of(e)));
+    if (e.type == "access.recorded") {
+      EventData d(e);
+      tx.exec_params0(
+          "INSERT INTO access_records (event_id, occurred_at, subject_id, reader_id, reader_role,"
+          " what, resource_id, why)"
+          " VALUES ($1::uuid, $2::timestamptz, $3::uuid, $4::uuid, $5, $6, $7, $8)"
+          " ON CONFLICT (event_id) DO NOTHING",
+          e.id.value().str(), format_rfc3339(e.occurred_at), d.uuid("subject_id").str(),
+          e.actor.id.value().str(), std::string(to_string(e.actor.role)), d.str("what"),
+          d.str("resource_id"), d.str("why"));
+    }
   }
 };
 

@@ -97,6 +97,8 @@ class CounselorsProjection final : public Projection {
       admin_decision(tx, e);
     } else if (e.type == "review.submitted") {
       review_submitted(tx, e, ctx);
+    } else if (e.type == "account.erased") {
+      erased(tx, e);
     }
   }
 
@@ -114,6 +116,18 @@ class CounselorsProjection final : public Projection {
         " display_name = EXCLUDED.display_name, created_at = EXCLUDED.created_at,"
         " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
         id.str(), display_name, at);
+  }
+
+  // An erased counsellor leaves the directory and keeps no name or profile text here; an erased
+  // client's review keeps its rating (the counsellor's average stays true) but not its words.
+  static void erased(pqxx::work& tx, const EventEnvelope& e) {
+    EventData d(e);
+    const std::string user = d.uuid("user_id").str();
+    tx.exec_params0(
+        "UPDATE counselors SET display_name = NULL, bio = '', credentials = '', suspended = true"
+        " WHERE counselor_id = $1::uuid",
+        user);
+    tx.exec_params0("UPDATE reviews SET comment = NULL WHERE client_id = $1::uuid", user);
   }
 
   static void profile_updated(pqxx::work& tx, const EventEnvelope& e) {

@@ -19,4 +19,11 @@ std::optional<std::string> KeyringFieldDecryptor::decrypt(const Uuid& subject,
   return clear;
 }
 
+void KeyringFieldDecryptor::shred(pqxx::work& tx, const Uuid& subject) {
+  crypto::shred_subject_key(tx, subject);
+  // Now, not at commit: later events of this batch must not decrypt with a cached key. Should
+  // the transaction roll back, the batch is applied again and shreds again.
+  keyring_.forget(subject);
+}
+
 }  // namespace counsel::projections

@@ -9,6 +9,7 @@ class KeyringFieldDecryptor final : public FieldDecryptor {
  public:
   explicit KeyringFieldDecryptor(crypto::SubjectKeyring& keyring) : keyring_(keyring) {}
   std::optional<std::string> decrypt(const Uuid& subject, std::string_view value) override;
+  void shred(pqxx::work& tx, const Uuid& subject) override;
 
  private:
   crypto::SubjectKeyring& keyring_;

@@ -17,8 +17,8 @@ namespace counsel::projections {
 enum class PatientViewer {
   admin,           // every record, every field, except an anonymous client's identity
   admin_revealed,  // every field: an admin whose reason for looking is recorded
-  owner,      // a client: their own record only, every field
-  counselor,  // the records of clients with a session with them, through redact_for()
+  owner,           // a client: their own record only, every field
+  counselor,       // the records of clients with a session with them, through redact_for()
 };
 
 // One row of read.patients in clear text, with what read.users says about its owner's
@@ -38,8 +38,10 @@ struct PatientRecord {
   std::optional<std::string> added_note;
   std::optional<std::string> about_note;
   std::optional<std::string> profile_picture;
-  std::string tags_json = "[]";      // a JSON array of strings
-  std::string sessions_json = "[]";  // a JSON array of session objects
+  std::string tags_json = "[]";  // a JSON array of strings
+  // A JSON array of session objects as they were given (decrypted); once the owner is erased
+  // each keeps only its session_id, with "erased": true.
+  std::string sessions_json = "[]";
   int64_t wallet_balance_cents = 0;
   Timestamp created_at{};
   Timestamp updated_at{};

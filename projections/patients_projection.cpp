@@ -1,7 +1,9 @@
 // patients: the patient records (seed 003) with their personal fields decrypted with the owning
 // client's key, for listing, search and reads. Every event of a record is on its own patient
 // stream (one partition), so they arrive in order. The password hash is not kept here: nothing
-// reads it back.
+// reads it back. Session entries are kept as the api was given them: since v2 their details
+// arrive sealed with the owner's key (patient.hpp, "Session entries") and are decrypted here;
+// once the owner is erased an entry keeps only its session_id, marked "erased": true.
 #include "domain/aggregates/patient.hpp"
 #include "domain/json.hpp"
 #include "projections/event_data.hpp"
@@ -14,6 +16,20 @@ namespace {
 bool projected_text_field(const patient::TextField& f) {
   return std::string_view(f.name) != "password_hash";
 }
+
+// What stands for a session entry's details once they cannot be read (the owner was erased).
+constexpr std::string_view kErasedMark = R"({"erased":true})";
+
+// What account.erased leaves of each session entry in the read model, as SQL over the jsonb
+// array `sessions`: an entry that is only its id stays, any other keeps its session_id and is
+// marked erased (what an erased entry's replay gives: see session_entry()); an entry without
+// an id (v1 allowed them) is only the mark.
+const char* const kErasedSessions =
+    "coalesce((SELECT jsonb_agg(CASE WHEN jsonb_typeof(s) = 'object' AND s ? 'session_id' THEN"
+    " CASE WHEN s - 'session_id' = '{}'::jsonb THEN s"
+    " ELSE jsonb_build_object('session_id', s -> 'session_id', 'erased', true) END"
+    " ELSE jsonb_build_object('erased', true) END ORDER BY n)"
+    " FROM jsonb_array_elements(sessions) WITH ORDINALITY AS e(s, n)), '[]'::jsonb)";
 
 class PatientsProjection final : public Projection {
  public:
@@ -47,13 +63,27 @@ class PatientsProjection final : public Projection {
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type == "account.erased") {
+      // The owner's key is shredded with this event: the personal fields and the sessions'
+      // details go here too, the record's existence (and a counsellor's link to it, and which
+      // sessions it names) stays.
+      EventData d(e);
+      tx.exec_params0(
+          "UPDATE patients SET first_name = NULL, last_name = NULL, phone_no = NULL, email = NULL,"
+          " ssn = NULL, address = NULL, allergies_and_medication = NULL, date_of_birth = NULL,"
+          " added_note = NULL, about_note = NULL, profile_picture = NULL,"
+          " sessions = " +
+              std::string(kErasedSessions) + " WHERE owner_id = $1::uuid",
+          d.uuid("user_id").str());
+      return;
+    }
     if (!e.type.starts_with("patient.")) return;
     EventData d(e);
     const std::string id = d.str("patient_id");
     const Uuid owner = d.uuid("owner_id");
     const auto at = format_rfc3339(e.occurred_at);
     if (e.type == "patient.created") {
-      created(tx, d, id, owner, at, ctx);
+      created(tx, e, d, id, owner, at, ctx);
     } else if (e.type == "patient.updated") {
       updated(tx, e, d, id, owner, at, ctx);
     } else if (e.type == "patient.deleted") {
@@ -76,7 +106,7 @@ class PatientsProjection final : public Projection {
                              " WHEN sessions @> jsonb_build_array($2::jsonb) THEN sessions"
                              " ELSE sessions || jsonb_build_array($2::jsonb) END,"
                              " updated_at = $3::timestamptz WHERE patient_id = $1",
-                             id, json::canonical(*session), at),
+                             id, session_entry(e, *session, owner, ctx), at),
               e);
     } else if (e.type == "patient.wallet_updated") {
       one_row(tx.exec_params("UPDATE patients SET wallet_balance_cents = $2,"
@@ -105,8 +135,40 @@ class PatientsProjection final : public Projection {
     return json::canonical(*v);
   }
 
-  static void created(pqxx::work& tx, const EventData& d, const std::string& id, const Uuid& owner,
-                      const std::string& at, ApplyContext& ctx) {
+  // One session entry as the read model keeps it: the clear object the api was given. v1 events
+  // carry it so; from v2 on its details are sealed with the owner's key, and an entry whose
+  // details do not decrypt (the owner was erased) keeps only its id, marked erased.
+  static std::string session_entry(const EventEnvelope& e, const json::Value& entry,
+                                   const Uuid& owner, ApplyContext& ctx) {
+    if (e.version < 2) return json::canonical(entry);
+    auto id = json::get_string(entry, "session_id");
+    if (!id) throw BadEventData(e.type + ": a session entry has no session_id");
+    auto sealed = json::get_string(entry, "details");
+    if (!sealed) return patient::sealed_session_entry(*id, "");
+    auto others = ctx.decryptor.decrypt(owner, *sealed);
+    auto joined = patient::joined_session_entry(*id, others ? *others : kErasedMark);
+    if (!joined) throw BadEventData(e.type + ": a session entry's details are not an object");
+    return *joined;
+  }
+
+  // The event's sessions array as the read model keeps it (session_entry() for each).
+  static std::string sessions_member(const EventEnvelope& e, const EventData& d, const Uuid& owner,
+                                     ApplyContext& ctx) {
+    if (e.version < 2) return json_member(d, "sessions");
+    const auto* v = json::get_array(d.root(), "sessions");
+    if (!v) throw BadEventData(e.type + ": sessions is not an array");
+    std::string out = "[";
+    for (const auto& entry : v->GetArray()) {
+      if (!entry.IsObject()) throw BadEventData(e.type + ": a session entry is not an object");
+      if (out.size() > 1) out += ',';
+      out += session_entry(e, entry, owner, ctx);
+    }
+    return out + "]";
+  }
+
+  static void created(pqxx::work& tx, const EventEnvelope& e, const EventData& d,
+                      const std::string& id, const Uuid& owner, const std::string& at,
+                      ApplyContext& ctx) {
     std::vector<std::optional<std::string>> v;
     for (const auto& f : patient::text_fields()) {
       if (!projected_text_field(f)) continue;
@@ -121,7 +183,7 @@ class PatientsProjection final : public Projection {
         " $16::jsonb, $17, $18::timestamptz, $18::timestamptz)"
         " ON CONFLICT (patient_id) DO NOTHING",
         id, owner.str(), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-        v[10].value_or(""), v[11], json_member(d, "tags"), json_member(d, "sessions"),
+        v[10].value_or(""), v[11], json_member(d, "tags"), sessions_member(e, d, owner, ctx),
         d.integer("wallet_balance_cents"), at);
   }
 
@@ -146,7 +208,7 @@ class PatientsProjection final : public Projection {
                       json_member(d, "tags"));
     if (json::get_array(d.root(), "sessions"))
       tx.exec_params0("UPDATE patients SET sessions = $2::jsonb WHERE patient_id = $1", id,
-                      json_member(d, "sessions"));
+                      sessions_member(e, d, owner, ctx));
     if (auto cents = json::get_int(d.root(), "wallet_balance_cents"))
       tx.exec_params0("UPDATE patients SET wallet_balance_cents = $2 WHERE patient_id = $1", id,
                       *cents);

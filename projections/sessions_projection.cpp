@@ -25,8 +25,8 @@ class SessionsProjection final : public Projection {
              " status text NOT NULL,"
              " late_cancellation boolean NOT NULL DEFAULT false,"
              " cancelled_by uuid,"
-             " cancellation_reason text,"
-             " decline_reason text,"
+             " cancellation_reason text,"  // NULL once the client is erased
+             " decline_reason text,"       // likewise
              " created_at timestamptz NOT NULL,"
              " updated_at timestamptz NOT NULL)");
     tx.exec0("CREATE INDEX IF NOT EXISTS sessions_counselor_start_idx ON " + sessions +
@@ -46,9 +46,17 @@ class SessionsProjection final : public Projection {
     } else if (e.type == "session.no_show") {
       move_to(tx, e, "no_show");
     } else if (e.type == "session.declined") {
-      declined(tx, e);
+      declined(tx, e, ctx);
     } else if (e.type == "session.cancelled") {
-      cancelled(tx, e);
+      cancelled(tx, e, ctx);
+    } else if (e.type == "account.erased") {
+      // The client's words about a session go; that it took place (for the counsellor's
+      // records and calendar) stays.
+      EventData d(e);
+      tx.exec_params0(
+          "UPDATE sessions SET topic = NULL, cancellation_reason = NULL, decline_reason = NULL"
+          " WHERE client_id = $1::uuid",
+          d.uuid("user_id").str());
     }
   }
 
@@ -80,23 +88,31 @@ class SessionsProjection final : public Projection {
     require_one_row(r, e);
   }
 
-  static void declined(pqxx::work& tx, const EventEnvelope& e) {
+  // A decline's or cancellation's reason: sealed with the client's key since v2 (NULL once the
+  // client is erased), clear text in v1 events, which the decryptor passes through.
+  static std::optional<std::string> reason(const EventData& d, ApplyContext& ctx) {
+    auto value = d.optional_str("reason");
+    if (!value) return std::nullopt;
+    return ctx.decryptor.decrypt(d.uuid("client_id"), *value);
+  }
+
+  static void declined(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     auto r = tx.exec_params(
         "UPDATE sessions SET status = 'declined', decline_reason = $2,"
         " updated_at = $3::timestamptz WHERE session_id = $1",
-        d.uuid("session_id").str(), d.optional_str("reason"), format_rfc3339(e.occurred_at));
+        d.uuid("session_id").str(), reason(d, ctx), format_rfc3339(e.occurred_at));
     require_one_row(r, e);
   }
 
-  static void cancelled(pqxx::work& tx, const EventEnvelope& e) {
+  static void cancelled(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     auto r = tx.exec_params(
         "UPDATE sessions SET status = 'cancelled', cancelled_by = $2::uuid,"
         " cancellation_reason = $3, late_cancellation = $4, updated_at = $5::timestamptz"
         " WHERE session_id = $1",
-        d.uuid("session_id").str(), d.uuid("cancelled_by").str(), d.optional_str("reason"),
-        d.boolean("late"), format_rfc3339(e.occurred_at));
+        d.uuid("session_id").str(), d.uuid("cancelled_by").str(), reason(d, ctx), d.boolean("late"),
+        format_rfc3339(e.occurred_at));
     require_one_row(r, e);
   }
 };

@@ -35,7 +35,9 @@ class UsersProjection final : public Projection {
          {"verified boolean NOT NULL DEFAULT false",
           "two_factor_enabled boolean NOT NULL DEFAULT false",
           "anonymous boolean NOT NULL DEFAULT false", "alias text",
-          "suspended_at timestamptz"})  // the latest suspension; kept after reinstatement
+          "suspended_at timestamptz",  // the latest suspension; kept after reinstatement
+          // A pending erasure request (NULL when none) and why it waits for an admin.
+          "erasure_requested_at timestamptz", "erasure_grounds text", "erased_at timestamptz"})
       tx.exec0("ALTER TABLE " + users + " ADD COLUMN IF NOT EXISTS " + column);
     // Kept apart from users so that profile reads never touch password hashes.
     tx.exec0("CREATE TABLE IF NOT EXISTS " + credentials +
@@ -83,6 +85,26 @@ class UsersProjection final : public Projection {
         tx.exec_params0("UPDATE users SET status = 'active' WHERE user_id = $1::uuid", user);
       }
       announce_status_change(tx, user);
+      return;
+    }
+    if (e.type == "account.erasure_requested" || e.type == "account.erasure_rejected") {
+      EventData d(e);
+      const std::string user = d.uuid("user_id").str();
+      if (e.type == "account.erasure_requested") {
+        tx.exec_params0(
+            "UPDATE users SET erasure_requested_at = $2::timestamptz, erasure_grounds = $3"
+            " WHERE user_id = $1::uuid",
+            user, format_rfc3339(e.occurred_at), d.str("grounds"));
+      } else {
+        tx.exec_params0(
+            "UPDATE users SET erasure_requested_at = NULL, erasure_grounds = NULL"
+            " WHERE user_id = $1::uuid",
+            user);
+      }
+      return;
+    }
+    if (e.type == "account.erased") {
+      erased(tx, e, ctx);
       return;
     }
     if (e.type == "account.two_factor_enabled") {
@@ -148,6 +170,28 @@ class UsersProjection final : public Projection {
  private:
   static void announce_status_change(pqxx::work& tx, const std::string& user) {
     tx.exec_params("SELECT pg_notify($1, $2)", std::string(kAccountStatusChannel), user);
+  }
+
+  // The person is gone from every table here; the row stays as a tombstone ("erased") so ids
+  // in other read models still resolve, and their tokens stop working (suspended_at).
+  static void erased(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    EventData d(e);
+    const Uuid user = d.uuid("user_id");
+    ctx.decryptor.shred(tx, user);
+    tx.exec_params0(
+        "UPDATE users SET email = NULL, display_name = NULL, alias = NULL, status = 'erased',"
+        " suspended_at = $2::timestamptz, erased_at = $2::timestamptz,"
+        " erasure_requested_at = NULL, erasure_grounds = NULL, two_factor_enabled = false"
+        " WHERE user_id = $1::uuid",
+        user.str(), format_rfc3339(e.occurred_at));
+    tx.exec_params0("DELETE FROM credentials WHERE user_id = $1::uuid", user.str());
+    tx.exec_params0("DELETE FROM recovery_codes WHERE user_id = $1::uuid", user.str());
+    tx.exec_params0("DELETE FROM client_profiles WHERE user_id = $1::uuid", user.str());
+    // Identity data outside the log: the email claim (a hash of the address; releasing it also
+    // lets the person register again) and any refresh tokens.
+    tx.exec_params0("DELETE FROM identity.email_claims WHERE user_id = $1::uuid", user.str());
+    tx.exec_params0("DELETE FROM identity.refresh_tokens WHERE user_id = $1::uuid", user.str());
+    announce_status_change(tx, user.str());
   }
 
   static void client_profile_updated(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {

@@ -53,6 +53,8 @@ HandlerResult list_messages(AppContext& app, const HttpRequest& req, const PathP
                             const Principal& who) {
   auto room = room_of(app, req, params, who);
   if (!room) return unexpected(room.error());
+  auto recorded = record_access(app, {chat::history_access(who, *room)});
+  if (!recorded) return unexpected(recorded.error());
   auto limit = query_int(req, "limit", 1, kMaxMessagesLimit);
   if (!limit) return unexpected(limit.error());
   std::optional<std::string> before;

@@ -5,7 +5,9 @@
 // record is rendered by projections::patient_json(), which redacts it for counsellors.
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <set>
+#include <stdexcept>
 
 #include "api/handler_support.hpp"
 #include "api/identity_reveal.hpp"
@@ -46,14 +48,31 @@ std::string new_patient_id() {
   return id;
 }
 
-// Encrypts the personal fields with the owner's key and hashes the password: the form the
-// patient commands carry.
+// A clear session entry in the form commands carry it: its members other than session_id
+// sealed with the owner's key into `details` (patient.hpp, "Session entries"). `key` is asked
+// for only when there is something to seal. The entries reaching here have been through
+// check_session_entries() or owned_session_entry(), so each has a session_id.
+std::string sealed_session(const std::function<crypto::SubjectKey()>& key,
+                           const std::string& subject, const std::string& entry) {
+  auto parts = patient::split_session_entry(entry);
+  if (!parts) throw std::logic_error("a session entry without a session_id reached sealing");
+  if (parts->others.empty()) return patient::sealed_session_entry(parts->session_id, "");
+  return patient::sealed_session_entry(parts->session_id,
+                                       crypto::encrypt_field(key(), parts->others, subject));
+}
+
+// Encrypts the personal fields (and the session entries' details) with the owner's key and
+// hashes the password: the form the patient commands carry.
 patient::Details seal(AppContext& app, const UserId& owner, patient::Details clear) {
   auto key = app.keyring->get_or_create(owner.value());
   const std::string subject = owner.value().str();
   patient::Details out;
   out.tags = std::move(clear.tags);
-  out.sessions = std::move(clear.sessions);
+  if (clear.sessions) {
+    out.sessions.emplace();
+    for (const auto& entry : *clear.sessions)
+      out.sessions->push_back(sealed_session([&] { return key; }, subject, entry));
+  }
   out.wallet_balance_cents = clear.wallet_balance_cents;
   for (auto& [name, value] : clear.text) {
     if (name == "password") {
@@ -310,6 +329,36 @@ Expected<Visible, ApiError> writable_patient(AppContext& app, const HttpRequest&
   return v;
 }
 
+// Why `viewer` may see a record that is not theirs (the owner's own reads are not recorded).
+access::Basis patient_access_basis(PatientViewer viewer) {
+  switch (viewer) {
+    case PatientViewer::counselor:
+      return access::Basis::care_relationship;
+    case PatientViewer::admin_revealed:
+      return access::Basis::identity_reveal;
+    default:
+      return access::Basis::administration;
+  }
+}
+
+// One access record per record in a list response's "results" (their owners are the subjects).
+std::vector<AccessRecord> listed_patient_accesses(const Principal& who, PatientViewer viewer,
+                                                  const std::string& body) {
+  std::vector<AccessRecord> out;
+  auto doc = json::parse(body, nullptr, 64);
+  const auto* results = doc ? json::get_array(*doc, "results") : nullptr;
+  if (!results) return out;
+  for (const auto& item : results->GetArray()) {
+    auto id = json::get_string(item, "id");
+    auto owner = json::get_string(item, "owner_id");
+    auto owner_id = owner ? Uuid::parse(*owner) : std::nullopt;
+    if (!id || !owner_id) continue;
+    out.push_back(AccessRecord{who.actor(), UserId{*owner_id}, access::Resource::patient_record,
+                               std::string(*id), patient_access_basis(viewer)});
+  }
+  return out;
+}
+
 HandlerResult get_patient(AppContext& app, const HttpRequest& req, const PathParams& params,
                           const Principal& who) {
   auto waited = honour_consistency_token(app, req);
@@ -324,6 +373,12 @@ HandlerResult get_patient(AppContext& app, const HttpRequest& req, const PathPar
     if (look->identity_visible) v->viewer = PatientViewer::admin_revealed;
     token = look->consistency_token;
   }
+  auto owner = Uuid::parse(v->record.owner_id);
+  if (!owner) return unexpected(internal_error());
+  auto recorded = record_access(
+      app, {AccessRecord{who.actor(), UserId{*owner}, access::Resource::patient_record,
+                         v->record.id, patient_access_basis(v->viewer)}});
+  if (!recorded) return unexpected(recorded.error());
   auto resp = json_response(200, projections::patient_json(v->viewer, v->record));
   if (!token.empty()) resp.headers.push_back({"Consistency-Token", token});
   return resp;
@@ -361,6 +416,8 @@ HandlerResult list_patients(AppContext& app, const HttpRequest& req, const PathP
   auto body = with_db(app, [&](pqxx::connection& c) {
     return projections::list_patients(c, viewer, who.id.value().str(), f);
   });
+  auto recorded = record_access(app, listed_patient_accesses(who, viewer, body));
+  if (!recorded) return unexpected(recorded.error());
   return json_response(200, body);
 }
 
@@ -468,7 +525,8 @@ Expected<std::string, ApiError> tag_data(AppContext&, const Principal&, const Vi
 }
 
 // {session_id} or {session: id or object}, as patient::parse_session_body() reads it; the
-// session must be the client's and, for a counsellor, theirs (422 unknown_session).
+// session must be the client's and, for a counsellor, theirs (422 unknown_session). The entry
+// travels sealed with the owner's key.
 Expected<std::string, ApiError> session_data(AppContext& app, const Principal& who,
                                              const Visible& v, const json::Value& body) {
   auto session = patient::parse_session_body(body);
@@ -482,7 +540,11 @@ Expected<std::string, ApiError> session_data(AppContext& app, const Principal& w
     return owned_session_entry(c, *session, v.record.owner_id, counselor, field);
   });
   if (!checked) return unexpected(checked.error());
-  return "{\"session\":" + *checked + "}";
+  auto owner = Uuid::parse(v.record.owner_id);
+  if (!owner) return unexpected(internal_error());
+  const auto sealed =
+      sealed_session([&] { return app.keyring->get_or_create(*owner); }, owner->str(), *checked);
+  return "{\"session\":" + sealed + "}";
 }
 
 Expected<std::string, ApiError> wallet_data(AppContext&, const Principal&, const Visible&,

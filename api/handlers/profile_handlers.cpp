@@ -385,6 +385,7 @@ Expected<std::optional<std::string>, ApiError> reveal_reason(const HttpRequest& 
 
 struct AdminLook {
   bool identity_visible = false;
+  bool revealed = false;          // looked behind an alias, with a recorded reason
   std::string consistency_token;  // of the recorded reveal, when one was recorded
 };
 
@@ -394,8 +395,8 @@ Expected<AdminLook, ApiError> admin_look(AppContext& app, const HttpRequest& req
                                          const Principal& admin, const UserRecord& target) {
   auto reason = reveal_reason(req);
   if (!reason) return unexpected(reason.error());
-  if (!identity_hidden(target)) return AdminLook{true, ""};
-  if (!*reason) return AdminLook{false, ""};
+  if (!identity_hidden(target)) return AdminLook{true, false, ""};
+  if (!*reason) return AdminLook{false, false, ""};
   auto client = Uuid::parse(target.id);
   if (!client) return unexpected(internal_error());
   const auto key = app.keyring->get_or_create(*client);
@@ -412,7 +413,17 @@ Expected<AdminLook, ApiError> admin_look(AppContext& app, const HttpRequest& req
                    std::string(sb.GetString(), sb.GetSize()));
   auto recorded = run_command(app, cmd);
   if (!recorded) return unexpected(recorded.error());
-  return AdminLook{true, consistency_token(recorded->event_positions)};
+  return AdminLook{true, true, consistency_token(recorded->event_positions)};
+}
+
+// The access record of one read of `subject`'s profile by `who`.
+AccessRecord profile_access(const Principal& who, const std::string& subject, access::Resource what,
+                            access::Basis why) {
+  return AccessRecord{who.actor(), UserId{*Uuid::parse(subject)}, what, subject, why};
+}
+
+access::Basis admin_basis(const AdminLook& look) {
+  return look.revealed ? access::Basis::identity_reveal : access::Basis::administration;
 }
 
 HttpResponse view_response(std::string body, const std::string& token = "") {
@@ -444,9 +455,18 @@ HandlerResult get_user(AppContext& app, const HttpRequest& req, const PathParams
   });
   if (!user) return unexpected(not_found(kUserNotFound, "No such user."));
   if (who.id == *id) return json_response(200, full_user_view(*user));
-  if (who.role != Role::admin) return json_response(200, public_user_view(*user));
+  if (who.role != Role::admin) {
+    auto recorded = record_access(
+        app,
+        {profile_access(who, user->id, access::Resource::user_profile, access::Basis::directory)});
+    if (!recorded) return unexpected(recorded.error());
+    return json_response(200, public_user_view(*user));
+  }
   auto look = admin_look(app, req, who, *user);
   if (!look) return unexpected(look.error());
+  auto recorded = record_access(
+      app, {profile_access(who, user->id, access::Resource::user_profile, admin_basis(*look))});
+  if (!recorded) return unexpected(recorded.error());
   return view_response(look->identity_visible ? full_user_view(*user) : hidden_user_view(*user),
                        look->consistency_token);
 }
@@ -467,6 +487,10 @@ HandlerResult get_client(AppContext& app, const HttpRequest& req, const PathPara
   if (who.role == Role::admin) {
     auto look = admin_look(app, req, who, client->user);
     if (!look) return unexpected(look.error());
+    auto recorded = record_access(
+        app,
+        {profile_access(who, client_id, access::Resource::client_profile, admin_basis(*look))});
+    if (!recorded) return unexpected(recorded.error());
     return view_response(look->identity_visible
                              ? full_client_view(*client)
                              : counselor_client_view(*client, /*mark_identity_hidden=*/true),
@@ -477,6 +501,10 @@ HandlerResult get_client(AppContext& app, const HttpRequest& req, const PathPara
         return projections::has_session_between(c, who.id.value().str(), client_id);
       });
   if (!their_counselor) return hidden();
+  auto recorded =
+      record_access(app, {profile_access(who, client_id, access::Resource::client_profile,
+                                         access::Basis::care_relationship)});
+  if (!recorded) return unexpected(recorded.error());
   return json_response(200, counselor_client_view(*client));
 }
 

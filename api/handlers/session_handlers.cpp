@@ -2,6 +2,7 @@
 #include <pqxx/pqxx>
 
 #include "api/handler_support.hpp"
+#include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/read_queries.hpp"
@@ -69,6 +70,13 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   return session_response(app, 201, session_id, *result);
 }
 
+// A session is its client's data (the topic, the reasons): the counsellor's read of it is an
+// access to record; the client's own read is not (AccessRecorder skips it).
+AccessRecord session_access(const Principal& who, const Uuid& client, std::string session_id) {
+  return AccessRecord{who.actor(), UserId{client}, access::Resource::session, std::move(session_id),
+                      access::Basis::care_relationship};
+}
+
 HandlerResult list_sessions(AppContext& app, const HttpRequest& req, const PathParams&,
                             const Principal& who) {
   auto waited = honour_consistency_token(app, req);
@@ -98,6 +106,19 @@ HandlerResult list_sessions(AppContext& app, const HttpRequest& req, const PathP
   auto json_page = with_db(app, [&](pqxx::connection& c) {
     return projections::list_sessions_for_user(c, who.id.value().str(), f);
   });
+  std::vector<AccessRecord> accesses;
+  if (auto doc = json::parse(json_page, nullptr, 64)) {
+    if (const auto* results = json::get_array(*doc, "results")) {
+      for (const auto& item : results->GetArray()) {
+        auto id = json::get_string(item, "id");
+        auto client = json::get_string(item, "client_id");
+        auto client_id = client ? Uuid::parse(*client) : std::nullopt;
+        if (id && client_id) accesses.push_back(session_access(who, *client_id, std::string(*id)));
+      }
+    }
+  }
+  auto recorded = record_access(app, accesses);
+  if (!recorded) return unexpected(recorded.error());
   return json_response(200, json_page);
 }
 
@@ -126,6 +147,10 @@ HandlerResult get_session(AppContext& app, const HttpRequest& req, const PathPar
   if (!waited) return unexpected(waited.error());
   auto row = visible_session(app, params, who);
   if (!row) return unexpected(row.error());
+  auto client = Uuid::parse(row->view.client_id);
+  if (!client) return unexpected(internal_error());
+  auto recorded = record_access(app, {session_access(who, *client, row->id)});
+  if (!recorded) return unexpected(recorded.error());
   return json_response(200, row->view.json);
 }
 
@@ -138,6 +163,14 @@ HandlerResult change_session(AppContext& app, const HttpRequest& req, const Path
   if (!row) return unexpected(row.error());
   auto counselor = Uuid::parse(row->view.counselor_id);
   if (!counselor) return unexpected(internal_error());
+  // The reason may describe the client's health: whoever gives it, it travels sealed with the
+  // session client's key (like the booking's topic), so erasing the client shreds it too.
+  if (!reason.empty()) {
+    auto client = Uuid::parse(row->view.client_id);
+    if (!client) return unexpected(internal_error());
+    const std::string subject = client->str();
+    reason = crypto::encrypt_field(app.keyring->get_or_create(*client), reason, subject);
+  }
   rapidjson::StringBuffer sb;
   json::Writer w(sb);
   w.StartObject();
@@ -155,6 +188,16 @@ HandlerResult change_session(AppContext& app, const HttpRequest& req, const Path
   return session_response(app, 200, row->id, *result);
 }
 
+// What the aggregate can no longer check, as it only sees the reason sealed: its length, and that
+// it is text the read model can store.
+std::optional<ApiError> reason_problem(std::string_view reason) {
+  if (reason.size() > 1000)
+    return bad_request("invalid_reason", "reason may be at most 1000 characters.");
+  if (!fields::valid_utf8(reason) || reason.find('\0') != std::string_view::npos)
+    return bad_request("invalid_reason", "reason must be UTF-8 text without U+0000.");
+  return std::nullopt;
+}
+
 // Optional {reason} body; an empty body is fine.
 Expected<std::string, ApiError> optional_reason(const HttpRequest& req) {
   if (req.body.empty()) return std::string();
@@ -164,9 +207,8 @@ Expected<std::string, ApiError> optional_reason(const HttpRequest& req) {
   if (it == body->MemberEnd() || it->value.IsNull()) return std::string();
   if (!it->value.IsString())
     return unexpected(bad_request("invalid_reason", "reason must be a string."));
-  std::string reason = it->value.GetString();
-  if (reason.size() > 1000)
-    return unexpected(bad_request("invalid_reason", "reason may be at most 1000 characters."));
+  std::string reason(it->value.GetString(), it->value.GetStringLength());
+  if (auto problem = reason_problem(reason)) return unexpected(std::move(*problem));
   return reason;
 }
 
@@ -194,8 +236,7 @@ HandlerResult put_session(AppContext& app, const HttpRequest& req, const PathPar
     if (*status == name) {
       std::string reason;
       if (auto r = json::get_string(*body, "reason")) reason = std::string(*r);
-      if (reason.size() > 1000)
-        return unexpected(bad_request("invalid_reason", "reason may be at most 1000 characters."));
+      if (auto problem = reason_problem(reason)) return unexpected(std::move(*problem));
       return change_session(app, req, params, who, std::string(type), reason);
     }
   }

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "api/chat_service.hpp"
+#include "api/handler_support.hpp"
 #include "api/rate_limiter.hpp"
 
 namespace counsel::api {
@@ -127,6 +128,9 @@ std::variant<WebSocketCallbacks, HttpResponse> open_chat(AppContext& app, Realti
   const std::string room_id(req.path.substr(kChatPrefix.size()));
   auto room = chat::require_participant(app, room_id, who);
   if (!room) return refuse(room.error(), req.path);
+  // The socket shows the room's history (backfill, then live): one access for the connection.
+  auto recorded = record_access(app, {chat::history_access(who, *room)});
+  if (!recorded) return refuse(recorded.error(), req.path);
   auto state = std::make_shared<ChatSocket>();
   state->app = &app;
   state->hub = &hub;

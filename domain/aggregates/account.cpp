@@ -202,6 +202,23 @@ Expected<Event, Rejection> read_event(std::string_view type, const json::Value& 
     if (!reason) return unexpected(reason.error());
     return Event{IdentityRevealed{*user, std::move(*reason)}};
   }
+  if (type == ErasureRequested::type) {
+    auto g = read_enum(r, "grounds",
+                       {ErasureGrounds::clinical_records, ErasureGrounds::counselor_records},
+                       "expected clinical_records or counselor_records");
+    if (!g) return unexpected(g.error());
+    return Event{ErasureRequested{*user, *g}};
+  }
+  if (type == ErasureRejected::type) return Event{ErasureRejected{*user}};
+  if (type == Erased::type) {
+    auto text = json::get_string(data, "approved_by");
+    if (!text) return unexpected(r.fail("approved_by", "expected \"\" or a user id"));
+    if (text->empty()) return Event{Erased{*user, std::nullopt}};
+    auto admin = Uuid::parse(*text);
+    if (!admin || admin->is_nil())
+      return unexpected(r.fail("approved_by", "expected \"\" or a user id"));
+    return Event{Erased{*user, UserId{*admin}}};
+  }
   return unexpected(reject(RejectionKind::invalid, "unknown_type",
                            "the account aggregate has no event " + std::string(type)));
 }
@@ -339,6 +356,48 @@ struct Decider {
     if (auto e = must_exist(s); !e) return e;
     return std::vector<Event>{IdentityRevealed{c.user_id, c.reason}};
   }
+  Expected<std::vector<Event>, Rejection> operator()(const RequestErasure& c) const {
+    if (actor.id != s.user_id)
+      return forbid("not_account_holder", "only the account holder may ask to be erased");
+    if (auto e = must_be_erasable(); !e) return e;
+    if (s.erasure_pending) return std::vector<Event>{};  // asked already: still pending
+    return std::vector<Event>{ErasureRequested{c.user_id, c.grounds}};
+  }
+  Expected<std::vector<Event>, Rejection> operator()(const Erase& c) const {
+    if (auto e = must_be_erasable(); !e) return e;
+    if (actor.id == s.user_id) {
+      // Clinicians' records wait for an admin: a counsellor, or anyone with a request pending.
+      if (c.approved_by || s.role != Role::client || s.erasure_pending)
+        return forbid("erasure_needs_approval",
+                      "an admin must approve this erasure (records a clinician must keep)");
+      return std::vector<Event>{Erased{c.user_id, std::nullopt}};
+    }
+    if (!is_staff(actor)) return forbid("admin_only", "only the holder or an admin may erase");
+    if (!s.erasure_pending)
+      return unexpected(reject(RejectionKind::conflict, "no_erasure_request",
+                               "this account has no pending erasure request"));
+    if (actor.role == Role::admin && c.approved_by != actor.id)
+      return unexpected(reject(RejectionKind::invalid, "invalid_command",
+                               "approved_by: must be the approving admin"));
+    return std::vector<Event>{Erased{c.user_id, c.approved_by}};
+  }
+  Expected<std::vector<Event>, Rejection> operator()(const RejectErasure& c) const {
+    if (!is_staff(actor)) return forbid("admin_only", "only an admin may decide on an erasure");
+    if (auto e = must_exist(s); !e) return e;
+    if (!s.erasure_pending)
+      return unexpected(reject(RejectionKind::conflict, "no_erasure_request",
+                               "this account has no pending erasure request"));
+    return std::vector<Event>{ErasureRejected{c.user_id}};
+  }
+
+ private:
+  // Staff accounts are retired by the ops tool, not erased through the api.
+  Expected<std::vector<Event>, Rejection> must_be_erasable() const {
+    if (auto e = must_exist(s); !e) return e;
+    if (s.role == Role::admin || s.role == Role::compliance)
+      return forbid("role_not_allowed", "staff accounts are not erased through the api");
+    return std::vector<Event>{};
+  }
 };
 
 const UserId& command_user(const Command& command) {
@@ -378,6 +437,10 @@ void write_data(fields::DataBuilder& b, const Event& event) {
               .strings("recovery_code_hashes", e.recovery_code_hashes);
         } else if constexpr (std::is_same_v<E, RecoveryCodeUsed>) {
           b.string("code_hash", e.code_hash);
+        } else if constexpr (std::is_same_v<E, ErasureRequested>) {
+          b.string("grounds", to_string(e.grounds));
+        } else if constexpr (std::is_same_v<E, Erased>) {
+          b.string("approved_by", e.approved_by ? e.approved_by->value().str() : "");
         } else if constexpr (std::is_same_v<E, ClientProfileUpdated>) {
           b.string("picture_url", e.picture_url)
               .string("bio", e.bio)
@@ -419,6 +482,16 @@ const char* to_string(LoginFailure f) {
   return "invalid_password";
 }
 
+const char* to_string(ErasureGrounds g) {
+  switch (g) {
+    case ErasureGrounds::clinical_records:
+      return "clinical_records";
+    case ErasureGrounds::counselor_records:
+      return "counselor_records";
+  }
+  return "clinical_records";
+}
+
 std::string_view event_type(const Event& e) {
   return std::visit([](const auto& x) -> std::string_view { return x.type; }, e);
 }
@@ -448,6 +521,9 @@ constexpr CommandShape kCommands[] = {
     {"account.use_recovery_code", RecoveryCodeUsed::type},
     {"account.update_client_profile", ClientProfileUpdated::type},
     {"account.record_identity_reveal", IdentityRevealed::type},
+    {"account.request_erasure", ErasureRequested::type},
+    {"account.reject_erasure", ErasureRejected::type},
+    {"account.erase", Erased::type},
 };
 }  // namespace
 
@@ -492,6 +568,12 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
           return UseRecoveryCode{e.user_id, e.code_hash};
         else if constexpr (std::is_same_v<E, ClientProfileUpdated>)
           return UpdateClientProfile{e};
+        else if constexpr (std::is_same_v<E, ErasureRequested>)
+          return RequestErasure{e.user_id, e.grounds};
+        else if constexpr (std::is_same_v<E, ErasureRejected>)
+          return RejectErasure{e.user_id};
+        else if constexpr (std::is_same_v<E, Erased>)
+          return Erase{e.user_id, e.approved_by};
         else
           return RecordIdentityReveal{e.user_id, e.reason};
       },
@@ -503,6 +585,10 @@ Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& co
   if (s.user_id.value().is_nil() || command_user(command) != s.user_id)
     return unexpected(reject(RejectionKind::invalid, "stream_mismatch",
                              "user_id does not match the account stream"));
+  // An erased account is a tombstone: nothing is recorded for it any more.
+  if (s.erased)
+    return unexpected(
+        reject(RejectionKind::conflict, "account_erased", "this account has been erased"));
   return std::visit(Decider{s, actor, now}, command);
 }
 
@@ -535,6 +621,20 @@ void evolve(State& s, const Event& event) {
           s.unused_recovery_codes.erase(e.code_hash);
         } else if constexpr (std::is_same_v<E, ClientProfileUpdated>) {
           s.anonymous = e.anonymous;
+        } else if constexpr (std::is_same_v<E, ErasureRequested>) {
+          s.erasure_pending = true;
+        } else if constexpr (std::is_same_v<E, ErasureRejected>) {
+          s.erasure_pending = false;
+        } else if constexpr (std::is_same_v<E, Erased>) {
+          // The sealed copies the state keeps are useless without the key: drop them.
+          s.erased = true;
+          s.erasure_pending = false;
+          s.suspended = true;
+          s.email.clear();
+          s.display_name.clear();
+          s.password_hash.clear();
+          s.totp_secret.clear();
+          s.unused_recovery_codes.clear();
         }
         // Sign-ins, failures, reset requests and reveals are records; they change no state.
       },
@@ -563,6 +663,10 @@ std::string account_view_json(const State& s) {
   w.Bool(s.anonymous);
   json::key(w, "email_hash");
   json::write_string(w, s.email_hash);
+  json::key(w, "erased");
+  w.Bool(s.erased);
+  json::key(w, "erasure_pending");
+  w.Bool(s.erasure_pending);
   json::key(w, "id");
   json::write_string(w, s.user_id.value().str());
   json::key(w, "role");

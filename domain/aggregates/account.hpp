@@ -119,9 +119,35 @@ struct IdentityRevealed {
   friend bool operator==(const IdentityRevealed&, const IdentityRevealed&) = default;
 };
 
-using Event = std::variant<AccountRegistered, AccountPasswordChanged, PasswordResetRequested,
-                           LoggedIn, LoginFailed, Verified, Suspended, Reinstated, TwoFactorEnabled,
-                           RecoveryCodeUsed, ClientProfileUpdated, IdentityRevealed>;
+// Why an erasure waits for an admin: records a clinician must keep for a retention period.
+enum class ErasureGrounds { clinical_records, counselor_records };
+const char* to_string(ErasureGrounds g);
+// The holder asked to be erased (POPIA s24) and an admin must approve it first.
+struct ErasureRequested {
+  static constexpr const char* type = "account.erasure_requested";
+  UserId user_id;
+  ErasureGrounds grounds = ErasureGrounds::clinical_records;
+  friend bool operator==(const ErasureRequested&, const ErasureRequested&) = default;
+};
+// An admin turned a pending erasure request down (retention still applies).
+struct ErasureRejected {
+  static constexpr const char* type = "account.erasure_rejected";
+  UserId user_id;
+  friend bool operator==(const ErasureRejected&, const ErasureRejected&) = default;
+};
+// The account is erased: its subject key is shredded when this event is projected, so every
+// sealed field about the person becomes unreadable for good while the events stay chained.
+struct Erased {
+  static constexpr const char* type = "account.erased";
+  UserId user_id;
+  std::optional<UserId> approved_by;  // the admin who approved a request; none when immediate
+  friend bool operator==(const Erased&, const Erased&) = default;
+};
+
+using Event =
+    std::variant<AccountRegistered, AccountPasswordChanged, PasswordResetRequested, LoggedIn,
+                 LoginFailed, Verified, Suspended, Reinstated, TwoFactorEnabled, RecoveryCodeUsed,
+                 ClientProfileUpdated, IdentityRevealed, ErasureRequested, ErasureRejected, Erased>;
 std::string_view event_type(const Event& e);
 
 // ---- state ----
@@ -139,6 +165,8 @@ struct State {
   std::string totp_secret;
   std::set<std::string> unused_recovery_codes;  // hashes
   bool anonymous = false;
+  bool erasure_pending = false;
+  bool erased = false;
 };
 State initial_state(const UserId& user_id);
 
@@ -189,9 +217,23 @@ struct RecordIdentityReveal {  // admin
   UserId user_id;
   std::string reason;
 };
-using Command = std::variant<Register, ChangePassword, RequestPasswordReset, RecordLogin,
-                             RecordLoginFailure, ChangeStatus, EnableTwoFactor, UseRecoveryCode,
-                             UpdateClientProfile, RecordIdentityReveal>;
+struct RequestErasure {  // the holder, when records must be kept until an admin approves
+  UserId user_id;
+  ErasureGrounds grounds = ErasureGrounds::clinical_records;
+};
+// The holder (a client with nothing a clinician must keep: approved_by none) or an admin
+// approving a pending request (approved_by = that admin).
+struct Erase {
+  UserId user_id;
+  std::optional<UserId> approved_by;
+};
+struct RejectErasure {  // admin
+  UserId user_id;
+};
+using Command =
+    std::variant<Register, ChangePassword, RequestPasswordReset, RecordLogin, RecordLoginFailure,
+                 ChangeStatus, EnableTwoFactor, UseRecoveryCode, UpdateClientProfile,
+                 RecordIdentityReveal, RequestErasure, Erase, RejectErasure>;
 
 bool handles_command(std::string_view command_type);
 Expected<Command, Rejection> parse_command(std::string_view command_type, const json::Value& data);
@@ -201,8 +243,8 @@ void evolve(State& s, const Event& e);
 NewEvent encode(const Event& e);
 std::optional<Event> decode(std::string_view type, int version, const json::Value& data);
 
-// {id, role, email_hash, verified, suspended, two_factor_enabled, anonymous}; "null" before
-// registration.
+// {id, role, email_hash, verified, suspended, two_factor_enabled, anonymous, erasure_pending,
+// erased}; "null" before registration.
 std::string account_view_json(const State& s);
 
 }  // namespace counsel::account

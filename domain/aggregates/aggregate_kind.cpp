@@ -1,5 +1,6 @@
 #include "domain/aggregates/aggregate_kind.hpp"
 
+#include "domain/aggregates/access.hpp"
 #include "domain/aggregates/account.hpp"
 #include "domain/aggregates/counselor.hpp"
 #include "domain/aggregates/patient.hpp"
@@ -171,15 +172,41 @@ struct RoomTraits {
   }
 };
 
+// Access streams are keyed by the subject: whose data was read.
+struct AccessTraits {
+  static constexpr std::string_view prefix = "access-";
+  using State = access::State;
+  static bool handles_command(std::string_view t) { return access::handles_command(t); }
+  static State initial_from_stream(std::string_view stream) {
+    return access::initial_state(stream_owner(stream, prefix));
+  }
+  static auto decode(std::string_view t, int v, const json::Value& d) {
+    return access::decode(t, v, d);
+  }
+  static void evolve(State& s, const access::Event& e) { access::evolve(s, e); }
+  static auto parse_command(std::string_view t, const json::Value& d) {
+    return access::parse_command(t, d);
+  }
+  static auto decide(const State& s, const access::Command& c, const Actor& a, Timestamp now) {
+    return access::decide(s, c, a, now);
+  }
+  static NewEvent encode(const access::Event& e) { return access::encode(e); }
+  static std::string view(const State& s, const CommandInput&) {
+    return access::access_view_json(s);
+  }
+};
+
 const TypedKind<AccountTraits> kAccount;
 const TypedKind<CounselorTraits> kCounselor;
 const TypedKind<PatientTraits> kPatient;
 const TypedKind<RoomTraits> kRoom;
+const TypedKind<AccessTraits> kAccess;
 
 }  // namespace
 
 const std::vector<const AggregateKind*>& all_aggregate_kinds() {
-  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor, &kPatient, &kRoom};
+  static const std::vector<const AggregateKind*> kinds{&kAccount, &kCounselor, &kPatient, &kRoom,
+                                                       &kAccess};
   return kinds;
 }
 

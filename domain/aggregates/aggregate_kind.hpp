@@ -30,7 +30,7 @@ struct CommandInput {
 class AggregateKind {
  public:
   virtual ~AggregateKind() = default;
-  // "counselor-" / "account-" / "patient-" / "room-"
+  // "counselor-" / "account-" / "patient-" / "room-" / "access-"
   virtual std::string_view stream_prefix() const = 0;
   virtual bool handles(std::string_view command_type) const = 0;
   virtual std::unique_ptr<AggregateState> initial(std::string_view stream) const = 0;
@@ -42,7 +42,7 @@ class AggregateKind {
   virtual std::string result_body(const AggregateState& after, const CommandInput& c) const = 0;
 };
 
-// account, counselor, patient, room
+// account, counselor, patient, room, access
 const std::vector<const AggregateKind*>& all_aggregate_kinds();
 const AggregateKind* aggregate_kind_for_stream(std::string_view stream);
 

@@ -12,7 +12,6 @@ constexpr size_t kMaxLevelChars = 40;
 constexpr size_t kMaxBioChars = 4000;
 constexpr size_t kMaxCredentialsChars = 2000;
 constexpr size_t kMaxTopicChars = 4000;  // the topic may arrive as ciphertext
-constexpr size_t kMaxReasonChars = 1000;
 constexpr std::string_view kSealedPrefix = "enc:v1:";
 
 template <class... Ts>
@@ -215,6 +214,24 @@ Session* find_session(State& s, const SessionId& id) {
 }
 
 // --- codecs ---
+// The version encode writes: a type's own `version` if it has one (a later version of it).
+template <class T>
+constexpr int version_of() {
+  if constexpr (requires { T::version; })
+    return T::version;
+  else
+    return 1;
+}
+
+// The reason of a decline or cancellation. v1 carried clear text, read back as logged (the log is
+// immutable); from v2 on it is "" or sealed with the client's key, anything else is malformed.
+std::optional<std::string> decode_reason(const json::Value& d, int version) {
+  auto reason = json::get_string(d, "reason");
+  if (!reason) return std::nullopt;
+  if (version >= 2 && !reason->empty() && !reason->starts_with(kSealedPrefix)) return std::nullopt;
+  return std::string(*reason);
+}
+
 template <class T>
 std::optional<T> decode_participants(const json::Value& d) {
   fields::Reader r{d, "invalid_event"};
@@ -408,8 +425,11 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
   if (action) {
     auto sid = r.uuid("session_id");
     if (!sid) return unexpected(sid.error());
-    auto reason = r.string("reason", kMaxReasonChars, "");
+    auto reason = r.string("reason", kMaxSealedReasonChars, "");
     if (!reason) return unexpected(reason.error());
+    // The reason may describe the client's health: clear text must never reach the log.
+    if (!reason->empty() && !reason->starts_with(kSealedPrefix))
+      return unexpected(r.fail("reason", "expected \"\" or a sealed (enc:v1:) value"));
     return Command{ChangeSession{*action, SessionId{*sid}, std::move(*reason)}};
   }
   return unexpected(reject(RejectionKind::invalid, "unknown_command",
@@ -559,11 +579,19 @@ NewEvent encode(const Event& event) {
                              [](const auto& e) { return participants(e).canonical(); },
                          },
                          event);
-  return NewEvent{std::string(event_type(event)), 1, std::move(data)};
+  const int version =
+      std::visit([](const auto& e) { return version_of<std::decay_t<decltype(e)>>(); }, event);
+  return NewEvent{std::string(event_type(event)), version, std::move(data)};
 }
 
 std::optional<Event> decode(std::string_view type, int version, const json::Value& d) {
-  if (version != 1 || !d.IsObject()) return std::nullopt;
+  if (!d.IsObject()) return std::nullopt;
+  // Every version up to the latest; v1 of session.declined and session.cancelled is upcast
+  // where their reason is read (decode_reason).
+  const int latest = type == SessionDeclined::type    ? version_of<SessionDeclined>()
+                     : type == SessionCancelled::type ? version_of<SessionCancelled>()
+                                                      : 1;
+  if (version < 1 || version > latest) return std::nullopt;
   fields::Reader r{d, "invalid_event"};
   if (type == ProfileUpdated::type) {
     auto cid = r.uuid("counselor_id");
@@ -620,19 +648,19 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
   }
   if (type == SessionDeclined::type) {
     auto e = decode_participants<SessionDeclined>(d);
-    auto reason = json::get_string(d, "reason");
+    auto reason = decode_reason(d, version);
     if (!e || !reason) return std::nullopt;
-    e->reason = std::string(*reason);
+    e->reason = std::move(*reason);
     return *e;
   }
   if (type == SessionCancelled::type) {
     auto e = decode_participants<SessionCancelled>(d);
     auto by = r.uuid("cancelled_by");
-    auto reason = json::get_string(d, "reason");
+    auto reason = decode_reason(d, version);
     auto late = json::get_bool(d, "late");
     if (!e || !by || !reason || !late) return std::nullopt;
     e->cancelled_by = UserId{*by};
-    e->reason = std::string(*reason);
+    e->reason = std::move(*reason);
     e->late = *late;
     return *e;
   }

@@ -42,6 +42,10 @@ inline constexpr int kMaxRating = 5;
 // A review comment arrives sealed with the client's key: the api bounds the clear text (2000
 // characters), this bounds its ciphertext (base64 of up to 4 bytes per character, plus overhead).
 inline constexpr size_t kMaxReviewCommentChars = 12000;
+// A cancellation's or decline's reason arrives sealed with the session client's key (it may
+// describe their health): the api bounds the clear text (1000 characters), this its ciphertext
+// (base64 of up to 4 bytes per character, plus overhead).
+inline constexpr size_t kMaxSealedReasonChars = 6000;
 
 // ---- events (catalogue: DESIGN/COMMON "The event catalogue") ----
 struct ProfileUpdated {
@@ -96,21 +100,26 @@ struct SessionConfirmed {
   UserId client_id;
   friend bool operator==(const SessionConfirmed&, const SessionConfirmed&) = default;
 };
+// v2 of session.declined and session.cancelled seals the reason with the client's key; v1 (still
+// in the log, never written again) carried it in clear text. Both decode into these structs.
 struct SessionDeclined {
   static constexpr const char* type = "session.declined";
+  static constexpr int version = 2;
   SessionId session_id;
   UserId counselor_id;
   UserId client_id;
+  // "" or sealed with the client's key ("enc:v1:..."); clear text only when upcast from v1.
   std::string reason;
   friend bool operator==(const SessionDeclined&, const SessionDeclined&) = default;
 };
 struct SessionCancelled {
   static constexpr const char* type = "session.cancelled";
+  static constexpr int version = 2;
   SessionId session_id;
   UserId counselor_id;
   UserId client_id;
   UserId cancelled_by;
-  std::string reason;
+  std::string reason;  // as SessionDeclined::reason
   bool late = false;
   friend bool operator==(const SessionCancelled&, const SessionCancelled&) = default;
 };
@@ -174,7 +183,7 @@ struct Session {
   SessionStatus status = SessionStatus::requested;
   bool late_cancellation = false;
   std::optional<UserId> cancelled_by;
-  std::optional<std::string> reason;  // why it was cancelled or declined
+  std::optional<std::string> reason;  // why it was cancelled or declined (as the event has it)
   std::optional<SubmittedReview> review;
 };
 
@@ -218,7 +227,7 @@ enum class SessionAction { confirm, decline, complete, no_show, cancel };
 struct ChangeSession {
   SessionAction action = SessionAction::confirm;
   SessionId session_id;
-  std::string reason;
+  std::string reason;  // "" or sealed with the session client's key ("enc:v1:...")
 };
 // The client of a completed session reviews the counsellor, once per session.
 struct SubmitReview {
@@ -239,13 +248,17 @@ Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& c,
 // Tolerant of redelivery: a repeated request or a transition the state already passed is a no-op.
 void evolve(State& s, const Event& e);
 
+// Writes each type's latest version (2 for session.declined and session.cancelled, else 1).
 NewEvent encode(const Event& e);
+// Reads every version the log may hold: v1 session.declined/session.cancelled upcast to the
+// same structs, their clear-text reason kept as logged.
 std::optional<Event> decode(std::string_view type, int version, const json::Value& data);
 
 // ---- views (JSON text for api responses and command result bodies) ----
 // {id, counselor_id, client_id, start, end, duration_minutes, topic, mode, status,
 //  late_cancellation, cancelled_by, cancellation_reason}; cancellation_reason also carries a
-// decline's reason. "null" if the session is unknown.
+// decline's reason; topic and reason are as the events hold them (sealed). "null" if the session
+// is unknown.
 std::string session_view_json(const State& s, const SessionId& id);
 // {id, specialties, languages, level, bio, credentials, verified}
 std::string profile_view_json(const State& s);

@@ -149,18 +149,65 @@ Expected<std::string, Rejection> read_session_entry(const json::Value& e, const 
   return text;
 }
 
+// A session entry as commands and v2 events carry it: {session_id, details (sealed)} with
+// details absent when the entry has nothing but its id (patient.hpp, "Session entries"). Any
+// other member would be clear text in the log.
+Expected<std::string, Rejection> read_sealed_session_entry(const json::Value& e,
+                                                           const char* field) {
+  if (!e.IsObject())
+    return unexpected(invalid(field, "expected a session object {session_id, details}"));
+  auto id = json::get_string(e, "session_id");
+  if (!id || id->empty() || id->size() > kMaxSessionJsonChars)
+    return unexpected(invalid(field, "a session object needs a non-empty session_id string"));
+  for (auto it = e.MemberBegin(); it != e.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "session_id") continue;
+    if (name != "details")
+      return unexpected(invalid(field,
+                                "a session object holds only session_id and its details, sealed "
+                                "(enc:v1:...)"));
+    const auto& v = it->value;
+    if (!v.IsString() || v.GetStringLength() <= kEncryptedPrefix.size() ||
+        v.GetStringLength() > kMaxSealedSessionDetailsChars ||
+        !view_string(v).starts_with(kEncryptedPrefix))
+      return unexpected(invalid(field, "a session's details are sealed (enc:v1:...) in at most " +
+                                           std::to_string(kMaxSealedSessionDetailsChars) +
+                                           " characters"));
+  }
+  return json::canonical(e);
+}
+
+// How the entries of a sessions array arrive: in a request body (clear, ids alone allowed), in
+// a v1 event (clear, as logged) or in a command or v2 event (sealed).
+enum class EntryForm { request, logged_clear, sealed };
+
 Expected<std::vector<std::string>, Rejection> read_sessions(const json::Value& v, const char* field,
-                                                            bool allow_id_strings) {
+                                                            EntryForm form) {
   if (!v.IsArray() || v.Size() > kMaxSessions)
     return unexpected(invalid(
         field, "expected a JSON array of at most " + std::to_string(kMaxSessions) + " sessions"));
   std::vector<std::string> out;
   for (auto& e : v.GetArray()) {
-    auto entry = read_session_entry(e, field, allow_id_strings);
+    auto entry = form == EntryForm::sealed
+                     ? read_sealed_session_entry(e, field)
+                     : read_session_entry(e, field, form == EntryForm::request);
     if (!entry) return unexpected(entry.error());
     out.push_back(std::move(*entry));
   }
   return out;
+}
+
+std::optional<std::string> session_id_of(std::string_view entry) {
+  auto doc = json::parse(entry, nullptr, 32);
+  if (!doc) return std::nullopt;
+  auto id = json::get_string(*doc, "session_id");
+  if (!id) return std::nullopt;
+  return std::string(*id);
+}
+
+bool names_session(const std::vector<std::string>& sessions, std::string_view id) {
+  return std::any_of(sessions.begin(), sessions.end(),
+                     [&](const std::string& entry) { return session_id_of(entry) == id; });
 }
 
 Rejection with_code(Rejection r, const char* code) {
@@ -169,8 +216,10 @@ Rejection with_code(Rejection r, const char* code) {
 }
 
 // The fields as commands and events carry them (personal ones encrypted). `full`: every field
-// must be present (created); otherwise only those given (updated).
-Expected<Details, Rejection> read_details(const json::Value& obj, bool full, const char* code) {
+// must be present (created); otherwise only those given (updated). `sessions`: the form of the
+// session entries (sealed in commands and from v2 on).
+Expected<Details, Rejection> read_details(const json::Value& obj, bool full, const char* code,
+                                          EntryForm sessions_form) {
   auto fail = [&](std::string_view field, std::string_view expected) {
     return reject(RejectionKind::invalid, code, std::string(field) + ": " + std::string(expected));
   };
@@ -203,7 +252,7 @@ Expected<Details, Rejection> read_details(const json::Value& obj, bool full, con
     return unexpected(fail("tags", "this field is required"));
   }
   if (auto* v = member(obj, "sessions")) {
-    auto sessions = read_sessions(*v, "sessions", false);
+    auto sessions = read_sessions(*v, "sessions", sessions_form);
     if (!sessions) return unexpected(with_code(sessions.error(), code));
     d.sessions = std::move(*sessions);
   } else if (full) {
@@ -257,6 +306,15 @@ Rejection not_owner() {
 template <class T>
 bool contains(const std::vector<T>& v, const T& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// The version encode writes: a type's own `version` if it has one (a later version of it).
+template <class T>
+constexpr int version_of() {
+  if constexpr (requires { T::version; })
+    return T::version;
+  else
+    return 1;
 }
 
 }  // namespace
@@ -417,7 +475,7 @@ Expected<Input, Rejection> validate_input(const json::Value& body, InputMode mod
     in.details.tags = std::vector<std::string>{};
   }
   if (auto* v = member(body, "sessions")) {
-    auto sessions = read_sessions(*v, "sessions", true);
+    auto sessions = read_sessions(*v, "sessions", EntryForm::request);
     if (!sessions) return unexpected(sessions.error());
     in.details.sessions = std::move(*sessions);
   } else if (mode == InputMode::create) {
@@ -456,6 +514,34 @@ Expected<std::string, Rejection> parse_session_body(const json::Value& body) {
       invalid("session_id", "this field is required (or give a session object as session)"));
 }
 
+std::optional<SessionEntryParts> split_session_entry(std::string_view entry) {
+  auto doc = json::parse(entry, nullptr, 32);
+  if (!doc || !doc->IsObject()) return std::nullopt;
+  auto id = json::get_string(*doc, "session_id");
+  if (!id) return std::nullopt;
+  SessionEntryParts parts{std::string(*id), ""};
+  doc->RemoveMember("session_id");
+  if (doc->MemberCount() > 0) parts.others = json::canonical(*doc);
+  return parts;
+}
+
+std::string sealed_session_entry(std::string_view session_id, std::string_view sealed_details) {
+  json::Document d;
+  d.SetObject();
+  add_string(d, "session_id", session_id);
+  if (!sealed_details.empty()) add_string(d, "details", sealed_details);
+  return json::canonical(d);
+}
+
+std::optional<std::string> joined_session_entry(std::string_view session_id,
+                                                std::string_view others) {
+  auto doc = json::parse(others, nullptr, 32);
+  if (!doc || !doc->IsObject()) return std::nullopt;
+  doc->RemoveMember("session_id");
+  add_string(*doc, "session_id", session_id);
+  return json::canonical(*doc);
+}
+
 std::string_view event_type(const Event& e) {
   return std::visit([](const auto& x) -> std::string_view { return x.type; }, e);
 }
@@ -483,12 +569,12 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
                                 "or digits"));
     auto owner = r.uuid("owner_id");
     if (!owner) return unexpected(owner.error());
-    auto d = read_details(data, true, kValidationFailed);
+    auto d = read_details(data, true, kValidationFailed, EntryForm::sealed);
     if (!d) return unexpected(d.error());
     return Command{Create{std::string(*id), UserId{*owner}, std::move(*d)}};
   }
   if (type == "patient.update") {
-    auto d = read_details(data, false, kValidationFailed);
+    auto d = read_details(data, false, kValidationFailed, EntryForm::sealed);
     if (!d) return unexpected(d.error());
     return Command{Update{std::move(*d)}};
   }
@@ -502,7 +588,7 @@ Expected<Command, Rejection> parse_command(std::string_view type, const json::Va
   if (type == "patient.add_session") {
     auto* v = member(data, "session");
     if (!v) return unexpected(invalid("session", "this field is required"));
-    auto entry = read_session_entry(*v, "session", false);
+    auto entry = read_sealed_session_entry(*v, "session");
     if (!entry) return unexpected(entry.error());
     return Command{AddSession{std::move(*entry)}};
   }
@@ -566,7 +652,11 @@ Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& co
           [&](const AddSession& c) -> Events {
             if (!may_annotate(s, actor)) return unexpected(not_owner());
             const auto& sessions = *s.details.sessions;
+            // Once per session: sealing gives the same details another ciphertext each time, so
+            // the id (clear in every entry) is what says that the session is already on it.
             if (contains(sessions, c.session)) return std::vector<Event>{};
+            if (auto sid = session_id_of(c.session); sid && names_session(sessions, *sid))
+              return std::vector<Event>{};
             if (sessions.size() >= kMaxSessions)
               return unexpected(reject(
                   RejectionKind::unprocessable, "too_many_sessions",
@@ -662,11 +752,21 @@ NewEvent encode(const Event& event) {
                              },
                          },
                          event);
-  return NewEvent{std::string(event_type(event)), 1, std::move(data)};
+  const int version =
+      std::visit([](const auto& e) { return version_of<std::decay_t<decltype(e)>>(); }, event);
+  return NewEvent{std::string(event_type(event)), version, std::move(data)};
 }
 
 std::optional<Event> decode(std::string_view type, int version, const json::Value& d) {
-  if (version != 1 || !d.IsObject()) return std::nullopt;
+  if (!d.IsObject()) return std::nullopt;
+  // Every version up to the latest: v1 of patient.created, .updated and .session_added carried
+  // the session entries in clear text, read back as logged; from v2 on they are sealed.
+  const int latest = type == PatientCreated::type   ? version_of<PatientCreated>()
+                     : type == PatientUpdated::type ? version_of<PatientUpdated>()
+                     : type == SessionAdded::type   ? version_of<SessionAdded>()
+                                                    : 1;
+  if (version < 1 || version > latest) return std::nullopt;
+  const EntryForm sessions_form = version >= 2 ? EntryForm::sealed : EntryForm::logged_clear;
   auto id = json::get_string(d, "patient_id");
   fields::Reader r{d, kInvalidEvent};
   auto owner = r.uuid("owner_id");
@@ -674,12 +774,12 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
   std::string pid(*id);
   UserId oid{*owner};
   if (type == PatientCreated::type) {
-    auto details = read_details(d, true, kInvalidEvent);
+    auto details = read_details(d, true, kInvalidEvent, sessions_form);
     if (!details) return std::nullopt;
     return PatientCreated{pid, oid, std::move(*details)};
   }
   if (type == PatientUpdated::type) {
-    auto details = read_details(d, false, kInvalidEvent);
+    auto details = read_details(d, false, kInvalidEvent, sessions_form);
     if (!details) return std::nullopt;
     return PatientUpdated{pid, oid, std::move(*details)};
   }
@@ -693,7 +793,11 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
   if (type == SessionAdded::type) {
     auto* v = member(d, "session");
     if (!v || !v->IsObject()) return std::nullopt;
-    return SessionAdded{pid, oid, json::canonical(*v)};
+    if (sessions_form == EntryForm::logged_clear)
+      return SessionAdded{pid, oid, json::canonical(*v)};
+    auto entry = read_sealed_session_entry(*v, "session");
+    if (!entry) return std::nullopt;
+    return SessionAdded{pid, oid, std::move(*entry)};
   }
   if (type == WalletUpdated::type) {
     auto amount = json::get_int(d, "amount_cents");
@@ -733,8 +837,18 @@ std::string patient_view_json(const State& s) {
   text("profile_picture");
   json::key(w, "sessions");
   w.StartArray();
-  for (auto& x : s.details.sessions.value_or(std::vector<std::string>{}))
-    w.RawValue(x.data(), x.size(), rapidjson::kObjectType);
+  for (auto& x : s.details.sessions.value_or(std::vector<std::string>{})) {
+    // A sealed entry shows its id only: this view decrypts nothing and shows no ciphertext.
+    auto doc = json::parse(x, nullptr, 32);
+    auto details = doc ? json::get_string(*doc, "details") : std::nullopt;
+    auto id = doc ? json::get_string(*doc, "session_id") : std::nullopt;
+    if (details && id && details->starts_with(kEncryptedPrefix)) {
+      const auto bare = sealed_session_entry(*id, "");
+      w.RawValue(bare.data(), bare.size(), rapidjson::kObjectType);
+    } else {
+      w.RawValue(x.data(), x.size(), rapidjson::kObjectType);
+    }
+  }
   w.EndArray();
   json::key(w, "sex");
   text("sex");

@@ -39,6 +39,9 @@ inline constexpr size_t kMaxTagChars = 64;
 inline constexpr size_t kMaxSessions = 500;
 inline constexpr size_t kMaxSessionJsonChars = 2048;
 inline constexpr size_t kMaxSessionIdChars = 64;
+// A sealed session entry's `details` (see "Session entries" below): a clear remainder of at
+// most kMaxSessionJsonChars bytes seals to base64 of it plus 40 bytes of nonce and tag.
+inline constexpr size_t kMaxSealedSessionDetailsChars = 4096;
 // A DecimalField(max_digits=12, decimal_places=2): at most 9,999,999,999.99.
 inline constexpr int64_t kMaxWalletCents = 999'999'999'999;
 
@@ -51,7 +54,8 @@ std::string phone_digits(std::string_view phone);
 
 // The record's fields. `text` holds the string fields by name (see text_fields()); personal
 // ones are ciphertext in commands and events, clear text in validate_input()'s result (which
-// has "password" where commands have "password_hash"). sessions are canonical JSON objects.
+// has "password" where commands have "password_hash"). sessions are canonical JSON objects,
+// sealed in commands and events (see "Session entries"), clear in validate_input()'s result.
 struct Details {
   std::map<std::string, std::string> text;
   std::optional<std::vector<std::string>> tags;
@@ -93,9 +97,36 @@ Expected<std::string, Rejection> parse_session_body(const json::Value& body);
 // Adds `d`'s fields to the object `doc` as commands and events carry them (sessions as objects).
 void write_details(json::Document& doc, const Details& d);
 
+// ---- session entries ----
+// A session entry names one of the client's sessions by session_id; its other members (a date,
+// a counsellor's notes about the session) may be clinical. Since v2 of patient.created,
+// patient.updated and patient.session_added, commands and events carry every entry sealed:
+//   {"session_id": "<id>", "details": "enc:v1:..."}
+// where details is the canonical JSON object of the entry's other members sealed with the
+// owner's key (as the other personal fields), and absent when there are none (then the entry
+// is {"session_id": "<id>"}: one spelling per entry). session_id stays clear: the record says
+// which sessions it names and dedupes by id without decrypting anything. v1 events carried the
+// entries in clear text; they still decode as logged.
+struct SessionEntryParts {
+  std::string session_id;
+  std::string others;  // the canonical JSON object of the other members; "" when there are none
+};
+// A clear entry (canonical JSON object, as validate_input() and parse_session_body() give
+// them) split for sealing; nullopt when it has no string session_id.
+std::optional<SessionEntryParts> split_session_entry(std::string_view entry);
+// The sealed entry as commands carry it; `sealed_details` is "" when there are no others.
+std::string sealed_session_entry(std::string_view session_id, std::string_view sealed_details);
+// The clear entry again (the read side, once details is decrypted); nullopt unless `others`
+// is a JSON object.
+std::optional<std::string> joined_session_entry(std::string_view session_id,
+                                                std::string_view others);
+
 // ---- events ----
+// patient.created, patient.updated and patient.session_added are written at v2, their session
+// entries sealed (see "Session entries"); v1 (still in the log) decodes into the same structs.
 struct PatientCreated {
   static constexpr const char* type = "patient.created";
+  static constexpr int version = 2;
   std::string patient_id;
   UserId owner_id;
   Details details;  // complete
@@ -103,6 +134,7 @@ struct PatientCreated {
 };
 struct PatientUpdated {
   static constexpr const char* type = "patient.updated";
+  static constexpr int version = 2;
   std::string patient_id;
   UserId owner_id;
   Details changes;  // only the fields that were given
@@ -130,9 +162,10 @@ struct TagRemoved {
 };
 struct SessionAdded {
   static constexpr const char* type = "patient.session_added";
+  static constexpr int version = 2;
   std::string patient_id;
   UserId owner_id;
-  std::string session;  // canonical JSON object
+  std::string session;  // canonical JSON object; sealed (clear text only when upcast from v1)
   friend bool operator==(const SessionAdded&, const SessionAdded&) = default;
 };
 struct WalletUpdated {
@@ -175,7 +208,7 @@ struct RemoveTag {
   std::string tag;
 };
 struct AddSession {
-  std::string session;
+  std::string session;  // sealed
 };
 struct UpdateWallet {
   int64_t amount_cents = 0;
@@ -187,12 +220,15 @@ Expected<Command, Rejection> parse_command(std::string_view command_type, const 
 Expected<std::vector<Event>, Rejection> decide(const State& s, const Command& c, const Actor& actor,
                                                Timestamp now);
 void evolve(State& s, const Event& e);
+// Writes each type's latest version (2 for patient.created, .updated and .session_added).
 NewEvent encode(const Event& e);
+// Reads every version the log may hold: v1 entries in clear text, v2 entries only sealed.
 std::optional<Event> decode(std::string_view type, int version, const json::Value& data);
 
 // What the command response may show without decrypting anything:
 // {id, owner_id, sex, profile_picture, tags, sessions, wallet_balance, deleted}; "null" before
-// creation. The api answers with the read model's decrypted record when it can.
+// creation. Sealed session entries show their session_id only. The api answers with the read
+// model's decrypted record when it can.
 std::string patient_view_json(const State& s);
 // "12.50" for 1250.
 std::string format_cents(int64_t cents);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "infra/crypto/sodium_init.hpp"
+#include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
 
 namespace counsel::crypto {
@@ -167,27 +168,48 @@ std::optional<SubjectKey> key_from_hex(std::string hex) {
   return key;
 }
 
-std::optional<SubjectKey> select_key(pqxx::transaction_base& tx, const std::string& subject) {
+struct StoredKey {
+  bool exists = false;  // a row: a key, or a tombstone
+  std::optional<SubjectKey> key;
+  bool erased() const { return exists && !key; }
+};
+
+StoredKey select_key(pqxx::transaction_base& tx, const std::string& subject) {
   const pqxx::result rows = tx.exec_params(
       "SELECT encode(key, 'hex') FROM identity.subject_keys WHERE subject = $1::uuid", subject);
-  if (rows.empty()) return std::nullopt;
+  if (rows.empty()) return {};
+  if (rows[0][0].is_null()) return {true, std::nullopt};
   auto key = key_from_hex(rows[0][0].as<std::string>());
   if (!key) throw std::runtime_error("identity.subject_keys holds a key of the wrong size");
-  return key;
+  return {true, std::move(key)};
 }
 
 }  // namespace
 
+void shred_subject_key(pqxx::work& tx, const Uuid& subject) {
+  // A tombstone also for a subject that never had a key: nothing may create one later.
+  tx.exec_params0(
+      "INSERT INTO identity.subject_keys (subject, key, erased_at) VALUES ($1::uuid, NULL, now())"
+      " ON CONFLICT (subject) DO UPDATE SET key = NULL,"
+      " erased_at = COALESCE(identity.subject_keys.erased_at, now())",
+      subject.str());
+  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kSubjectErasedChannel), subject.str());
+}
+
 SubjectKey SubjectKeyring::get_or_create(const Uuid& subject) {
   if (auto key = cached(subject)) return *key;
+  if (is_erased(subject)) throw SubjectErased(subject);
   const uint64_t epoch = erase_epoch();
 
   const std::string subject_text = subject.str();
   std::optional<SubjectKey> stored;
+  bool erased = false;
   with_connection_([&](pqxx::connection& connection) {
     pqxx::work tx(connection);
-    stored = select_key(tx, subject_text);
-    if (!stored) {
+    auto row = select_key(tx, subject_text);
+    erased = row.erased();
+    stored = std::move(row.key);
+    if (!stored && !erased) {
       const SubjectKey fresh = SubjectKey::generate();
       std::string hex = to_hex(fresh.data(), SubjectKey::kSize);
       WipeOnExit wipe{hex};
@@ -197,10 +219,16 @@ SubjectKey SubjectKeyring::get_or_create(const Uuid& subject) {
           "INSERT INTO identity.subject_keys (subject, key) VALUES ($1::uuid, decode($2, 'hex')) "
           "ON CONFLICT (subject) DO NOTHING",
           subject_text, hex);
-      stored = select_key(tx, subject_text);
+      auto again = select_key(tx, subject_text);
+      erased = again.erased();
+      stored = std::move(again.key);
     }
     tx.commit();
   });
+  if (erased) {
+    forget(subject);
+    throw SubjectErased(subject);
+  }
   if (!stored) throw std::runtime_error("subject key vanished while being created");
   remember(subject, *stored, epoch);
   return *stored;
@@ -208,30 +236,100 @@ SubjectKey SubjectKeyring::get_or_create(const Uuid& subject) {
 
 std::optional<SubjectKey> SubjectKeyring::find(const Uuid& subject) {
   if (auto key = cached(subject)) return key;
+  if (is_erased(subject)) return std::nullopt;
   const uint64_t epoch = erase_epoch();
   const std::string subject_text = subject.str();
-  std::optional<SubjectKey> stored;
+  StoredKey stored;
   with_connection_([&](pqxx::connection& connection) {
     pqxx::read_transaction tx(connection);
     stored = select_key(tx, subject_text);
   });
-  if (stored) remember(subject, *stored, epoch);
-  return stored;
+  if (stored.erased()) forget(subject);
+  if (stored.key) remember(subject, *stored.key, epoch);
+  return std::move(stored.key);
 }
 
 void SubjectKeyring::erase(const Uuid& subject) {
-  const std::string subject_text = subject.str();
   with_connection_([&](pqxx::connection& connection) {
     pqxx::work tx(connection);
-    tx.exec_params("DELETE FROM identity.subject_keys WHERE subject = $1::uuid", subject_text);
+    shred_subject_key(tx, subject);
     tx.commit();
   });
+  forget(subject);
+}
+
+void SubjectKeyring::forget(const Uuid& subject) {
   std::lock_guard lock(mutex_);
-  // Readers that started before the delete committed must not cache what they read.
+  // Readers that started before the erasure committed must not cache what they read.
   ++erase_epoch_;
+  erased_.insert(subject);
   if (auto it = index_.find(subject); it != index_.end()) {
     lru_.erase(it->second);
     index_.erase(it);
+  }
+}
+
+bool SubjectKeyring::is_erased(const Uuid& subject) const {
+  std::lock_guard lock(mutex_);
+  return erased_.contains(subject);
+}
+
+// --- SubjectErasureFollower ---
+
+SubjectErasureFollower::SubjectErasureFollower(std::string conninfo, SubjectKeyring& keyring)
+    : conninfo_(std::move(conninfo)), keyring_(keyring) {}
+
+SubjectErasureFollower::~SubjectErasureFollower() {
+  stop();
+}
+
+void SubjectErasureFollower::start() {
+  if (running_.exchange(true)) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void SubjectErasureFollower::stop() {
+  running_ = false;
+  if (thread_.joinable()) thread_.join();
+}
+
+namespace {
+
+// Collects payloads during one await; they are applied after it returns.
+class ErasureListener final : public pqxx::notification_receiver {
+ public:
+  explicit ErasureListener(pqxx::connection& conn)
+      : pqxx::notification_receiver(conn, kSubjectErasedChannel) {}
+  void operator()(const std::string& payload, int) override { pending.push_back(payload); }
+  std::vector<std::string> pending;
+};
+
+}  // namespace
+
+void SubjectErasureFollower::run() {
+  while (running_) {
+    try {
+      auto conn = pg::open_connection(conninfo_);
+      ErasureListener listener(*conn);
+      // LISTEN first, then load: an erasure committed in between is in the load or the queue.
+      {
+        pqxx::read_transaction tx(*conn);
+        for (const auto& row :
+             tx.exec("SELECT subject::text FROM identity.subject_keys WHERE key IS NULL")) {
+          if (auto id = Uuid::parse(row[0].c_str())) keyring_.forget(*id);
+        }
+      }
+      while (running_) {
+        conn->await_notification(0, 200000);
+        auto announced = std::move(listener.pending);
+        listener.pending.clear();
+        for (const auto& payload : announced)
+          if (auto id = Uuid::parse(payload)) keyring_.forget(*id);
+      }
+    } catch (const std::exception& e) {
+      logging::warn("keyring", std::string("following subject erasures failed: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
   }
 }
 

@@ -6,8 +6,10 @@
 //
 // Wire form of a sealed field: "enc:v1:" + base64(nonce || ciphertext+tag), standard alphabet.
 #include <pqxx/connection>
+#include <pqxx/transaction>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,9 +17,12 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "domain/uuid.hpp"
 
@@ -62,12 +67,28 @@ bool is_encrypted(std::string_view value);
 // (identity.email_claims, read models) without decrypting anything.
 std::string email_hash(std::string_view email);
 
+// The subject's key was crypto-shredded: nothing may be sealed for them again. A request that
+// needs it cannot go on (the api answers 410 subject_erased).
+class SubjectErased : public std::runtime_error {
+ public:
+  explicit SubjectErased(const Uuid& subject)
+      : std::runtime_error("the data subject " + subject.str() + " has been erased") {}
+};
+
+// NOTIFY channel on which an erasure is announced (payload: the subject id), so every process's
+// keyring drops its cached copy (SubjectErasureFollower).
+inline constexpr const char* kSubjectErasedChannel = "counsel_subject_erased";
+
+// Crypto-shreds `subject` inside `tx`: the key is replaced by a tombstone (erased_at), and the
+// commit announces it on kSubjectErasedChannel. Idempotent; the one place that erases a key.
+void shred_subject_key(pqxx::work& tx, const Uuid& subject);
+
 // Subject keys in PostgreSQL (identity.subject_keys), with a bounded LRU cache in front.
 // Thread-safe.
 //
-// The cache is per process: after erase() in one process, another process may keep using a
-// cached copy until it is evicted or that process restarts. Erasure is therefore expected to run
-// where it can also tell the other processes (a later issue); within one process it is exact.
+// The cache is per process. An erasure committed elsewhere reaches this process through
+// forget(), called by a SubjectErasureFollower within milliseconds of the commit; a key read
+// in that window may still be used. Within one process, erase() and forget() are exact.
 class SubjectKeyring {
  public:
   using ConnectionUser = std::function<void(pqxx::connection&)>;
@@ -86,12 +107,18 @@ class SubjectKeyring {
   SubjectKeyring& operator=(const SubjectKeyring&) = delete;
 
   // The subject's key, creating it on first use. Concurrent creators (threads or processes)
-  // all end up with the single stored key. Database errors propagate as exceptions.
+  // all end up with the single stored key. Throws SubjectErased for an erased subject;
+  // database errors propagate as exceptions.
   SubjectKey get_or_create(const Uuid& subject);
   // nullopt when the subject has no key (never had one, or it was erased).
   std::optional<SubjectKey> find(const Uuid& subject);
-  // Crypto-shredding: deletes the stored key and drops the cached copy.
+  // Crypto-shredding: replaces the stored key by a tombstone (shred_subject_key), announces
+  // it, and drops the cached copy.
   void erase(const Uuid& subject);
+  // This process learns that `subject` was erased elsewhere: drops the cached copy and never
+  // hands out a key for them again.
+  void forget(const Uuid& subject);
+  bool is_erased(const Uuid& subject) const;
 
   size_t cached_count() const;
 
@@ -107,6 +134,28 @@ class SubjectKeyring {
   std::list<std::pair<Uuid, SubjectKey>> lru_;  // most recently used first
   std::unordered_map<Uuid, std::list<std::pair<Uuid, SubjectKey>>::iterator> index_;
   uint64_t erase_epoch_ = 0;
+  // Subjects known to be erased (erasures are rare: a set of ids is small).
+  std::unordered_set<Uuid> erased_;
+};
+
+// Follows kSubjectErasedChannel on its own connection and tells the keyring. On every
+// (re)connect it first reloads all tombstones, so an announcement missed while disconnected is
+// not lost.
+class SubjectErasureFollower {
+ public:
+  SubjectErasureFollower(std::string conninfo, SubjectKeyring& keyring);
+  ~SubjectErasureFollower();
+  SubjectErasureFollower(const SubjectErasureFollower&) = delete;
+  SubjectErasureFollower& operator=(const SubjectErasureFollower&) = delete;
+  void start();
+  void stop();
+
+ private:
+  void run();
+  std::string conninfo_;
+  SubjectKeyring& keyring_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
 };
 
 }  // namespace counsel::crypto

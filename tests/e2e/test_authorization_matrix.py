@@ -21,7 +21,8 @@ CALLERS = ("anonymous", "client", "counselor", "admin", "compliance")
 # removes what later checks rely on run last, their refusals before their successes.
 ENDS_SESSION = {("PUT", "/api/v1/sessions/{id}"), ("PATCH", "/api/v1/sessions/{id}"),
                 ("POST", "/api/v1/sessions/{id}/cancel")}
-DESTRUCTIVE = {("DELETE", "/api/v1/patients/{id}"), ("POST", "/api/v1/admin/users/{id}/suspend")}
+DESTRUCTIVE = {("DELETE", "/api/v1/patients/{id}"), ("POST", "/api/v1/admin/users/{id}/suspend"),
+               ("POST", "/api/v1/me/erase")}
 # Account decisions target a throwaway client for every caller: the fixtures' accounts (and the
 # admin's own) must stay usable.
 THROWAWAY_TARGET = {("POST", "/api/v1/admin/users/{id}/verify"),

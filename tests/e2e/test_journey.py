@@ -2,7 +2,9 @@
 counsellor confirms, the client cancels."""
 
 import datetime as dt
+import json
 import unittest
+import uuid
 
 import harness
 from harness import JOHANNESBURG, assert_problem, iso, parse_time, results_of
@@ -178,12 +180,31 @@ class JourneyTest(unittest.TestCase):
         as_client = client.get(f"/api/v1/sessions/{session_id}", consistency=confirmed_token)
         self.assertEqual(as_client.body["status"], "confirmed")
 
-        # the client cancels more than 24 h ahead: not late
+        # the client cancels more than 24 h ahead: not late. The reason may be health
+        # information: the participants read it, the log only holds it sealed with the client's key
+        reason = f"Exam moved, and my panic attacks are back ({uuid.uuid4().hex})"
         cancelled = client.post(f"/api/v1/sessions/{session_id}/cancel",
-                                {"reason": "Exam moved"}, consistency=confirmed_token)
+                                {"reason": reason}, consistency=confirmed_token)
         self.assertEqual(cancelled.status, 200, cancelled)
         self.assertEqual(cancelled.body["status"], "cancelled")
         self.assertIs(late_flag(cancelled.body), False, cancelled)
+        self.assertEqual(cancelled.body["cancellation_reason"], reason)
+        for participant in (client, counselor):
+            shown = participant.get(f"/api/v1/sessions/{session_id}",
+                                    consistency=cancelled.header("Consistency-Token"))
+            self.assertEqual(shown.status, 200, shown)
+            self.assertEqual(shown.body["cancellation_reason"], reason, shown)
+        [event] = harness.wait_until(
+            lambda: [e for e in harness.logged_events(self.db)
+                     if e["type"] == "session.cancelled"
+                     and e["data"]["session_id"] == session_id],
+            timeout=30, what="the session.cancelled event in the log")
+        self.assertEqual(event["version"], 2, event)
+        self.assertEqual(event["data"]["cancelled_by"], client.id)
+        self.assertTrue(event["data"]["reason"].startswith("enc:v1:"), event)
+        self.assertNotIn(reason, json.dumps(harness.logged_events(self.db)))
+        for text in (reason, "panic attacks", "Exam stress"):
+            self.assertNotIn(text, every_log_record(self.db), "clear text in the log")
 
         listed = client.get("/api/v1/sessions?status=cancelled")
         self.assertEqual(listed.status, 200, listed)
@@ -197,6 +218,24 @@ class JourneyTest(unittest.TestCase):
         slots_freed = client.get(slots_path)
         self.assertIn(start, [parse_time(s["start"]) for s in slots_freed.body["slots"]])
 
+        # the counsellor declines a new booking of it with a reason: sealed with the client's key
+        # too (it is about the client), and the two of them read it
+        rebooked = client.post("/api/v1/sessions", {
+            "counselor_id": counselor_id, "start": iso(start), "duration_minutes": 60,
+            "mode": "chat"})
+        self.assertEqual(rebooked.status, 201, rebooked)
+        decline_reason = f"Your panic disorder needs a specialist ({uuid.uuid4().hex})"
+        declined = counselor.post(f"/api/v1/sessions/{rebooked.body['id']}/decline",
+                                  {"reason": decline_reason},
+                                  consistency=rebooked.header("Consistency-Token"))
+        self.assertEqual(declined.status, 200, declined)
+        self.assertEqual(declined.body["status"], "declined")
+        self.assertEqual(declined.body["decline_reason"], decline_reason)
+        shown = client.get(f"/api/v1/sessions/{rebooked.body['id']}",
+                           consistency=declined.header("Consistency-Token"))
+        self.assertEqual(shown.body["decline_reason"], decline_reason, shown)
+        self.assertNotIn(decline_reason, every_log_record(self.db), "clear text in the log")
+
         me = client.get("/api/v1/me")
         self.assertEqual(me.status, 200, me)
         self.assertEqual(me.body["id"], client.id)
@@ -206,6 +245,14 @@ class JourneyTest(unittest.TestCase):
         self.assertNotIn("password", me.text.lower())
 
         assert_problem(self, api.get("/api/v1/me"), 401)
+
+
+def every_log_record(db):
+    """Every record of every log topic (commands, events, results) as one text."""
+    if harness.LOG_ENGINE == "kafka":
+        return "\n".join(value for topic in harness.KAFKA_TOPICS
+                         for _, value in harness.kcat_records(topic))
+    return db.query("SELECT coalesce(string_agg(value::text, E'\\n'), '') FROM log.records")
 
 
 def late_flag(session):

@@ -518,6 +518,69 @@ class PatientsTest(unittest.TestCase):
         self.assertEqual(created["wallet_balance_cents"], 1250)
         self.assertEqual(events[1]["data"]["balance_cents"], 1350)
 
+    def test_session_details_are_sealed_in_the_events(self):
+        """A session entry names a session by its id; everything else in it (a counsellor's
+        notes about the session are clinical data) travels sealed with the owner's key. Those
+        who may read the record see the entries as they were given; the events name the
+        sessions and never what was written about them; the owner's erasure leaves the ids."""
+        client = self.api.new_user("client")
+        counselor = harness.ready_counselor(self.api)
+        first = self.booked(client, counselor, hour=10)
+        second = self.booked(client, counselor, hour=13)
+        third = self.booked(client, counselor, hour=15)
+        note = f"client disclosed {uuid.uuid4().hex}"
+        body, created = self.create(client, sessions=[{"session_id": first, "notes": note + " 1"}])
+        self.assertEqual(created["sessions"], [{"notes": note + " 1", "session_id": first}])
+        path = f"/api/v1/patients/{body['id']}"
+
+        added = counselor.post(path + "/add_session", {"session": {
+            "session_id": second, "notes": note + " 2", "follow_up": {"in_days": 7}}})
+        self.assertEqual(added.status, 200, added)
+        expected = [{"notes": note + " 1", "session_id": first},
+                    {"follow_up": {"in_days": 7}, "notes": note + " 2", "session_id": second}]
+        self.assertEqual(added.body["sessions"], expected)
+        # A session already on the record is not added again, however it is spelled.
+        again = client.post(path + "/add_session", {"session_id": second.upper()})
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.body["sessions"], expected)
+        expected.append({"notes": note + " 3", "session_id": third})
+        patched = client.call("PATCH", path, {"sessions": expected})
+        self.assertEqual(patched.status, 200, patched)
+        self.assertEqual(patched.body["sessions"], expected)
+        for reader in (client, counselor, self.admin):
+            read = reader.get(path, consistency=patched.header("Consistency-Token"))
+            self.assertEqual(read.status, 200, read)
+            self.assertEqual(read.body["sessions"], expected, reader.role)
+        listed = results_of(client.get("/api/v1/patients"))
+        self.assertEqual([p["sessions"] for p in listed], [expected])
+
+        events = [e for e in harness.logged_events(self.db)
+                  if e["stream"] == f"patient-{body['id']}"]
+        self.assertEqual([(e["type"], e["version"]) for e in events],
+                         [("patient.created", 2), ("patient.session_added", 2),
+                          ("patient.updated", 2)])
+        self.assertNotIn(note, json.dumps(events))
+        self.assertNotIn("in_days", json.dumps(events))
+        entries = (events[0]["data"]["sessions"] + [events[1]["data"]["session"]]
+                   + events[2]["data"]["sessions"])
+        self.assertEqual([e["session_id"] for e in entries], [first, second, first, second, third])
+        for entry in entries:
+            self.assertEqual(set(entry), {"session_id", "details"}, entry)
+            self.assertTrue(entry["details"].startswith("enc:v1:"), entry)
+
+        # Crypto-shredding the owner leaves each entry its id.
+        requested = client.post("/api/v1/me/erase")
+        self.assertEqual(requested.status, 202, requested)
+        approved = self.admin.post(f"/api/v1/admin/erasure-requests/{client.id}/approve")
+        self.assertEqual(approved.status, 200, approved)
+        record = self.admin.get(path, consistency=approved.header("Consistency-Token"))
+        self.assertEqual(record.status, 200, record)
+        self.assertEqual(record.body["sessions"],
+                         [{"erased": True, "session_id": session_id}
+                          for session_id in (first, second, third)])
+        self.assertNotIn(note, self.db.query(
+            "SELECT sessions::text FROM read.patients WHERE patient_id = '" + body["id"] + "'"))
+
 
 if __name__ == "__main__":
     harness.main(time_limit=180)

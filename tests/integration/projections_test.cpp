@@ -40,10 +40,11 @@ class EventScript {
   explicit EventScript(log::Log& log) : log_(log) {}
 
   log::Position append(const std::string& type, const std::string& stream,
-                       const std::string& data_json) {
+                       const std::string& data_json, int version = 1) {
     EventEnvelope e;
     e.id = EventId{new_uuid_v7()};
     e.type = type;
+    e.version = version;
     e.stream = stream;
     e.sequence = ++sequence_[stream];
     e.partition = log_.partition_for(stream).value();
@@ -104,22 +105,32 @@ class EventScript {
   }
 
   // A patient record (seed 003) of `owner`, with clear text where the api would seal fields
-  // (the tests' decryptor passes clear text through).
+  // (the tests' decryptor passes clear text through). Odd `n` write v2 (session entries
+  // sealed: one the decryptor reads, one it cannot, as if erased), even `n` v1 (in clear).
   void patient_record(const std::string& id, const UserId& owner, int n) {
     const std::string stream = "patient-" + id;
     const std::string ids =
         R"({"patient_id":")" + id + R"(","owner_id":")" + owner.value().str() + "\"";
+    const int version = n % 2 == 1 ? 2 : 1;
+    const std::string sessions =
+        version == 2 ? R"([{"session_id":"s0"},{"details":"{\"n\":1}","session_id":"s1"}])"
+                     : R"([{"session_id":"s0"},{"n":1,"session_id":"s1"}])";
     append("patient.created", stream,
            ids + R"(,"first_name":"Name )" + std::to_string(n) +
                R"(","last_name":"Patient","phone_no":"+2782000000)" + std::to_string(n % 10) +
                R"(","email":"","ssn":"","address":"","allergies_and_medication":"none",)"
                R"("date_of_birth":"1990-01-01","added_note":"","about_note":"",)"
                R"("password_hash":"x","sex":"O","profile_picture":"","tags":["new"],)"
-               R"("sessions":[],"wallet_balance_cents":100})");
+               R"("sessions":)" +
+               sessions + R"(,"wallet_balance_cents":100})",
+           version);
     append("patient.tag_added", stream, ids + R"(,"tag":"t)" + std::to_string(n) + "\"}");
-    append("patient.session_added", stream, ids + R"(,"session":{"session_id":"s"}})");
+    append("patient.session_added", stream,
+           ids + (version == 2 ? R"(,"session":{"details":"enc:v1:AAAA","session_id":"s"}})"
+                               : R"(,"session":{"session_id":"s"}})"),
+           version);
     append("patient.wallet_updated", stream, ids + R"(,"amount_cents":50,"balance_cents":150})");
-    append("patient.updated", stream, ids + R"(,"about_note":"edited","tags":["a","b"]})");
+    append("patient.updated", stream, ids + R"(,"about_note":"edited","tags":["a","b"]})", version);
     if (n % 3 == 2) append("patient.deleted", stream, ids + "}");
   }
 
@@ -224,7 +235,26 @@ void script_world(EventScript& s, int counselors, int clients) {
     s.append("chat.messages_read", stream,
              R"({"room_id":")" + room + R"(","user_id":")" + us[i].value().str() +
                  R"(","up_to":")" + last_message + "\"}");
+    // The counsellor read the client's chat history: an access record on the client's stream.
+    s.append("access.recorded", "access-" + us[i].value().str(),
+             R"({"subject_id":")" + us[i].value().str() +
+                 R"(","what":"chat_history","resource_id":")" + room +
+                 R"(","why":"care_relationship"})");
   }
+}
+
+// A patient.created event of `who` at `version` with these session entries (a JSON array).
+void patient_created(EventScript& script, const std::string& id, const UserId& who,
+                     const std::string& sessions, int version) {
+  script.append("patient.created", "patient-" + id,
+                R"({"patient_id":")" + id + R"(","owner_id":")" + who.value().str() +
+                    R"(","first_name":"A","last_name":"B","phone_no":"+27820000001",)"
+                    R"("email":"","ssn":"","address":"","allergies_and_medication":"none",)"
+                    R"("date_of_birth":"1990-01-01","added_note":"","about_note":"",)"
+                    R"("password_hash":"x","sex":"O","profile_picture":"","tags":[],)"
+                    R"("sessions":)" +
+                    sessions + R"(,"wallet_balance_cents":0})",
+                version);
 }
 
 bool caught_up(ProjectorRunner& r) {
@@ -302,6 +332,16 @@ BOOST_DATA_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows, data::ma
   auto confirmed =
       w.script.request(counselor, client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
   w.script.transition("session.confirmed", counselor, client, confirmed);
+  // v2 seals a decline's reason with the client's key: NULL when the key is gone (this decryptor
+  // reads no sealed field, as if every client were erased).
+  auto declined =
+      w.script.request(counselor, erased, "2026-02-04T08:00:00Z", "2026-02-04T09:00:00Z", 60);
+  w.script.append("session.declined", counselor_stream(counselor),
+                  R"({"session_id":")" + declined.value().str() + R"(","counselor_id":")" +
+                      counselor.value().str() + R"(","client_id":")" + erased.value().str() +
+                      R"(","reason":"enc:v1:AAAA"})",
+                  2);
+  // v1 (still in the log) carried a cancellation's reason in clear text: shown as logged.
   auto cancelled =
       w.script.request(counselor, client, "2026-02-03T08:00:00Z", "2026-02-03T08:30:00Z", 30);
   auto last = w.script.append(
@@ -355,9 +395,81 @@ BOOST_DATA_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows, data::ma
                     " || '|' || (cancelled_by = client_id) FROM read.sessions"
                     " WHERE session_id = '" +
                         cancelled.value().str() + "'") == "cancelled|true|sick|true");
+  BOOST_TEST(scalar(c,
+                    "SELECT status || '|' || coalesce(decline_reason, 'NULL') FROM read.sessions"
+                    " WHERE session_id = '" +
+                        declined.value().str() + "'") == "declined|NULL");
   BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
   BOOST_TEST(projections::read_models_reached(c, {last}));
-  BOOST_TEST(runner.events_committed() == 9u);
+  BOOST_TEST(runner.events_committed() == 11u);
+}
+
+// A patient record's session entries: v1 logged them in clear text; v2 seals all but the id
+// with the owner's key (the read model shows them decrypted, as given, or only the id, marked
+// erased, once the key is gone); account.erased leaves each entry its id alone.
+BOOST_DATA_TEST_CASE(patient_session_entries_are_decrypted_and_go_with_their_owner,
+                     data::make(log_engines()), engine) {
+  World w(engine);
+  auto legacy = w.script.register_user("client", "Lindiwe");
+  auto owner = w.script.register_user("client", "Kagiso");
+
+  const auto ids = [](const std::string& id, const UserId& who) {
+    return R"({"patient_id":")" + id + R"(","owner_id":")" + who.value().str() + "\"";
+  };
+  patient_created(w.script, "p_legacy", legacy,
+                  R"([{"date":"2026-03-01","session_id":"a"},{"legacy":true},{"session_id":"b"}])",
+                  1);
+  // v2: the tests' decryptor reads the clear "details" and counts "enc:v1:" as erased.
+  patient_created(
+      w.script, "p_sealed", owner,
+      R"([{"session_id":"a"},{"details":"{\"notes\":\"client disclosed\"}","session_id":"b"}])", 2);
+  w.script.append(
+      "patient.session_added", "patient-p_sealed",
+      ids("p_sealed", owner) + R"(,"session":{"details":"enc:v1:AAAA","session_id":"c"}})", 2);
+  w.script.append("patient.session_added", "patient-p_sealed",
+                  ids("p_sealed", owner) +
+                      R"(,"session":{"details":"{\"date\":\"2026-03-02\"}","session_id":"d"}})",
+                  2);
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  auto sessions = [&](const std::string& id) {
+    return scalar(c, "SELECT sessions::text FROM read.patients WHERE patient_id = '" + id + "'");
+  };
+  BOOST_TEST(
+      sessions("p_legacy") ==
+      R"([{"date": "2026-03-01", "session_id": "a"}, {"legacy": true}, {"session_id": "b"}])");
+  BOOST_TEST(sessions("p_sealed") ==
+             R"([{"session_id": "a"}, {"notes": "client disclosed", "session_id": "b"},)"
+             R"( {"erased": true, "session_id": "c"}, {"date": "2026-03-02", "session_id": "d"}])");
+
+  // A PUT replaces the entries; then both owners are erased.
+  w.script.append("patient.updated", "patient-p_sealed",
+                  ids("p_sealed", owner) +
+                      R"(,"sessions":[{"details":"{\"notes\":\"again\"}","session_id":"b"},)"
+                      R"({"session_id":"e"}]})",
+                  2);
+  drain({&runner});
+  BOOST_TEST(sessions("p_sealed") ==
+             R"([{"notes": "again", "session_id": "b"}, {"session_id": "e"}])");
+  for (const auto& who : {legacy, owner})
+    w.script.append("account.erased", account_stream(who),
+                    R"({"user_id":")" + who.value().str() + R"(","approved_by":""})");
+  drain({&runner});
+  BOOST_TEST(sessions("p_legacy") ==
+             R"([{"erased": true, "session_id": "a"}, {"erased": true}, {"session_id": "b"}])");
+  BOOST_TEST(sessions("p_sealed") ==
+             R"([{"erased": true, "session_id": "b"}, {"session_id": "e"}])");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
+
+  // A rebuild from offset zero ends where the live projector did.
+  auto built = projections::rebuild_into_schema(w.pool, *w.log, w.decryptor, "patients",
+                                                {.batch_size = 3, .progress = {}});
+  BOOST_TEST(digest(c, "read", "patients") == digest(c, built.schema, "patients"));
+  pqxx::work tx(c);
+  tx.exec0("DROP SCHEMA " + tx.quote_name(built.schema) + " CASCADE");
+  tx.commit();
 }
 
 BOOST_DATA_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild,

@@ -27,7 +27,8 @@ Uuid subject_number(int n) {
 long stored_key_count(pg::PgPool& pool) {
   auto lease = pool.acquire(std::chrono::seconds(5));
   pqxx::read_transaction tx(lease.connection());
-  return tx.exec("SELECT count(*) FROM identity.subject_keys")[0][0].as<long>();
+  return tx.exec("SELECT count(*) FROM identity.subject_keys WHERE key IS NOT NULL")[0][0]
+      .as<long>();
 }
 
 }  // namespace
@@ -94,10 +95,45 @@ BOOST_AUTO_TEST_CASE(erase_shreds_the_key) {
   BOOST_TEST(keyring.find(carol).has_value());  // others untouched
   BOOST_TEST(stored_key_count(pool) == 1);
 
-  // Whatever key a later caller gets for bob, the old ciphertext stays unreadable.
-  const SubjectKey after = keyring.get_or_create(bob);
-  BOOST_TEST(!decrypt_field(after, sealed, bob.str()).has_value());
-  keyring.erase(subject_number(99));  // erasing an unknown subject is a no-op
+  // A tombstone stays: no process may create a fresh key for bob (new data would look live).
+  BOOST_CHECK_THROW(keyring.get_or_create(bob), SubjectErased);
+  BOOST_CHECK_THROW(SubjectKeyring(pool).get_or_create(bob), SubjectErased);
+  // Another subject's key never opens bob's ciphertext.
+  BOOST_TEST(!decrypt_field(keyring.get_or_create(carol), sealed, bob.str()).has_value());
+  // Erasing a subject that never had a key leaves a tombstone too.
+  keyring.erase(subject_number(99));
+  BOOST_CHECK_THROW(SubjectKeyring(pool).get_or_create(subject_number(99)), SubjectErased);
+}
+
+BOOST_AUTO_TEST_CASE(an_erasure_reaches_other_processes_caches) {
+  testing::TestDatabase db;
+  pg::PgPool pool(db.conninfo(), 3);
+  SubjectKeyring here(pool);
+  SubjectKeyring elsewhere(pool);  // another process's keyring, with the key cached
+  SubjectErasureFollower follower(db.conninfo(), elsewhere);
+  follower.start();
+  const Uuid dave = subject_number(5);
+  here.get_or_create(dave);
+  BOOST_REQUIRE(elsewhere.find(dave).has_value());
+  BOOST_TEST(elsewhere.cached_count() == 1u);
+
+  here.erase(dave);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!elsewhere.is_erased(dave) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  BOOST_TEST(elsewhere.is_erased(dave));
+  BOOST_TEST(!elsewhere.find(dave).has_value());
+  BOOST_TEST(elsewhere.cached_count() == 0u);
+  follower.stop();
+
+  // A follower started later learns earlier erasures from the tombstones.
+  SubjectKeyring late(pool);
+  SubjectErasureFollower late_follower(db.conninfo(), late);
+  late_follower.start();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!late.is_erased(dave) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  BOOST_TEST(late.is_erased(dave));
 }
 
 BOOST_AUTO_TEST_CASE(cache_is_bounded) {

@@ -62,8 +62,9 @@ BOOST_AUTO_TEST_CASE(registers_a_client_and_a_counselor) {
     evolve(s, e);
     BOOST_TEST(s.registered);
     BOOST_TEST(account_view_json(s) ==
-               R"({"anonymous":false,"email_hash":")" + kEmailHash + R"(","id":")" +
-                   kUser.value().str() + R"(","role":")" + role +
+               R"({"anonymous":false,"email_hash":")" + kEmailHash +
+                   R"(","erased":false,"erasure_pending":false,"id":")" + kUser.value().str() +
+                   R"(","role":")" + role +
                    R"(","suspended":false,"two_factor_enabled":false,"verified":false})");
   }
 }
@@ -374,7 +375,11 @@ BOOST_AUTO_TEST_CASE(every_new_event_round_trips) {
                                   RecoveryCodeUsed{kUser, kHashB},
                                   ClientProfileUpdated{kUser, "enc:v1:cA==", "", "",
                                                        "enc:v1:e30=", "en-ZA", true, "enc:v1:YQ=="},
-                                  IdentityRevealed{kUser, "enc:v1:cg=="}};
+                                  IdentityRevealed{kUser, "enc:v1:cg=="},
+                                  ErasureRequested{kUser, ErasureGrounds::counselor_records},
+                                  ErasureRejected{kUser},
+                                  Erased{kUser, std::nullopt},
+                                  Erased{kUser, kAdmin.id}};
   for (const auto& e : events) {
     auto encoded = encode(e);
     BOOST_TEST(encoded.type == std::string(event_type(e)));
@@ -382,6 +387,69 @@ BOOST_AUTO_TEST_CASE(every_new_event_round_trips) {
     BOOST_REQUIRE_MESSAGE(back.has_value(), encoded.type << " " << encoded.data_json);
     BOOST_TEST((*back == e), encoded.type);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_client_without_clinical_records_erases_at_once) {
+  State s = registered("client");
+  then_rejected(when(s, "account.erase", R"(,"approved_by":"")", kAdmin), RejectionKind::conflict,
+                "no_erasure_request");
+  then_rejected(when(s, "account.erase", R"(,"approved_by":"")", Actor{user(11), Role::client}),
+                RejectionKind::forbidden, "admin_only");
+  auto erased = when(s, "account.erase", R"(,"approved_by":"")", kAnonymous);
+  BOOST_REQUIRE(erased.has_value());
+  BOOST_TEST((std::get<Erased>(erased->front()) == Erased{kUser, std::nullopt}));
+  apply_all(s, erased);
+  BOOST_TEST(s.erased);
+  BOOST_TEST(s.email.empty());
+  BOOST_TEST(s.password_hash.empty());
+  // A tombstone: nothing more is recorded for the account, not even by the system.
+  then_rejected(when(s, "account.record_login", R"(,"second_factor":"none")", kSystem),
+                RejectionKind::conflict, "account_erased");
+  then_rejected(when(s, "account.erase", R"(,"approved_by":"")", kAnonymous),
+                RejectionKind::conflict, "account_erased");
+}
+
+BOOST_AUTO_TEST_CASE(clinicians_records_wait_for_an_admin) {
+  State s = registered("counselor");
+  then_rejected(when(s, "account.erase", R"(,"approved_by":"")", kAnonymous),
+                RejectionKind::forbidden, "erasure_needs_approval");
+  then_rejected(when(s, "account.request_erasure", R"(,"grounds":"counselor_records")", kAdmin),
+                RejectionKind::forbidden, "not_account_holder");
+  apply_all(s, when(s, "account.request_erasure", R"(,"grounds":"counselor_records")", kAnonymous));
+  BOOST_TEST(s.erasure_pending);
+  // Asking again while pending changes nothing.
+  BOOST_TEST(
+      when(s, "account.request_erasure", R"(,"grounds":"counselor_records")", kAnonymous)->empty());
+  then_rejected(when(s, "account.reject_erasure", "", kAnonymous), RejectionKind::forbidden,
+                "admin_only");
+  apply_all(s, when(s, "account.reject_erasure", "", kAdmin));
+  BOOST_TEST(!s.erasure_pending);
+  then_rejected(when(s, "account.reject_erasure", "", kAdmin), RejectionKind::conflict,
+                "no_erasure_request");
+
+  // A client whose request is pending cannot skip the approval either.
+  State client = registered("client");
+  apply_all(client, when(client, "account.request_erasure", R"(,"grounds":"clinical_records")",
+                         kAnonymous));
+  then_rejected(when(client, "account.erase", R"(,"approved_by":"")", kAnonymous),
+                RejectionKind::forbidden, "erasure_needs_approval");
+  // The approving admin names themself.
+  then_rejected(when(client, "account.erase", R"(,"approved_by":"")", kAdmin),
+                RejectionKind::invalid, "invalid_command");
+  const std::string approved = R"(,"approved_by":")" + kAdmin.id.value().str() + "\"";
+  apply_all(client, when(client, "account.erase", approved, kAdmin));
+  BOOST_TEST(client.erased);
+  BOOST_TEST(!client.erasure_pending);
+}
+
+BOOST_AUTO_TEST_CASE(staff_accounts_are_not_erased_through_the_api) {
+  State admin = initial_state(kUser);
+  apply_all(admin, when_json(admin, register_json("admin"), kSystem));
+  then_rejected(when(admin, "account.erase", R"(,"approved_by":"")", Actor{kUser, Role::admin}),
+                RejectionKind::forbidden, "role_not_allowed");
+  then_rejected(when(admin, "account.request_erasure", R"(,"grounds":"clinical_records")",
+                     Actor{kUser, Role::admin}),
+                RejectionKind::forbidden, "role_not_allowed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -41,6 +42,9 @@ const std::vector<std::string> kEventTypes{"account.registered",
                                            "account.recovery_code_used",
                                            "account.client_profile_updated",
                                            "account.identity_revealed",
+                                           "account.erasure_requested",
+                                           "account.erasure_rejected",
+                                           "account.erased",
                                            "counselor.verified",
                                            "counselor.suspended",
                                            "counselor.reinstated",
@@ -62,7 +66,25 @@ const std::vector<std::string> kEventTypes{"account.registered",
                                            "patient.wallet_updated",
                                            "room.opened",
                                            "chat.message_sent",
-                                           "chat.messages_read"};
+                                           "chat.messages_read",
+                                           "access.recorded"};
+
+// Types written at a later version than 1: the aggregates write that one, the earlier versions
+// stay in the log (immutable), keep their schemas and still decode.
+const std::map<std::string, int> kLatestVersions{{"session.declined", 2},
+                                                 {"session.cancelled", 2},
+                                                 {"patient.created", 2},
+                                                 {"patient.updated", 2},
+                                                 {"patient.session_added", 2}};
+
+int latest_version(const std::string& type) {
+  auto it = kLatestVersions.find(type);
+  return it == kLatestVersions.end() ? 1 : it->second;
+}
+
+std::string schema_file(const std::string& type, int version) {
+  return type + ".v" + std::to_string(version) + ".json";
+}
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -73,22 +95,28 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 struct Schemas {
-  std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>> by_type;
+  // By file name: every version of every type ("session.cancelled.v2.json").
+  std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>> by_file;
   Schemas() {
     for (auto& t : kEventTypes) {
-      auto path = std::filesystem::path(COUNSEL_SCHEMAS_DIR) / (t + ".v1.json");
-      rapidjson::Document d;
-      auto text = read_file(path);
-      d.Parse(text.c_str());
-      BOOST_REQUIRE_MESSAGE(!d.HasParseError(),
-                            path << ": " << rapidjson::GetParseError_En(d.GetParseError()));
-      by_type[t] = std::make_unique<rapidjson::SchemaDocument>(d);
+      for (int version = 1; version <= latest_version(t); ++version) {
+        auto path = std::filesystem::path(COUNSEL_SCHEMAS_DIR) / schema_file(t, version);
+        rapidjson::Document d;
+        auto text = read_file(path);
+        d.Parse(text.c_str());
+        BOOST_REQUIRE_MESSAGE(!d.HasParseError(),
+                              path << ": " << rapidjson::GetParseError_En(d.GetParseError()));
+        by_file[schema_file(t, version)] = std::make_unique<rapidjson::SchemaDocument>(d);
+      }
     }
+  }
+  const rapidjson::SchemaDocument& at(const std::string& type, int version) const {
+    return *by_file.at(schema_file(type, version));
   }
   // Empty string when valid, else what failed.
   std::string validate(const EventEnvelope& e) const {
-    auto it = by_type.find(e.type);
-    if (it == by_type.end()) return "no schema for " + e.type;
+    auto it = by_file.find(schema_file(e.type, e.version));
+    if (it == by_file.end()) return "no schema for " + e.type + " v" + std::to_string(e.version);
     return validate_text(*it->second, encode_event(e));
   }
   static std::string validate_text(const rapidjson::SchemaDocument& schema,
@@ -249,11 +277,11 @@ Log scenario() {
               as_client, now));
   ok(log.send(cs, "session.request", booking(2, client, "2026-03-02T08:00:00Z", ""), as_client,
               now));
-  ok(log.send(cs, "session.decline", session_ref(2, "not my field"), as_counselor, now));
+  ok(log.send(cs, "session.decline", session_ref(2, "enc:v1:bm90IG15IGZpZWxk"), as_counselor, now));
   ok(log.send(cs, "session.request", booking(3, client, "2026-03-02T12:00:00Z", ""), as_client,
               now));
   ok(log.send(cs, "session.confirm", session_ref(3), as_counselor, now));
-  ok(log.send(cs, "session.cancel", session_ref(3, "sick"), as_client,
+  ok(log.send(cs, "session.cancel", session_ref(3, "enc:v1:c2ljaw=="), as_client,
               at("2026-03-02T06:00:00Z")));  // late
   ok(log.send(cs, "session.request", booking(4, client, "2026-03-03T07:00:00Z", ""), as_client,
               now));
@@ -265,11 +293,13 @@ Log scenario() {
   const std::string ps = "patient-p_abc123";
   ok(log.send(ps, "patient.create", patient_record(client), as_client, now));
   ok(log.send(ps, "patient.update", R"({"first_name":"enc:v1:Rg==","email":"enc:v1:ZQ==",
-                  "sex":"O","tags":["a","b"]})",
+                  "sex":"O","tags":["a","b"],
+                  "sessions":[{"session_id":"s1","details":"enc:v1:eyJkYXRlIjoiMjAyNi0wMy0wMSJ9"}]})",
               as_client, now));
   ok(log.send(ps, "patient.add_tag", R"({"tag":"anxiety"})", as_counselor, now));
   ok(log.send(ps, "patient.remove_tag", R"({"tag":"a"})", as_client, now));
-  ok(log.send(ps, "patient.add_session", R"({"session":{"session_id":"s2","note":"x"}})",
+  ok(log.send(ps, "patient.add_session",
+              R"({"session":{"session_id":"s2","details":"enc:v1:eyJub3RlIjoieCJ9"}})",
               as_counselor, now));
   ok(log.send(ps, "patient.update_wallet", R"({"amount_cents":-50})", as_client, now));
   ok(log.send(ps, "patient.delete", "{}", as_client, now));
@@ -289,6 +319,28 @@ Log scenario() {
                 R"({"user_id":")" + counselor.value().str() + R"(","up_to":")" + message + "\"}",
                 as_counselor, now));
   }
+  {
+    // The counsellor read their client's chat history.
+    ok(log.send("access-" + client.value().str(), "access.record",
+                R"({"subject_id":")" + client.value().str() +
+                    R"(","what":"chat_history","resource_id":"room-1","why":"care_relationship"})",
+                as_counselor, now));
+  }
+  {
+    // A client with clinical records asks to be erased; an admin declines, then approves.
+    const UserId leaving = user(4);
+    const Actor as_leaving{leaving, Role::client}, as_admin{user(5), Role::admin};
+    const auto ls = account_stream(leaving);
+    const std::string id = R"({"user_id":")" + leaving.value().str() + "\"";
+    ok(log.send(ls, "account.register", registration(leaving, "client"), as_leaving, now));
+    ok(log.send(ls, "account.request_erasure", id + R"(,"grounds":"clinical_records"})", as_leaving,
+                now));
+    ok(log.send(ls, "account.reject_erasure", id + "}", as_admin, now));
+    ok(log.send(ls, "account.request_erasure", id + R"(,"grounds":"clinical_records"})", as_leaving,
+                now));
+    ok(log.send(ls, "account.erase", id + R"(,"approved_by":")" + user(5).value().str() + "\"}",
+                as_admin, now));
+  }
   return log;
 }
 
@@ -298,11 +350,17 @@ BOOST_AUTO_TEST_SUITE(event_schema_test)
 
 BOOST_AUTO_TEST_CASE(every_schema_file_is_listed_and_loads) {
   Schemas schemas;
-  BOOST_TEST(schemas.by_type.size() == kEventTypes.size());
+  size_t versions = 0;
+  for (auto& t : kEventTypes) versions += static_cast<size_t>(latest_version(t));
+  BOOST_TEST(schemas.by_file.size() == versions);
+  for (auto& [t, latest] : kLatestVersions)
+    BOOST_TEST((std::find(kEventTypes.begin(), kEventTypes.end(), t) != kEventTypes.end()), t);
   std::set<std::string> files;
   for (auto& entry : std::filesystem::directory_iterator(COUNSEL_SCHEMAS_DIR))
     if (entry.path().extension() == ".json") files.insert(entry.path().filename().string());
-  for (auto& t : kEventTypes) BOOST_TEST(files.count(t + ".v1.json") == 1u, t);
+  for (auto& t : kEventTypes)
+    for (int version = 1; version <= latest_version(t); ++version)
+      BOOST_TEST(files.count(schema_file(t, version)) == 1u, t << " v" << version);
   auto readme = read_file(std::filesystem::path(COUNSEL_SCHEMAS_DIR) / "README.md");
   for (auto& f : files)
     BOOST_TEST(readme.find(f) != std::string::npos, f << " missing from README");
@@ -314,6 +372,7 @@ BOOST_AUTO_TEST_CASE(every_produced_event_validates) {
   std::set<std::string> seen;
   for (auto& e : log.events) {
     seen.insert(e.type);
+    BOOST_TEST(e.version == latest_version(e.type), e.type << " written at v" << e.version);
     auto problem = schemas.validate(e);
     BOOST_TEST(problem.empty(), e.type << ": " << problem << "\n" << encode_event(e));
   }
@@ -350,7 +409,10 @@ BOOST_AUTO_TEST_CASE(the_scenario_chain_verifies_and_replays) {
 }
 
 BOOST_AUTO_TEST_CASE(aggregate_kinds_route_by_stream_prefix) {
-  BOOST_TEST(all_aggregate_kinds().size() == 4u);
+  BOOST_TEST(all_aggregate_kinds().size() == 5u);
+  auto* access = aggregate_kind_for_stream("access-" + nth_uuid(1, 51).str());
+  BOOST_REQUIRE(access != nullptr);
+  BOOST_TEST(access->handles("access.record"));
   auto* patient = aggregate_kind_for_stream("patient-p_abc123");
   BOOST_REQUIRE(patient != nullptr);
   BOOST_TEST(patient->stream_prefix() == "patient-");
@@ -437,6 +499,89 @@ BOOST_AUTO_TEST_CASE(result_bodies_show_the_resource) {
   BOOST_TEST(json::get_int(reviewed, "rating").value() == 5);
 }
 
+// session.declined and session.cancelled v1, with their clear-text reason, are still in the log:
+// their schemas still accept them and the aggregate still reads them (upcast to the v2 structs).
+BOOST_AUTO_TEST_CASE(v1_events_with_clear_reasons_still_validate_and_replay) {
+  Schemas schemas;
+  auto log = scenario();
+  const auto cs = counselor_stream(user(1));
+  const AggregateKind* kind = aggregate_kind_for_stream(cs);
+  auto rebuilt = kind->initial(cs);
+  for (auto e : log.events) {
+    if (e.stream != cs) continue;
+    if (e.type == "session.declined" || e.type == "session.cancelled") {
+      BOOST_TEST(e.version == 2);
+      auto d = doc(e.data_json);
+      BOOST_TEST((std::string(d["reason"].GetString()).rfind("enc:v1:", 0) == 0 ||
+                  d["reason"].GetStringLength() == 0),
+                 e.type << ": " << e.data_json);
+      d["reason"].SetString(
+          rapidjson::StringRef(e.type == "session.declined" ? "not my field" : "sick"));
+      e.data_json = json::canonical(d);
+      e.version = 1;
+      auto problem = Schemas::validate_text(schemas.at(e.type, 1), encode_event(e));
+      BOOST_TEST(problem.empty(), e.type << " v1: " << problem);
+    }
+    kind->evolve(*rebuilt, *decode_event(encode_event(e)));
+  }
+  const Actor as_client{user(2), Role::client};
+  auto view = [&](unsigned n) {
+    return doc(kind->result_body(*rebuilt, CommandInput{"session.confirm", doc(session_ref(n)),
+                                                        as_client, at("2026-02-23T08:00:00Z")}));
+  };
+  auto declined = view(2);
+  BOOST_TEST(json::get_string(declined, "status").value() == "declined");
+  BOOST_TEST(json::get_string(declined, "cancellation_reason").value() == "not my field");
+  auto cancelled = view(3);
+  BOOST_TEST(json::get_string(cancelled, "status").value() == "cancelled");
+  BOOST_TEST(json::get_string(cancelled, "cancellation_reason").value() == "sick");
+  BOOST_TEST(json::get_bool(cancelled, "late_cancellation").value());
+}
+
+// patient.created, patient.updated and patient.session_added v1, with their session entries in
+// clear text, are still in the log: their schemas still accept them, v2's do not, and the
+// aggregate still reads them as logged.
+BOOST_AUTO_TEST_CASE(v1_patient_events_with_clear_sessions_still_validate_and_replay) {
+  Schemas schemas;
+  auto log = scenario();
+  const std::string ps = "patient-p_abc123";
+  const AggregateKind* kind = aggregate_kind_for_stream(ps);
+  auto sealed = kind->initial(ps);
+  auto clear = kind->initial(ps);
+  const std::map<std::string, std::pair<const char*, const char*>> clear_sessions{
+      {"patient.created", {"sessions", R"([{"session_id":"s1","date":"2026-03-01"}])"}},
+      {"patient.updated", {"sessions", R"([{"notes":"client disclosed","session_id":"s1"}])"}},
+      {"patient.session_added", {"session", R"({"note":"x","session_id":"s2"})"}}};
+  for (auto e : log.events) {
+    if (e.stream != ps) continue;
+    kind->evolve(*sealed, *decode_event(encode_event(e)));
+    if (auto it = clear_sessions.find(e.type); it != clear_sessions.end()) {
+      BOOST_TEST(e.version == 2);
+      auto d = doc(e.data_json);
+      auto& a = d.GetAllocator();
+      const auto& [member, value] = it->second;
+      d[member].CopyFrom(doc(value), a);
+      e.data_json = json::canonical(d);
+      e.version = 1;
+      auto problem = Schemas::validate_text(schemas.at(e.type, 1), encode_event(e));
+      BOOST_TEST(problem.empty(), e.type << " v1: " << problem);
+      BOOST_TEST(!Schemas::validate_text(schemas.at(e.type, 2), encode_event(e)).empty(),
+                 e.type << ": clear session entries under the v2 schema");
+    }
+    kind->evolve(*clear, *decode_event(encode_event(e)));
+  }
+  const Actor as_client{user(2), Role::client};
+  const CommandInput input{"patient.update", doc("{}"), as_client, at("2026-02-23T08:00:00Z")};
+  auto sessions_of = [&](const AggregateState& state) {
+    auto view = doc(kind->result_body(state, input));
+    return json::canonical(view["sessions"]);
+  };
+  // Sealed entries show their ids only; v1's clear ones as logged.
+  BOOST_TEST(sessions_of(*sealed) == R"([{"session_id":"s1"},{"session_id":"s2"}])");
+  BOOST_TEST(sessions_of(*clear) ==
+             R"([{"notes":"client disclosed","session_id":"s1"},{"note":"x","session_id":"s2"}])");
+}
+
 BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
   Schemas schemas;
   auto log = scenario();
@@ -508,12 +653,47 @@ BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
     sent.data_json = json::canonical(d);
     invalid(sent, "message type other than text");
   }
+  for (const char* type : {"session.cancelled", "session.declined"}) {
+    auto e = find(type);
+    auto d = doc(e.data_json);
+    d["reason"].SetString("My depression got worse");
+    e.data_json = json::canonical(d);
+    invalid(e, std::string("plaintext reason in ") + type);
+  }
+  // A patient record's session entries: the id in clear, everything else sealed in details.
+  {
+    auto created = find("patient.created");
+    BOOST_TEST(created.version == 2);
+    for (const char* entry : {R"({"session_id":"s1","notes":"client disclosed"})",
+                              R"({"session_id":"s1","details":"client disclosed"})",
+                              R"({"session_id":"s1","details":{"notes":"client disclosed"}})",
+                              R"({"notes":"client disclosed"})"}) {
+      auto e = created;
+      auto d = doc(e.data_json);
+      auto& a = d.GetAllocator();
+      d["sessions"].Clear();
+      d["sessions"].PushBack(json::Value(doc(entry), a), a);
+      e.data_json = json::canonical(d);
+      invalid(e, std::string("patient.created with the session entry ") + entry);
+    }
+    auto updated = find("patient.updated");
+    auto d = doc(updated.data_json);
+    BOOST_REQUIRE(d.HasMember("sessions"));
+    d["sessions"][0]["details"].SetString("{\"date\":\"2026-03-01\"}");
+    updated.data_json = json::canonical(d);
+    invalid(updated, "patient.updated with clear session details");
+    auto added = find("patient.session_added");
+    auto a = doc(added.data_json);
+    a["session"].AddMember("notes", "client disclosed", a.GetAllocator());
+    added.data_json = json::canonical(a);
+    invalid(added, "patient.session_added with a clear member");
+  }
   // Envelope problems.
   {
     auto e = requested;
     e.type = "session.confirmed";
     BOOST_TEST(
-        !Schemas::validate_text(*schemas.by_type.at("session.requested"), encode_event(e)).empty());
+        !Schemas::validate_text(schemas.at("session.requested", 1), encode_event(e)).empty());
   }
   {
     auto e = requested;
@@ -523,7 +703,14 @@ BOOST_AUTO_TEST_CASE(schemas_refuse_wrong_events) {
   {
     auto e = requested;
     e.version = 2;
-    invalid(e, "unknown version");
+    BOOST_TEST(
+        !Schemas::validate_text(schemas.at("session.requested", 1), encode_event(e)).empty());
+    auto cancelled = find("session.cancelled");
+    BOOST_TEST(cancelled.version == 2);
+    cancelled.version = 1;
+    BOOST_TEST(!Schemas::validate_text(schemas.at("session.cancelled", 2), encode_event(cancelled))
+                    .empty(),
+               "a v1 event under the v2 schema");
   }
   {
     auto e = requested;

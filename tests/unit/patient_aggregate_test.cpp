@@ -104,7 +104,10 @@ void apply_events(State& s, const Expected<std::vector<Event>, Rejection>& r) {
   for (const auto& e : *r) {
     auto encoded = encode(e);
     BOOST_TEST(encoded.type == std::string(event_type(e)));
-    BOOST_TEST(encoded.version == 1);
+    const bool sealed_sessions = std::holds_alternative<PatientCreated>(e) ||
+                                 std::holds_alternative<PatientUpdated>(e) ||
+                                 std::holds_alternative<SessionAdded>(e);
+    BOOST_TEST(encoded.version == (sealed_sessions ? 2 : 1), encoded.type);
     auto data = doc(encoded.data_json);
     auto back = decode(encoded.type, encoded.version, data);
     BOOST_REQUIRE_MESSAGE(back.has_value(), "does not decode: " << encoded.data_json);
@@ -504,17 +507,24 @@ BOOST_AUTO_TEST_CASE(tags_are_removed_by_owner_or_admin) {
 
 BOOST_AUTO_TEST_CASE(sessions_are_appended_once) {
   State s = created();
-  auto r = when(s, "patient.add_session", R"({"session":{"session_id":"s-9","date":"2026-03-01"}})",
-                kCounselor);
+  auto r = when(s, "patient.add_session",
+                R"({"session":{"session_id":"s-9","details":"enc:v1:ZGF0ZQ=="}})", kCounselor);
   BOOST_REQUIRE(r.has_value());
   BOOST_TEST(std::get<SessionAdded>(r->front()).session ==
-             R"({"date":"2026-03-01","session_id":"s-9"})");
+             R"({"details":"enc:v1:ZGF0ZQ==","session_id":"s-9"})");
   apply_events(s, r);
   BOOST_TEST(s.details.sessions->size() == 1u);
   auto again = when(s, "patient.add_session",
-                    R"({"session":{"session_id":"s-9","date":"2026-03-01"}})", kClient);
+                    R"({"session":{"session_id":"s-9","details":"enc:v1:ZGF0ZQ=="}})", kClient);
   BOOST_REQUIRE(again.has_value());
   BOOST_TEST(again->empty());
+  // The same session sealed again (another nonce, another ciphertext) or by its id alone.
+  for (auto same : {R"({"session":{"session_id":"s-9","details":"enc:v1:b3RoZXI="}})",
+                    R"({"session":{"session_id":"s-9"}})"}) {
+    auto resealed = when(s, "patient.add_session", same, kClient);
+    BOOST_REQUIRE(resealed.has_value());
+    BOOST_TEST(resealed->empty(), same);
+  }
   then_rejected(when(s, "patient.add_session", R"({"session":{}})", kClient),
                 RejectionKind::invalid, kValidationFailed);
   then_rejected(when(s, "patient.add_session", R"({"session":{"session_id":"x"}})", kStranger),
@@ -550,8 +560,127 @@ BOOST_AUTO_TEST_CASE(redelivered_events_change_nothing) {
   BOOST_TEST(s.details.tags->size() == 2u);
   evolve(s, PatientCreated{"p_abc123", kOtherClient, Details{}});
   BOOST_TEST((s.owner_id == kOwner));
-  BOOST_TEST(!decode("patient.created", 2, doc(create_json())).has_value());
+  BOOST_TEST(!decode("patient.created", 3, doc(create_json())).has_value());
+  BOOST_TEST(!decode("patient.created", 0, doc(create_json())).has_value());
+  BOOST_TEST(!decode("patient.tag_added", 2,
+                     doc(R"({"patient_id":"p_abc123","owner_id":")" + kOwner.value().str() +
+                         R"(","tag":"x"})"))
+                  .has_value());
   BOOST_TEST(!decode("patient.unknown", 1, doc(create_json())).has_value());
+}
+
+// ---- session entries: clear in requests, sealed in commands and events since v2 ----
+
+BOOST_AUTO_TEST_CASE(session_entries_split_for_sealing_and_join_back) {
+  auto parts = split_session_entry(R"({"date":"2026-03-01","notes":"x","session_id":"s-1"})");
+  BOOST_REQUIRE(parts.has_value());
+  BOOST_TEST(parts->session_id == "s-1");
+  BOOST_TEST(parts->others == R"({"date":"2026-03-01","notes":"x"})");
+  BOOST_TEST(joined_session_entry(parts->session_id, parts->others).value() ==
+             R"({"date":"2026-03-01","notes":"x","session_id":"s-1"})");
+  auto bare = split_session_entry(R"({"session_id":"s-2"})");
+  BOOST_REQUIRE(bare.has_value());
+  BOOST_TEST(bare->others.empty(), "nothing to seal");
+  BOOST_TEST(sealed_session_entry("s-2", "") == R"({"session_id":"s-2"})");
+  BOOST_TEST(sealed_session_entry("s-1", "enc:v1:eA==") ==
+             R"({"details":"enc:v1:eA==","session_id":"s-1"})");
+  BOOST_TEST(!split_session_entry(R"({"date":"2026-03-01"})").has_value());
+  BOOST_TEST(!split_session_entry(R"({"session_id":5})").has_value());
+  BOOST_TEST(!joined_session_entry("s-1", "[1]").has_value());
+  BOOST_TEST(!joined_session_entry("s-1", "not json").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(commands_refuse_session_entries_in_clear_text) {
+  const std::string too_long = R"({"session":{"session_id":"s-1","details":"enc:v1:)" +
+                               std::string(kMaxSealedSessionDetailsChars, 'A') + "\"}}";
+  State s = created();
+  for (const std::string& entry :
+       {std::string(R"({"session_id":"s-1","notes":"client disclosed"})"),
+        std::string(R"({"session_id":"s-1","details":"client disclosed"})"),
+        std::string(R"({"session_id":"s-1","details":"enc:v1:"})"),
+        std::string(R"({"session_id":"s-1","details":""})"),
+        std::string(R"({"session_id":"s-1","details":null})"),
+        std::string(R"({"session_id":"s-1","details":{"notes":"x"}})"),
+        std::string(R"({"session_id":"","details":"enc:v1:eA=="})"),
+        std::string(R"({"session_id":7})"), std::string(R"({"notes":"x"})")}) {
+    auto added = when(s, "patient.add_session", R"({"session":)" + entry + "}", kClient);
+    then_rejected(added, RejectionKind::invalid, kValidationFailed);
+    BOOST_TEST(added.error().message.starts_with("session: "), entry);
+    auto updated = when(s, "patient.update", R"({"sessions":[)" + entry + "]}", kClient);
+    then_rejected(updated, RejectionKind::invalid, kValidationFailed);
+    BOOST_TEST(updated.error().message.starts_with("sessions: "), entry);
+    auto fresh = initial_state("p_abc123");
+    then_rejected(when(fresh, "patient.create",
+                       create_json("p_abc123", kOwner, R"({"sessions":[)" + entry + "]}"), kClient),
+                  RejectionKind::invalid, kValidationFailed);
+  }
+  then_rejected(when(s, "patient.add_session", too_long, kClient), RejectionKind::invalid,
+                kValidationFailed);
+}
+
+BOOST_AUTO_TEST_CASE(sealed_sessions_are_written_at_v2_and_read_back) {
+  State s = initial_state("p_abc123");
+  const std::string sessions =
+      R"({"sessions":[{"session_id":"s-1"},{"details":"enc:v1:bm90ZXM=","session_id":"s-2"}]})";
+  auto r = when(s, "patient.create", create_json("p_abc123", kOwner, sessions), kClient);
+  BOOST_REQUIRE(r.has_value());
+  const auto& e = std::get<PatientCreated>(r->front());
+  BOOST_TEST(e.details.sessions.value() ==
+             (std::vector<std::string>{R"({"session_id":"s-1"})",
+                                       R"({"details":"enc:v1:bm90ZXM=","session_id":"s-2"})"}));
+  auto encoded = encode(r->front());
+  BOOST_TEST(encoded.version == 2);
+  BOOST_TEST(encoded.data_json.find(R"("sessions":[{"session_id":"s-1"},{"details":)") !=
+             std::string::npos);
+  apply_events(s, r);  // encode -> decode round trip at v2
+  auto update = when(s, "patient.update",
+                     R"({"sessions":[{"session_id":"s-3","details":"enc:v1:eA=="}]})", kAdmin);
+  apply_events(s, update);
+  BOOST_TEST(s.details.sessions->size() == 1u);
+  // What the command response shows decrypts nothing: ids only, never ciphertext.
+  auto view = patient_view_json(s);
+  BOOST_TEST(view.find("enc:v1:") == std::string::npos, view);
+  BOOST_TEST(json::canonical(doc(view)["sessions"]) == R"([{"session_id":"s-3"}])");
+  // At v2 a clear entry is malformed: the aggregate never reads clear text from a v2 event.
+  auto clear = doc(encode(r->front()).data_json);
+  clear["sessions"][1].RemoveMember("details");
+  clear["sessions"][1].AddMember("notes", "client disclosed", clear.GetAllocator());
+  BOOST_TEST(!decode("patient.created", 2, clear).has_value());
+  auto added = doc(R"({"patient_id":"p_abc123","owner_id":")" + kOwner.value().str() +
+                   R"(","session":{"session_id":"s-4","notes":"client disclosed"}})");
+  BOOST_TEST(!decode("patient.session_added", 2, added).has_value());
+  auto changed = doc(R"({"patient_id":"p_abc123","owner_id":")" + kOwner.value().str() +
+                     R"(","sessions":[{"session_id":"s-4","details":"client disclosed"}]})");
+  BOOST_TEST(!decode("patient.updated", 2, changed).has_value());
+}
+
+// v1 events (still in the log) carried the session entries in clear text: read as logged.
+BOOST_AUTO_TEST_CASE(v1_events_with_clear_sessions_still_decode) {
+  const std::string ids = R"({"patient_id":"p_abc123","owner_id":")" + kOwner.value().str() + "\"";
+  auto v1_created = doc(create_json(
+      "p_abc123", kOwner, R"({"sessions":[{"session_id":"s-1","notes":"client disclosed"}]})"));
+  auto created_event = decode("patient.created", 1, v1_created);
+  BOOST_REQUIRE(created_event.has_value());
+  BOOST_TEST(std::get<PatientCreated>(*created_event).details.sessions.value() ==
+             std::vector<std::string>{R"({"notes":"client disclosed","session_id":"s-1"})"});
+  auto added = decode("patient.session_added", 1,
+                      doc(ids + R"(,"session":{"date":"2026-03-01","session_id":"s-2"}})"));
+  BOOST_REQUIRE(added.has_value());
+  BOOST_TEST(std::get<SessionAdded>(*added).session ==
+             R"({"date":"2026-03-01","session_id":"s-2"})");
+  auto updated = decode("patient.updated", 1, doc(ids + R"(,"sessions":[{"legacy":true}]})"));
+  BOOST_REQUIRE(updated.has_value());
+  BOOST_TEST(std::get<PatientUpdated>(*updated).changes.sessions.value() ==
+             std::vector<std::string>{R"({"legacy":true})"});
+  // Replayed, they make the state the v1 log describes; a v2 command then dedupes by id.
+  State s = initial_state("p_abc123");
+  evolve(s, *created_event);
+  evolve(s, *added);
+  BOOST_TEST(s.details.sessions->size() == 2u);
+  auto again = when(s, "patient.add_session",
+                    R"({"session":{"session_id":"s-2","details":"enc:v1:eA=="}})", kClient);
+  BOOST_REQUIRE(again.has_value());
+  BOOST_TEST(again->empty(), "s-2 is already on the record");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
