@@ -51,9 +51,14 @@ struct AppContext {
   std::string version = "0.1.0";
 };
 
+struct AuthOutcome {
+  Expected<Principal, ApiError> principal;
+};
+
 // Bearer token → principal, or a problem: 401 for a missing, bad or expired token or one the
 // account's suspension revoked; 403 account_suspended; 403 two_factor_setup_required for an
 // admin or compliance account without two-factor outside /api/v1/auth/2fa/.
+// Answered once per request: the outcome is kept in `req.auth` and returned again.
 Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req);
 
 }  // namespace counsel::api

@@ -37,7 +37,6 @@ void CommandBus::read_results() {
     }
     if (batch->empty()) continue;
     std::lock_guard lock(mutex_);
-    bool any = false;
     for (auto& rec : *batch) {
       auto id = Uuid::parse(rec.key);
       if (!id) continue;
@@ -46,10 +45,53 @@ void CommandBus::read_results() {
       auto result = commands::decode_result(rec.value);
       if (!result) continue;
       it->second->result = std::move(*result);
-      any = true;
+      it->second->arrived.notify_one();
     }
-    if (any) arrived_.notify_all();
   }
+}
+
+std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
+  auto mine = std::make_shared<PendingAppend>();
+  mine->record = std::move(record);
+  std::unique_lock lock(append_mutex_);
+  append_queue_.push_back(mine);
+  while (!mine->done) {
+    if (appending_) {
+      append_done_.wait(lock);
+      continue;
+    }
+    // Nobody is appending: this submitter appends everything queued, its own command included.
+    appending_ = true;
+    std::vector<std::shared_ptr<PendingAppend>> group;
+    group.swap(append_queue_);
+    lock.unlock();
+    append_group(group);
+    lock.lock();
+    appending_ = false;
+    append_done_.notify_all();
+  }
+  return mine->error;
+}
+
+void CommandBus::append_group(const std::vector<std::shared_ptr<PendingAppend>>& group) {
+  std::vector<log::OutRecord> records;
+  records.reserve(group.size());
+  for (auto& pending : group) records.push_back(pending->record);
+  auto appended = log_.append(records);
+  std::optional<log::LogError> error;
+  if (!appended) error = appended.error();
+  if (error && !error->is_retryable && group.size() > 1) {
+    // A record the log refuses must not take the others down with it: one by one, as if
+    // each had been submitted alone.
+    for (auto& pending : group) {
+      auto alone = log_.append({pending->record});
+      if (!alone) pending->error = alone.error();
+    }
+  } else if (error) {
+    for (auto& pending : group) pending->error = error;
+  }
+  std::lock_guard lock(append_mutex_);
+  for (auto& pending : group) pending->done = true;
 }
 
 Expected<commands::CommandResult, SubmitError> CommandBus::submit(
@@ -63,16 +105,16 @@ Expected<commands::CommandResult, SubmitError> CommandBus::submit(
     std::lock_guard lock(mutex_);
     waiters_.erase(cmd.id);
   };
-  auto appended = log_.append(
-      {{log::Topic::commands, cmd.stream, commands::encode_command(cmd), std::nullopt}});
-  if (!appended) {
+  auto failed =
+      append({log::Topic::commands, cmd.stream, commands::encode_command(cmd), std::nullopt});
+  if (failed) {
     forget();
     return unexpected(SubmitError{SubmitFailure::log_unavailable,
-                                  "the events log is unreachable: " + appended.error().message,
-                                  appended.error().is_retryable});
+                                  "the events log is unreachable: " + failed->message,
+                                  failed->is_retryable});
   }
   std::unique_lock lock(mutex_);
-  bool done = arrived_.wait_for(lock, timeout, [&] { return waiter->result.has_value(); });
+  bool done = waiter->arrived.wait_for(lock, timeout, [&] { return waiter->result.has_value(); });
   waiters_.erase(cmd.id);
   if (!done)
     return unexpected(SubmitError{SubmitFailure::timed_out,

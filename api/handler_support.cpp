@@ -55,7 +55,9 @@ RouteHandler wrap_authed(AppContext& app, AuthedHandler h) {
               });
 }
 
-Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req) {
+namespace {
+
+Expected<Principal, ApiError> verify_caller(const AppContext& app, const HttpRequest& req) {
   auto header = req.header("authorization");
   if (!header)
     return unexpected(unauthorized("not_authenticated", "This endpoint needs a bearer token."));
@@ -86,6 +88,15 @@ Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequ
     }
   }
   return Principal{UserId{*id}, *role};
+}
+
+}  // namespace
+
+Expected<Principal, ApiError> authenticate(const AppContext& app, const HttpRequest& req) {
+  if (const AuthOutcome* known = req.auth.get()) return known->principal;
+  auto outcome = std::make_shared<const AuthOutcome>(AuthOutcome{verify_caller(app, req)});
+  req.auth.set(outcome);
+  return outcome->principal;
 }
 
 HttpResponse json_response(int status, std::string body) {

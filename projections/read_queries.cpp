@@ -117,27 +117,74 @@ void write_counselor(JsonOut& out, const pqxx::row& row) {
 std::string search_counselors(pqxx::connection& conn, const CounselorFilter& filter) {
   const int page = clamp_page(filter.page);
   const int per_page = clamp_per_page(filter.per_page);
-  // Empty filters fold away: exec_params plans with the actual values.
-  const std::string where =
-      " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified AND NOT c.suspended"
-      " AND ($1 = '' OR c.specialties_lc @> ARRAY[lower($1)])"
-      " AND ($2 = '' OR c.languages_lc @> ARRAY[lower($2)])"
-      " AND ($3 = '' OR lower(c.level) = lower($3))"
-      " AND ($4 = '' OR c.display_name ILIKE $5 OR c.bio ILIKE $5"
-      "      OR array_to_string(c.specialties, ' ') ILIKE $5)";
-  const std::string order = filter.sort == "rating"
-                                ? " ORDER BY c.rating DESC NULLS LAST, c.review_count DESC,"
-                                  " lower(c.display_name) NULLS LAST, c.counselor_id"
-                                : " ORDER BY lower(c.display_name) NULLS LAST, c.counselor_id";
-  const std::string pattern = contains_pattern(filter.q);
-  pqxx::read_transaction tx(conn);
-  const auto total = tx.exec_params1("SELECT count(*)" + where, filter.specialty, filter.language,
-                                     filter.level, filter.q, pattern)[0]
-                         .as<int64_t>();
-  const auto rows =
-      tx.exec_params("SELECT " + kCounselorColumns + where + order + " LIMIT $6 OFFSET $7",
-                     filter.specialty, filter.language, filter.level, filter.q, pattern, per_page,
-                     static_cast<int64_t>(page - 1) * per_page);
+  // One prepared statement per combination of filters present and sort order: an absent filter
+  // is left out of the text, so each statement's plan (generic or not) fits its filters and may
+  // use the GIN indexes. The page carries the total (a window count over every match) so one
+  // round trip answers; only a page past the end needs a second statement for the total.
+  const bool by_specialty = !filter.specialty.empty();
+  const bool by_language = !filter.language.empty();
+  const bool by_level = !filter.level.empty();
+  const bool by_text = !filter.q.empty();
+  const bool by_rating = filter.sort == "rating";
+  const unsigned variant = (by_specialty ? 1u : 0u) | (by_language ? 2u : 0u) |
+                           (by_level ? 4u : 0u) | (by_text ? 8u : 0u) | (by_rating ? 16u : 0u);
+  struct Statements {
+    std::string page_name, page_sql, count_name, count_sql;
+  };
+  // Parameters are numbered in the order of the filters present, then limit and offset.
+  static const std::vector<Statements> statements = [] {
+    std::vector<Statements> out;
+    for (unsigned v = 0; v < 32; ++v) {
+      int n = 0;
+      auto param = [&n] { return "$" + std::to_string(++n) + "::text"; };
+      std::string where =
+          " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified AND NOT c.suspended";
+      if (v & 1u) where += " AND c.specialties_lc @> ARRAY[lower(" + param() + ")]";
+      if (v & 2u) where += " AND c.languages_lc @> ARRAY[lower(" + param() + ")]";
+      if (v & 4u) where += " AND lower(c.level) = lower(" + param() + ")";
+      if (v & 8u) {
+        const std::string pattern = param();
+        where += " AND (c.display_name ILIKE " + pattern + " OR c.bio ILIKE " + pattern +
+                 " OR array_to_string(c.specialties, ' ') ILIKE " + pattern + ")";
+      }
+      const std::string order = (v & 16u)
+                                    ? " ORDER BY c.rating DESC NULLS LAST, c.review_count DESC,"
+                                      " lower(c.display_name) NULLS LAST, c.counselor_id"
+                                    : " ORDER BY lower(c.display_name) NULLS LAST, c.counselor_id";
+      Statements s;
+      s.count_name = "counselor_search_count_" + std::to_string(v);
+      s.count_sql = "SELECT count(*)" + where;
+      s.page_name = "counselor_search_page_" + std::to_string(v);
+      s.page_sql = "SELECT " + kCounselorColumns + ", count(*) OVER ()" + where + order +
+                   " LIMIT $" + std::to_string(n + 1) + "::int8 OFFSET $" + std::to_string(n + 2) +
+                   "::int8";
+      out.push_back(std::move(s));
+    }
+    return out;
+  }();
+  const Statements& s = statements[variant];
+  std::vector<std::string> params;
+  params.reserve(6);
+  if (by_specialty) params.push_back(filter.specialty);
+  if (by_language) params.push_back(filter.language);
+  if (by_level) params.push_back(filter.level);
+  if (by_text) params.push_back(contains_pattern(filter.q));
+  const size_t filters = params.size();
+  params.push_back(std::to_string(per_page));
+  params.push_back(std::to_string(static_cast<int64_t>(page - 1) * per_page));
+  conn.prepare(s.page_name, s.page_sql);
+  pqxx::nontransaction tx(conn);
+  const auto rows = tx.exec_prepared(s.page_name, pqxx::prepare::make_dynamic_params(params));
+  int64_t total = 0;
+  if (!rows.empty()) {
+    total = rows[0][13].as<int64_t>();
+  } else if (page > 1) {
+    // Past the last page: the page has no row to carry the total.
+    params.resize(filters);
+    conn.prepare(s.count_name, s.count_sql);
+    total = tx.exec_prepared1(s.count_name, pqxx::prepare::make_dynamic_params(params))[0]
+                .as<int64_t>();
+  }
   JsonOut out;
   out.w().StartObject();
   out.key("results");
@@ -152,7 +199,8 @@ std::string search_counselors(pqxx::connection& conn, const CounselorFilter& fil
 std::optional<std::string> get_counselor(pqxx::connection& conn, const std::string& id,
                                          bool include_unlisted) {
   if (!valid_uuid(id)) return std::nullopt;
-  pqxx::read_transaction tx(conn);
+  // One statement: no transaction around it (BEGIN and COMMIT would be two more round trips).
+  pqxx::nontransaction tx(conn);
   const auto rows = tx.exec_params("SELECT " + kCounselorColumns +
                                        " FROM read.counselors c WHERE c.counselor_id = $1::uuid"
                                        " AND c.role = 'counselor'"
@@ -293,7 +341,7 @@ std::string list_sessions_for_user(pqxx::connection& conn, const std::string& us
 
 std::optional<SessionView> get_session(pqxx::connection& conn, const std::string& id) {
   if (!valid_uuid(id)) return std::nullopt;
-  pqxx::read_transaction tx(conn);
+  pqxx::nontransaction tx(conn);  // one statement
   const auto rows = tx.exec_params(
       "SELECT " + kSessionColumns + " FROM read.sessions s WHERE s.session_id = $1::uuid", id);
   if (rows.empty()) return std::nullopt;

@@ -60,7 +60,11 @@ PgPool::Lease PgPool::acquire(std::chrono::milliseconds timeout) {
     while (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
+      // The check reads from the socket: not under the lock the other threads wait for.
+      lock.unlock();
       if (still_usable(*connection)) return Lease(this, std::move(connection));
+      connection.reset();
+      lock.lock();
       --open_;  // died while idle: drop it and look again
     }
     if (open_ < size_) break;
