@@ -45,8 +45,12 @@ class AnalyticsExampleTest(unittest.TestCase):
     def test_counts_bookings_per_day_without_personal_data(self):
         marker = uuid.uuid4().hex[:8]
         counselor = harness.ready_counselor(self.api)
-        first_day = [harness.weekday_at(hour, nth=0) for hour in (9, 11, 13)]
-        second_day = [harness.weekday_at(hour, nth=1) for hour in (10, 14)]
+        # Two whole days, found by their earliest hour: asking per hour could put 09:00 on the
+        # next day when the test runs late in the morning, into another booking's slot.
+        day_one = harness.weekday_at(9).date()
+        day_two = harness.weekday_at(9, skip_dates=(day_one,)).date()
+        first_day = [harness.local_datetime(day_one, hour) for hour in (9, 11, 13)]
+        second_day = [harness.local_datetime(day_two, hour) for hour in (10, 14)]
         secrets = [harness.PASSWORD, counselor.email]
         sessions = []
         for n, start in enumerate(first_day + second_day):
