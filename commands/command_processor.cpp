@@ -1,6 +1,9 @@
 #include "commands/command_processor.hpp"
 
+#include <malloc.h>
+#include <algorithm>
 #include <cstdlib>
+#include <exception>
 
 #include "commands/processor_probe.hpp"
 #include "infra/logging.hpp"
@@ -55,10 +58,35 @@ size_t CommandProcessor::total_streams() const {
 }
 
 void CommandProcessor::on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) {
-  for (auto& lease : leases) {
+  // Rebuilding is replay-bound (decode + evolve) and partitions are independent: rebuild them
+  // side by side, each with its own reader, then seek and publish them on this thread.
+  std::vector<std::unique_ptr<PartitionState>> states(leases.size());
+  std::vector<std::exception_ptr> errors(leases.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < leases.size(); i = next++) {
+      try {
+        states[i] = rebuild_state(leases[i]->partition());
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  const size_t threads = std::min(leases.size(), rebuild_threads());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  // The replay's read buffers are freed now, spread over the workers' malloc arenas: give the
+  // pages back instead of carrying them as resident memory.
+  malloc_trim(0);
+
+  for (size_t i = 0; i < leases.size(); ++i) {
     Owned owned;
-    owned.lease = std::move(lease);
-    rebuild(owned);
+    owned.lease = std::move(leases[i]);
+    owned.state = std::move(states[i]);
     auto p = owned.lease->partition();
     consumer_->seek(p, owned.lease->consumed());
     logging::info("processor", "took partition " + std::to_string(p.value()) + " (epoch " +
@@ -66,7 +94,7 @@ void CommandProcessor::on_assigned(std::vector<std::unique_ptr<log::PartitionLea
                                    std::to_string(owned.state->stream_count()) + " streams)");
     std::lock_guard lock(owned_mutex_);
     owned_[p.value()] = std::move(owned);
-    probe_->partitions_owned(owned_.size());
+    report_state_locked();
   }
 }
 
@@ -76,12 +104,32 @@ void CommandProcessor::on_revoked(const std::vector<log::PartitionId>& partition
     owned_.erase(p.value());
     logging::info("processor", "released partition " + std::to_string(p.value()));
   }
+  report_state_locked();
+}
+
+size_t CommandProcessor::rebuild_threads() const {
+  if (options_.rebuild_threads > 0) return options_.rebuild_threads;
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8);
+}
+
+void CommandProcessor::report_state_locked() {
+  size_t streams = 0, ids = 0, dedupe_bytes = 0;
+  for (auto& [_, o] : owned_) {
+    if (!o.state) continue;
+    streams += o.state->stream_count();
+    ids += o.state->remembered_ids();
+    dedupe_bytes += o.state->dedupe_bytes();
+  }
   probe_->partitions_owned(owned_.size());
+  probe_->state(streams, ids, dedupe_bytes);
 }
 
 void CommandProcessor::rebuild(Owned& owned) {
-  auto p = owned.lease->partition();
-  owned.state = std::make_unique<PartitionState>(p);
+  owned.state = rebuild_state(owned.lease->partition());
+}
+
+std::unique_ptr<PartitionState> CommandProcessor::rebuild_state(log::PartitionId p) {
+  auto state = std::make_unique<PartitionState>(p, options_.dedupe);
   auto end = log_.end_offset(log::Topic::events, p);
   if (!end) throw std::runtime_error("cannot read events end offset: " + end.error().message);
   auto reader = log_.reader();
@@ -97,14 +145,15 @@ void CommandProcessor::rebuild(Owned& owned) {
       if (!e) {
         logging::error("processor", "undecodable event at " + std::to_string(p.value()) + ":" +
                                         std::to_string(rec.offset.value()) + ": " + error);
-        owned.state->replay_undecodable();
+        state->replay_undecodable();
         next = rec.offset.value() + 1;
         continue;
       }
-      owned.state->replay(*e);
+      state->replay(*e);
       next = rec.offset.value() + 1;
     }
   }
+  return state;
 }
 
 void CommandProcessor::run_once() {
@@ -125,6 +174,8 @@ void CommandProcessor::run_once() {
     lock.unlock();
     process_partition(it->second, recs);
   }
+  std::lock_guard lock(owned_mutex_);
+  report_state_locked();
 }
 
 void CommandProcessor::process_partition(Owned& owned,
@@ -163,6 +214,7 @@ void CommandProcessor::process_partition(Owned& owned,
     if (committed.error().fenced) {
       std::lock_guard lock(owned_mutex_);
       owned_.erase(p.value());
+      report_state_locked();
       return;
     }
     rebuild(owned);

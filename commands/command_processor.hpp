@@ -19,6 +19,8 @@ struct ProcessorOptions {
   std::string group = "command-processor";
   size_t max_batch = 256;
   std::chrono::milliseconds poll_wait{200};
+  DedupeLimits dedupe;
+  size_t rebuild_threads = 0;  // partitions rebuilt side by side on assignment; 0: per core, 2..8
   std::string fault;  // "processor_crash_after_append": _Exit right after a commit with events
 };
 
@@ -46,6 +48,9 @@ class CommandProcessor : public log::RebalanceListener {
     std::unique_ptr<PartitionState> state;
   };
   void rebuild(Owned& owned);
+  std::unique_ptr<PartitionState> rebuild_state(log::PartitionId p);
+  size_t rebuild_threads() const;
+  void report_state_locked();  // gauges of owned partitions and their state; owned_mutex_ held
   void process_partition(Owned& owned, const std::vector<const log::Record*>& records);
 
   log::Log& log_;

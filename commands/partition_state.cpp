@@ -1,11 +1,27 @@
 #include "commands/partition_state.hpp"
 
+#include <algorithm>
+
 #include "domain/json.hpp"
 
 namespace counsel::commands {
 
-PartitionState::PartitionState(log::PartitionId partition, size_t dedupe_capacity)
-    : partition_(partition), dedupe_capacity_(dedupe_capacity) {}
+namespace {
+size_t result_size(const CommandResult& r) {
+  return sizeof(CommandResult) + r.body_json.capacity() +
+         r.event_positions.capacity() * sizeof(r.event_positions[0]) +
+         (r.rejection ? r.rejection->code.capacity() + r.rejection->message.capacity() : 0);
+}
+}  // namespace
+
+PartitionState::PartitionState(log::PartitionId partition, DedupeLimits limits)
+    : partition_(partition), limits_(limits) {}
+
+size_t PartitionState::dedupe_bytes() const {
+  // flat set slots (key + 1 metadata byte, at their capacity), then the kept results.
+  return (seen_.bucket_count() + seen_before_.bucket_count()) * (sizeof(CommandId) + 1) +
+         results_.size() * (sizeof(CommandId) * 2 + 2 * sizeof(void*)) + result_bytes_;
+}
 
 StreamState& PartitionState::stream(const std::string& key, const AggregateKind* kind) {
   auto it = streams_.find(key);
@@ -16,14 +32,28 @@ StreamState& PartitionState::stream(const std::string& key, const AggregateKind*
   return streams_.emplace(key, std::move(s)).first->second;
 }
 
-void PartitionState::remember(const CommandId& id, std::string stream_key,
-                              std::optional<CommandResult> result) {
-  auto [it, inserted] = seen_.try_emplace(id, Remembered{std::move(stream_key), std::move(result)});
+void PartitionState::remember(const CommandId& id) {
+  if (seen_before_.contains(id)) return;
+  const size_t generation = std::max<size_t>(limits_.ids / 2, 1);
+  if (seen_.size() >= generation && !seen_.contains(id)) {
+    seen_before_ = std::move(seen_);
+    seen_ = IdSet{};
+    seen_.reserve(generation);
+  }
+  seen_.insert(id);
+}
+
+void PartitionState::remember_result(const CommandResult& result) {
+  auto [it, inserted] = results_.try_emplace(result.command_id, result);
   if (!inserted) return;
-  seen_order_.push_back(id);
-  while (seen_order_.size() > dedupe_capacity_) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
+  results_order_.push_back(result.command_id);
+  result_bytes_ += result_size(it->second);
+  while (!results_order_.empty() &&
+         (results_order_.size() > limits_.results || result_bytes_ > limits_.result_bytes)) {
+    auto old = results_.find(results_order_.front());
+    result_bytes_ -= result_size(old->second);
+    results_.erase(old);
+    results_order_.pop_front();
   }
 }
 
@@ -35,7 +65,7 @@ void PartitionState::replay(const EventEnvelope& e) {
   auto& s = stream(e.stream, kind);
   s.kind->evolve(*s.state, e);
   s.sequence = e.sequence;
-  remember(e.command_id, e.stream, std::nullopt);
+  remember(e.command_id);
 }
 
 Outcome PartitionState::handle(const Command& cmd, Timestamp now,
@@ -49,19 +79,21 @@ Outcome PartitionState::handle(const Command& cmd, Timestamp now,
   };
 
   // A redelivered command: answer as the first time, append no events.
-  if (auto it = seen_.find(cmd.id); it != seen_.end()) {
-    if (it->second.result) {
-      out.result = *it->second.result;
-    } else {
-      out.result.accepted = true;
-      auto s = streams_.find(it->second.stream);
-      if (s != streams_.end()) {
-        auto data = json::parse(cmd.data_json);
-        json::Document empty;
-        empty.SetObject();
-        CommandInput input{cmd.type, data ? *data : empty, cmd.actor, now};
-        out.result.body_json = s->second.kind->result_body(*s->second.state, input);
-      }
+  if (auto it = results_.find(cmd.id); it != results_.end()) {
+    out.result = it->second;
+    out.result.duplicate = true;
+    return out;
+  }
+  if (seen_.contains(cmd.id) || seen_before_.contains(cmd.id)) {
+    out.result.accepted = true;
+    // A command id names one stream (api ids derive from it), so the command's own stream is
+    // the one its first try changed.
+    if (auto s = streams_.find(cmd.stream); s != streams_.end()) {
+      auto data = json::parse(cmd.data_json);
+      json::Document empty;
+      empty.SetObject();
+      CommandInput input{cmd.type, data ? *data : empty, cmd.actor, now};
+      out.result.body_json = s->second.kind->result_body(*s->second.state, input);
     }
     out.result.duplicate = true;
     return out;
@@ -106,7 +138,8 @@ Outcome PartitionState::handle(const Command& cmd, Timestamp now,
   }
   out.result.accepted = true;
   out.result.body_json = kind->result_body(*s.state, input);
-  remember(cmd.id, cmd.stream, out.result);
+  remember(cmd.id);
+  remember_result(out.result);
   return out;
 }
 

@@ -15,6 +15,9 @@ struct ProcessorProbe::Families {
   prometheus::Family<prometheus::Counter>& commands;
   prometheus::Family<prometheus::Counter>& events;
   prometheus::Gauge& owned;
+  prometheus::Gauge& streams;
+  prometheus::Gauge& dedupe_ids;
+  prometheus::Gauge& dedupe_bytes;
   prometheus::Family<prometheus::Histogram>& commits;
 };
 
@@ -37,7 +40,16 @@ ProcessorProbe::ProcessorProbe() {
                       .Name("counsel_processor_commit_seconds")
                       .Help("Time to commit one batch of events, results and position")
                       .Register(r);
-  families_ = std::make_unique<Families>(Families{commands, events, owned, commits});
+  auto gauge = [&](const char* name, const char* help) -> prometheus::Gauge& {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+  };
+  auto& streams = gauge("counsel_processor_streams",
+                        "Aggregates (streams) the command processor keeps in memory");
+  auto& ids = gauge("counsel_processor_dedupe_ids", "Command ids remembered for dedupe");
+  auto& bytes = gauge("counsel_processor_dedupe_bytes",
+                      "Approximate bytes of the remembered command ids and results");
+  families_ =
+      std::make_unique<Families>(Families{commands, events, owned, streams, ids, bytes, commits});
 }
 
 ProcessorProbe::~ProcessorProbe() = default;
@@ -53,6 +65,12 @@ void ProcessorProbe::event_appended(std::string_view type) {
 
 void ProcessorProbe::partitions_owned(size_t n) {
   families_->owned.Set(static_cast<double>(n));
+}
+
+void ProcessorProbe::state(size_t streams, size_t dedupe_ids, size_t dedupe_bytes) {
+  families_->streams.Set(static_cast<double>(streams));
+  families_->dedupe_ids.Set(static_cast<double>(dedupe_ids));
+  families_->dedupe_bytes.Set(static_cast<double>(dedupe_bytes));
 }
 
 void ProcessorProbe::commit(std::chrono::steady_clock::duration elapsed, bool ok) {

@@ -35,6 +35,22 @@ commands::Command register_cmd(const UserId& user, uint8_t id_seed) {
   return c;
 }
 
+Uuid numbered_uuid(uint32_t n, uint8_t kind) {
+  Uuid u = fixed_uuid(kind);
+  u.bytes[12] = static_cast<uint8_t>(n >> 24);
+  u.bytes[13] = static_cast<uint8_t>(n >> 16);
+  u.bytes[14] = static_cast<uint8_t>(n >> 8);
+  u.bytes[15] = static_cast<uint8_t>(n);
+  return u;
+}
+
+// Registration n: its own user and command id.
+commands::Command numbered_register_cmd(uint32_t n) {
+  auto c = register_cmd(UserId{numbered_uuid(n, 1)}, 10);
+  c.id = CommandId{numbered_uuid(n, 50)};
+  return c;
+}
+
 const Timestamp kNow{std::chrono::milliseconds{1'700'000'000'000}};
 
 }  // namespace
@@ -106,6 +122,68 @@ BOOST_AUTO_TEST_CASE(unknown_commands_are_rejected_as_invalid) {
   BOOST_TEST(!out.result.accepted);
   BOOST_TEST(out.result.rejection->code == "unknown_command");
   BOOST_TEST(out.events.empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_old_command_keeps_its_id_after_its_result_is_dropped) {
+  // Only two full results are kept: the first command's is dropped, its id is not.
+  commands::PartitionState state(log::PartitionId{0}, {.ids = 64, .results = 2});
+  IdSource ids;
+  std::vector<commands::Outcome> firsts;
+  for (uint32_t n = 0; n < 3; ++n)
+    firsts.push_back(state.handle(numbered_register_cmd(n), kNow, std::ref(ids)));
+  BOOST_TEST(state.remembered_results() == 2u);
+
+  auto recent = state.handle(numbered_register_cmd(2), kNow, std::ref(ids));
+  BOOST_TEST(recent.result.duplicate);
+  BOOST_TEST(recent.events.empty());
+  BOOST_REQUIRE_EQUAL(recent.result.event_positions.size(), 1u);
+  BOOST_TEST(recent.result.event_positions[0].offset.value() == 2);
+
+  auto old = state.handle(numbered_register_cmd(0), kNow, std::ref(ids));
+  BOOST_TEST(old.result.duplicate);
+  BOOST_TEST(old.result.accepted);
+  BOOST_TEST(old.events.empty());
+  // Answered from the aggregate as it is now, as after a restart.
+  BOOST_TEST(old.result.body_json == firsts[0].result.body_json);
+  BOOST_TEST(state.event_count() == 3);
+}
+
+BOOST_AUTO_TEST_CASE(results_are_bounded_by_bytes) {
+  commands::PartitionState state(log::PartitionId{0},
+                                 {.ids = 64, .results = 100, .result_bytes = 1});
+  IdSource ids;
+  for (uint32_t n = 0; n < 5; ++n) state.handle(numbered_register_cmd(n), kNow, std::ref(ids));
+  BOOST_TEST(state.remembered_results() == 0u);
+  auto again = state.handle(numbered_register_cmd(4), kNow, std::ref(ids));
+  BOOST_TEST(again.result.duplicate);
+  BOOST_TEST(again.events.empty());
+}
+
+BOOST_AUTO_TEST_CASE(at_least_half_the_id_limit_of_recent_ids_is_remembered) {
+  commands::PartitionState state(log::PartitionId{0}, {.ids = 8, .results = 0});
+  IdSource ids;
+  for (uint32_t n = 0; n < 100; ++n) {
+    auto out = state.handle(numbered_register_cmd(n), kNow, std::ref(ids));
+    BOOST_REQUIRE(out.result.accepted);
+    BOOST_TEST(state.remembered_ids() <= 8u);
+  }
+  for (uint32_t n = 96; n < 100; ++n) {
+    auto again = state.handle(numbered_register_cmd(n), kNow, std::ref(ids));
+    BOOST_TEST(again.result.duplicate);
+    BOOST_TEST(again.events.empty());
+  }
+  // Replayed events fill the same window.
+  commands::PartitionState rebuilt(log::PartitionId{0}, {.ids = 8, .results = 0});
+  commands::PartitionState live(log::PartitionId{0});
+  for (uint32_t n = 0; n < 20; ++n) {
+    for (auto& e : live.handle(numbered_register_cmd(n), kNow, std::ref(ids)).events)
+      rebuilt.replay(*decode_event(encode_event(e)));
+  }
+  BOOST_TEST(rebuilt.remembered_ids() <= 8u);
+  auto dup = rebuilt.handle(numbered_register_cmd(19), kNow, std::ref(ids));
+  BOOST_TEST(dup.result.duplicate);
+  BOOST_TEST(dup.events.empty());
+  BOOST_TEST(rebuilt.event_count() == 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
