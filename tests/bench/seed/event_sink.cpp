@@ -35,7 +35,9 @@ EventSink::~EventSink() {
 
 std::optional<Rejection> EventSink::decide(const commands::Command& cmd, Timestamp now) {
   const log::PartitionId partition = log_.partition_for(cmd.stream);
-  auto [it, _] = partitions_.try_emplace(partition.value(), partition, kDedupeCapacity);
+  auto [it, _] = partitions_.try_emplace(
+      partition.value(), partition,
+      commands::DedupeLimits{.ids = kDedupeCapacity, .results = kDedupeCapacity});
   auto outcome = it->second.handle(cmd, now, [&] { return random_.uuid_v7_at(now); });
   if (!outcome.result.accepted)
     return outcome.result.rejection.value_or(Rejection{RejectionKind::invalid, "rejected", ""});
