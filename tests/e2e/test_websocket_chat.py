@@ -186,7 +186,9 @@ class WebSocketChatTest(unittest.TestCase):
 
     def test_two_clients_and_a_counsellor_in_two_rooms_on_two_processes(self):
         second = self.api.new_user("client", display_name="Second Client")
-        booked = harness.book(second, self.counselor.id, harness.weekday_at(11, nth=1))
+        # 16:00 on a later day than the class's 10:00 and 14:00 bookings, whatever the hour now
+        # (weekday_at moves an hour already past to the next day).
+        booked = harness.book(second, self.counselor.id, harness.weekday_at(16, nth=1))
         self.assertEqual(booked.status, 201, booked)
         harness.wait_visible(self.counselor, booked.body["id"], booked.header("Consistency-Token"))
         room = self.counselor.post("/api/v1/chatrooms", {"participant_id": second.id})
