@@ -132,27 +132,23 @@ std::unique_ptr<PartitionState> CommandProcessor::rebuild_state(log::PartitionId
   auto state = std::make_unique<PartitionState>(p, options_.dedupe);
   auto end = log_.end_offset(log::Topic::events, p);
   if (!end) throw std::runtime_error("cannot read events end offset: " + end.error().message);
-  auto reader = log_.reader();
-  reader->assign(log::Topic::events, {{p, log::Offset{0}}});
-  int64_t next = 0;
-  while (next < end->value()) {
-    auto batch = reader->poll(5000, std::chrono::milliseconds(1000));
-    if (!batch) throw std::runtime_error("cannot replay events: " + batch.error().message);
-    if (batch->empty()) break;
-    for (auto& rec : *batch) {
-      std::string error;
-      auto e = decode_event(rec.value, &error);
-      if (!e) {
-        logging::error("processor", "undecodable event at " + std::to_string(p.value()) + ":" +
-                                        std::to_string(rec.offset.value()) + ": " + error);
-        state->replay_undecodable();
-        next = rec.offset.value() + 1;
-        continue;
-      }
-      state->replay(*e);
-      next = rec.offset.value() + 1;
-    }
-  }
+  auto read = log::read_partition_range(
+      log_, log::Topic::events, p, log::Offset{0}, *end, 5000,
+      [&](std::vector<log::Record>& records) {
+        for (auto& rec : records) {
+          std::string error;
+          auto e = decode_event(rec.value, &error);
+          if (!e) {
+            logging::error("processor", "undecodable event at " + std::to_string(p.value()) + ":" +
+                                            std::to_string(rec.offset.value()) + ": " + error);
+            state->replay_undecodable();
+            continue;
+          }
+          state->replay(*e);
+        }
+        return true;
+      });
+  if (!read) throw std::runtime_error("cannot replay events: " + read.error().message);
   return state;
 }
 

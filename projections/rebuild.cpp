@@ -1,5 +1,6 @@
 #include "projections/rebuild.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -21,50 +22,37 @@ std::unique_ptr<Projection> projection_named(const std::string& name) {
   return p;
 }
 
-// Reads [from[p], to[p]) of every partition, in offset order per partition, handing chunks
-// of up to `chunk` records to `sink`.
 // Hands the events of [from, to) of every partition to `sink` in chunks, one partition after the
-// other (projections commute across partitions). A partition ends at `to`, or where the reader
-// finds its end: on Kafka the offsets before `to` may end in transaction markers, which no
-// reader ever sees. `counts` (if given) receives the number of events read per partition.
+// other (projections commute across partitions). `counts` (if given) receives the number of
+// events read per partition.
 void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
                 const std::map<int32_t, int64_t>& to, size_t chunk,
                 const std::function<void(std::vector<log::Record>&)>& sink,
                 std::map<int32_t, int64_t>* counts = nullptr) {
+  chunk = std::max<size_t>(chunk, 1);
   std::vector<log::Record> pending;
   for (const auto& [p, end] : to) {
     const int64_t begin = from.count(p) ? from.at(p) : 0;
-    if (begin >= end) continue;
-    auto reader = log.reader();
-    reader->assign(log::Topic::events, {{log::PartitionId{p}, log::Offset{begin}}});
     int64_t expected = begin;
-    bool open = true;
-    while (open) {
-      auto polled = reader->poll(chunk, std::chrono::milliseconds(500));
-      if (!polled)
-        throw std::runtime_error("reading the events log failed: " + polled.error().message);
-      if (polled->empty()) break;  // the partition's end
-      for (auto& r : *polled) {
-        if (r.partition.value() != p) continue;
-        if (r.offset.value() >= end) {
-          open = false;
-          break;
-        }
-        if (r.offset.value() != expected && log.dense_offsets()) {
-          throw std::runtime_error("events log partition " + std::to_string(p) +
-                                   " is not contiguous at offset " + std::to_string(expected));
-        }
-        expected = r.offset.value() + 1;
-        if (counts) ++(*counts)[p];
-        pending.push_back(std::move(r));
-        if (expected >= end) open = false;
-        if (pending.size() >= chunk) {
-          sink(pending);
-          pending.clear();
-        }
-        if (!open) break;
-      }
-    }
+    auto read = log::read_partition_range(
+        log, log::Topic::events, log::PartitionId{p}, log::Offset{begin}, log::Offset{end}, chunk,
+        [&](std::vector<log::Record>& records) {
+          for (auto& r : records) {
+            if (r.offset.value() != expected && log.dense_offsets()) {
+              throw std::runtime_error("events log partition " + std::to_string(p) +
+                                       " is not contiguous at offset " + std::to_string(expected));
+            }
+            expected = r.offset.value() + 1;
+            if (counts) ++(*counts)[p];
+            pending.push_back(std::move(r));
+            if (pending.size() >= chunk) {
+              sink(pending);
+              pending.clear();
+            }
+          }
+          return true;
+        });
+    if (!read) throw std::runtime_error("reading the events log failed: " + read.error().message);
   }
   if (!pending.empty()) sink(pending);
 }

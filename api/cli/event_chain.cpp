@@ -127,28 +127,10 @@ std::optional<EventEnvelope> PartitionChainWalk::check(int64_t offset, std::stri
 
 void read_partition(log::Log& log, int32_t partition, int64_t from, int64_t end, size_t batch_size,
                     const std::function<bool(const std::vector<log::Record>&)>& on_batch) {
-  if (from >= end) return;
-  auto reader = log.reader();
-  reader->assign(log::Topic::events, {{log::PartitionId{partition}, log::Offset{from}}});
-  int64_t next = from;
-  std::vector<log::Record> in_range;
-  while (next < end) {
-    // The first fetch (Kafka) may take a moment; after that an empty poll means the rest of
-    // the range is transaction markers, which readers never see.
-    auto wait = std::chrono::milliseconds(next == from ? 2000 : 500);
-    auto batch = reader->poll(batch_size, wait);
-    if (!batch) throw std::runtime_error("cannot read the events log: " + batch.error().message);
-    if (batch->empty()) return;
-    // Records appended after the range was fixed are not part of it.
-    in_range.clear();
-    for (auto& rec : *batch)
-      if (rec.offset.value() < end) in_range.push_back(std::move(rec));
-    if (!in_range.empty()) {
-      next = in_range.back().offset.value() + 1;
-      if (!on_batch(in_range)) return;
-    }
-    if (in_range.size() < batch->size()) return;
-  }
+  auto read = log::read_partition_range(
+      log, log::Topic::events, log::PartitionId{partition}, log::Offset{from}, log::Offset{end},
+      batch_size, [&](std::vector<log::Record>& records) { return on_batch(records); });
+  if (!read) throw std::runtime_error("cannot read the events log: " + read.error().message);
 }
 
 }  // namespace counsel::api

@@ -309,6 +309,8 @@ class KafkaLogReader : public LogReader {
     return records;
   }
 
+  bool at_end(PartitionId partition) const override { return at_end_.contains(partition.value()); }
+
  private:
   static ClientSpec spec(const EngineConfig& config) {
     auto spec = config.spec(RD_KAFKA_CONSUMER, "reader");

@@ -60,6 +60,8 @@ struct Position {
 PartitionId partition_for(std::string_view key, int partition_count);
 uint32_t murmur2(std::string_view key);
 
+class Log;
+
 // Reads assigned partitions of one topic. Not thread-safe: one per thread.
 class LogReader {
  public:
@@ -69,7 +71,21 @@ class LogReader {
   // Returns up to max_records in offset order per partition; waits up to `wait` (woken as soon
   // as anything is appended) when nothing is available. Advances the reader's positions.
   virtual Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) = 0;
+  // True when the reader has seen that an assigned partition holds nothing past its position
+  // (its end at that moment). An empty poll alone does not say so: on Kafka it may only mean
+  // the fetch has not arrived yet, which under load takes longer than any fixed wait.
+  virtual bool at_end(PartitionId partition) const = 0;
 };
+
+// Reads [from, end) of one partition in offset order, handing batches of up to `batch` records
+// to `sink` (which returns false to stop early). Ends at `end`, or where the reader has seen the
+// partition's end (on Kafka the offsets before `end` may be transaction markers, which no reader
+// ever sees). Fails rather than stopping short when the log neither yields records nor reports
+// its end for `stall_timeout`. Returns the number of records handed to `sink`.
+Result<int64_t> read_partition_range(
+    Log& log, Topic topic, PartitionId partition, Offset from, Offset end, size_t batch,
+    const std::function<bool(std::vector<Record>&)>& sink,
+    std::chrono::milliseconds stall_timeout = std::chrono::seconds(60));
 
 // A partition this owner holds exclusively. Every commit is fenced by the owner epoch, so
 // a stalled former owner can never append after a takeover.

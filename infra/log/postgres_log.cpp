@@ -343,7 +343,10 @@ class PostgresLogReader : public LogReader {
   void assign(Topic topic, const std::vector<Position>& from) override {
     topic_ = topic;
     positions_ = from;
+    at_end_ = false;
   }
+
+  bool at_end(PartitionId) const override { return at_end_; }
 
   Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
     const auto deadline = Clock::now() + wait;
@@ -355,6 +358,8 @@ class PostgresLogReader : public LogReader {
       auto& c = channel_.get();
       while (true) {
         auto records = read_records(c, topic_, positions_, max_records);
+        // Offsets are assigned under the partition's row lock, so an empty read is the end.
+        at_end_ = records.empty();
         if (!records.empty() || !channel_.wait(topic_, deadline)) return records;
       }
     } catch (const std::exception& e) {
@@ -367,6 +372,7 @@ class PostgresLogReader : public LogReader {
   ListeningConnection channel_;
   Topic topic_ = Topic::events;
   std::vector<Position> positions_;
+  bool at_end_ = false;  // the last read found nothing past any position
 };
 
 struct LeaseState {

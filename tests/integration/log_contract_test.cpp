@@ -188,6 +188,50 @@ BOOST_DATA_TEST_CASE(appends_read_back_in_order_at_their_positions, data::make(l
   BOOST_TEST(log->end_offset(Topic::events, pa)->value() == end->value());
 }
 
+// A fixed range reads exactly the records appended before its end was taken, not the ones after,
+// and a reader that has passed everything reports the partition's end.
+BOOST_DATA_TEST_CASE(a_range_read_ends_at_its_end_offset, data::make(log_engines()), engine) {
+  TestDatabase db;
+  TestLog log(engine, db, partitions);
+  std::vector<OutRecord> before;
+  for (int i = 0; i < 25; ++i)
+    before.push_back(to_partition(Topic::events, 3, "r" + std::to_string(i)));
+  BOOST_REQUIRE(log->append(before).has_value());
+  auto end = log->end_offset(Topic::events, PartitionId{3});
+  BOOST_REQUIRE(end.has_value());
+  BOOST_REQUIRE(log->append({to_partition(Topic::events, 3, "after")}).has_value());
+
+  std::vector<std::string> seen;
+  size_t batches = 0;
+  auto read = read_partition_range(*log, Topic::events, PartitionId{3}, Offset{0}, *end, 10,
+                                   [&](std::vector<Record>& records) {
+                                     ++batches;
+                                     BOOST_TEST(records.size() <= 10u);
+                                     for (auto& r : records) seen.push_back(r.value);
+                                     return true;
+                                   });
+  BOOST_REQUIRE_MESSAGE(read.has_value(), error_of(read));
+  BOOST_TEST(*read == 25);
+  BOOST_REQUIRE_EQUAL(seen.size(), 25u);
+  for (int i = 0; i < 25; ++i) BOOST_TEST(seen[i] == "r" + std::to_string(i));
+  BOOST_TEST(batches >= 3u);
+
+  // A sink that stops after its first batch ends the read there.
+  auto stopped = read_partition_range(*log, Topic::events, PartitionId{3}, Offset{0}, *end, 10,
+                                      [](std::vector<Record>&) { return false; });
+  BOOST_REQUIRE(stopped.has_value());
+  BOOST_TEST(*stopped <= 10);
+
+  auto reader = log->reader();
+  reader->assign(Topic::events, {{PartitionId{3}, Offset{0}}});
+  BOOST_TEST(poll_records(*reader, 26).size() == 26u);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!reader->at_end(PartitionId{3}) && std::chrono::steady_clock::now() < deadline) {
+    BOOST_REQUIRE(reader->poll(10, 100ms).has_value());
+  }
+  BOOST_TEST(reader->at_end(PartitionId{3}));
+}
+
 BOOST_DATA_TEST_CASE(a_waiting_reader_wakes_promptly_on_append, data::make(log_engines()), engine) {
   TestDatabase db;
   TestLog log(engine, db, partitions);
