@@ -163,22 +163,23 @@ void CommandProcessor::run_once() {
   if (records->empty()) return;
   std::map<int32_t, std::vector<const log::Record*>> by_partition;
   for (auto& r : *records) by_partition[r.partition.value()].push_back(&r);
+  std::vector<Decided> decided;
   for (auto& [p, recs] : by_partition) {
     std::unique_lock lock(owned_mutex_);
     auto it = owned_.find(p);
     if (it == owned_.end()) continue;  // revoked while polling
     lock.unlock();
-    process_partition(it->second, recs);
+    decided.push_back(decide(it->second, recs));
   }
+  commit_decided(decided);
   std::lock_guard lock(owned_mutex_);
   report_state_locked();
 }
 
-void CommandProcessor::process_partition(Owned& owned,
-                                         const std::vector<const log::Record*>& records) {
-  std::vector<log::OutRecord> out;
+CommandProcessor::Decided CommandProcessor::decide(Owned& owned,
+                                                   const std::vector<const log::Record*>& records) {
+  Decided d{&owned, {}, {}, log::Offset{records.back()->offset.value() + 1}};
   auto p = owned.lease->partition();
-  std::vector<std::string> event_types;
   Timestamp now = now_utc();
   for (auto* rec : records) {
     std::string error;
@@ -194,33 +195,53 @@ void CommandProcessor::process_partition(Owned& owned,
                                : outcome.result.accepted ? "accepted"
                                                          : "rejected");
     for (auto& e : outcome.events) {
-      out.push_back({log::Topic::events, e.stream, encode_event(e), p});
-      event_types.push_back(e.type);
+      d.out.push_back({log::Topic::events, e.stream, encode_event(e), p});
+      d.event_types.push_back(e.type);
     }
-    out.push_back({log::Topic::results, cmd->id.value().str(), encode_result(outcome.result), p});
+    d.out.push_back({log::Topic::results, cmd->id.value().str(), encode_result(outcome.result), p});
   }
-  log::Offset consumed{records.back()->offset.value() + 1};
+  return d;
+}
+
+// Every partition of the poll in one commit: a transaction and a disk flush per poll rather than
+// per partition, so a burst of commands spread over the partitions costs one round of I/O.
+void CommandProcessor::commit_decided(std::vector<Decided>& decided) {
+  if (decided.empty()) return;
+  std::vector<log::LeaseCommit> commits;
+  commits.reserve(decided.size());
+  for (auto& d : decided) commits.push_back({d.owned->lease.get(), &d.out, d.consumed});
   auto started = std::chrono::steady_clock::now();
-  auto committed = owned.lease->commit(out, consumed);
+  auto committed = consumer_->commit_together(commits);
   probe_->commit(std::chrono::steady_clock::now() - started, committed.has_value());
-  if (!committed) {
-    // The in-memory state already moved on; rebuild it from the log and re-read commands.
-    logging::warn("processor", "commit failed on partition " + std::to_string(p.value()) + ": " +
-                                   committed.error().message);
-    if (committed.error().fenced) {
-      std::lock_guard lock(owned_mutex_);
-      owned_.erase(p.value());
-      report_state_locked();
-      return;
+  if (committed) {
+    bool appended = false;
+    for (auto& d : decided) {
+      for (auto& type : d.event_types) probe_->event_appended(type);
+      appended = appended || !d.event_types.empty();
     }
-    rebuild(owned);
-    consumer_->seek(p, owned.lease->consumed());
+    if (appended && options_.fault == "processor_crash_after_append") {
+      logging::error("processor", "fault injection: crashing after append");
+      std::_Exit(87);
+    }
     return;
   }
-  for (auto& type : event_types) probe_->event_appended(type);
-  if (!event_types.empty() && options_.fault == "processor_crash_after_append") {
-    logging::error("processor", "fault injection: crashing after append");
-    std::_Exit(87);
+  // Nothing was committed, but the in-memory states already moved on: rebuild each from the
+  // log and re-read its commands. A partition that has a newer owner is dropped; an empty
+  // commit of its last position (which changes nothing) tells which ones that are.
+  logging::warn("processor", "commit of " + std::to_string(decided.size()) +
+                                 " partition(s) failed: " + committed.error().message);
+  for (auto& d : decided) {
+    const auto p = d.owned->lease->partition();
+    if (committed.error().fenced) {
+      auto probe = d.owned->lease->commit({}, d.owned->lease->consumed());
+      if (!probe && probe.error().fenced) {
+        std::lock_guard lock(owned_mutex_);
+        owned_.erase(p.value());
+        continue;
+      }
+    }
+    rebuild(*d.owned);
+    consumer_->seek(p, d.owned->lease->consumed());
   }
 }
 

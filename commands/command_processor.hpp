@@ -1,7 +1,8 @@
 #pragma once
 // The command processor: owns partitions of the commands topic through a consumer group,
 // keeps one PartitionState per owned partition (rebuilt from the events log on assignment),
-// and for each batch appends events + results + the consumed position in one atomic commit.
+// and for each poll appends every partition's events + results + consumed positions in one
+// atomic commit.
 #include <atomic>
 #include <functional>
 #include <map>
@@ -51,7 +52,15 @@ class CommandProcessor : public log::RebalanceListener {
   std::unique_ptr<PartitionState> rebuild_state(log::PartitionId p);
   size_t rebuild_threads() const;
   void report_state_locked();  // gauges of owned partitions and their state; owned_mutex_ held
-  void process_partition(Owned& owned, const std::vector<const log::Record*>& records);
+  // One partition's decided commands, waiting for the poll's commit.
+  struct Decided {
+    Owned* owned;
+    std::vector<log::OutRecord> out;
+    std::vector<std::string> event_types;
+    log::Offset consumed;
+  };
+  Decided decide(Owned& owned, const std::vector<const log::Record*>& records);
+  void commit_decided(std::vector<Decided>& decided);
 
   log::Log& log_;
   ProcessorOptions options_;

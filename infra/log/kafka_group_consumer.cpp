@@ -128,35 +128,67 @@ class GroupSession {
     ids_->release(transactional_id_);
   }
 
+  // One partition's share of a transaction.
+  struct Share {
+    const LeaseState* lease;
+    PartitionId partition;
+    const std::vector<OutRecord>* records;
+    Offset consumed;
+  };
+
   Result<std::vector<Position>> commit(const LeaseState& lease, PartitionId partition,
                                        const std::vector<OutRecord>& records, Offset consumed) {
+    auto committed = commit({Share{&lease, partition, &records, consumed}});
+    if (!committed) return unexpected(committed.error());
+    return std::move(committed->front());
+  }
+
+  // Every share's records and consumed position in one transaction, all or nothing.
+  Result<std::vector<std::vector<Position>>> commit(const std::vector<Share>& shares) {
     std::lock_guard lock(commit_mutex_);
-    if (lease.revoked || retired_) return unexpected(fenced(partition, "was revoked"));
-    std::vector<PartitionId> targets;
-    for (const auto& record : records) {
-      const PartitionId target =
-          record.partition ? *record.partition : log::partition_for(record.key, config_.partitions);
-      if (target.value() < 0 || target.value() >= config_.partitions) {
-        return unexpected(permanent("partition " + std::to_string(target.value()) +
-                                    " is outside 0.." + std::to_string(config_.partitions - 1)));
-      }
-      targets.push_back(target);
+    std::vector<std::vector<Position>> out(shares.size());
+    if (shares.empty()) return out;
+    const PartitionId first = shares.front().partition;
+    for (const auto& share : shares) {
+      if (share.lease->revoked || retired_)
+        return unexpected(fenced(share.partition, "was revoked"));
     }
-    auto offsets = new_partition_list(1);
+    std::vector<const OutRecord*> records;
+    std::vector<PartitionId> targets;
+    for (const auto& share : shares) {
+      for (const auto& record : *share.records) {
+        const PartitionId target = record.partition
+                                       ? *record.partition
+                                       : log::partition_for(record.key, config_.partitions);
+        if (target.value() < 0 || target.value() >= config_.partitions) {
+          return unexpected(permanent("partition " + std::to_string(target.value()) +
+                                      " is outside 0.." + std::to_string(config_.partitions - 1)));
+        }
+        records.push_back(&record);
+        targets.push_back(target);
+      }
+    }
+    auto offsets = new_partition_list(static_cast<int>(shares.size()));
     const std::string group_topic(topic_name(topic_));
-    rd_kafka_topic_partition_list_add(offsets.get(), group_topic.c_str(), partition.value())
-        ->offset = consumed.value();
-    if (records.empty()) return commit_offsets_only(partition, offsets.get());
+    for (const auto& share : shares) {
+      rd_kafka_topic_partition_list_add(offsets.get(), group_topic.c_str(), share.partition.value())
+          ->offset = share.consumed.value();
+    }
+    if (records.empty()) {
+      auto done = commit_offsets_only(first, offsets.get());
+      if (!done) return unexpected(done.error());
+      return out;
+    }
 
     if (auto ready = ensure_producer(); !ready) return unexpected(ready.error());
     rd_kafka_t* producer = producer_->get();
     if (ErrorHandle error{rd_kafka_begin_transaction(producer)}) {
-      return unexpected(transaction_failed(std::move(error), partition, "begin"));
+      return unexpected(transaction_failed(std::move(error), first, "begin"));
     }
     auto batch = std::make_shared<DeliveryBatch>(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
-      const auto queued = produce(producer, topic_name(records[i].topic), targets[i].value(),
-                                  records[i].key, records[i].value, batch, i);
+      const auto queued = produce(producer, topic_name(records[i]->topic), targets[i].value(),
+                                  records[i]->key, records[i]->value, batch, i);
       if (queued != RD_KAFKA_RESP_ERR_NO_ERROR) {
         batch->abandon(records.size() - i, queued);
         if (queued == RD_KAFKA_RESP_ERR__FATAL) {
@@ -174,11 +206,11 @@ class GroupSession {
                        rd_kafka_consumer_group_metadata_destroy);
     if (ErrorHandle error{rd_kafka_send_offsets_to_transaction(
             producer, offsets.get(), group_metadata.get(), timeout_ms())}) {
-      return unexpected(transaction_failed(std::move(error), partition, "send offsets"));
+      return unexpected(transaction_failed(std::move(error), first, "send offsets"));
     }
     if (config_.before_transaction_commit) config_.before_transaction_commit();
     if (ErrorHandle error{rd_kafka_commit_transaction(producer, timeout_ms())}) {
-      return unexpected(transaction_failed(std::move(error), partition, "commit"));
+      return unexpected(transaction_failed(std::move(error), first, "commit"));
     }
     // commit_transaction flushed, so the reports are in; this only serves their callbacks.
     batch->poll_until(producer, Clock::now() + config_.delivery_timeout);
@@ -191,7 +223,15 @@ class GroupSession {
                   "offset commit after the transaction failed: " +
                       std::string(rd_kafka_err2str(plain_commit)));
     }
-    return batch->positions();
+    const auto positions = batch->positions();
+    size_t next = 0;
+    for (size_t i = 0; i < shares.size(); ++i) {
+      const size_t n = shares[i].records->size();
+      out[i].assign(positions.begin() + static_cast<std::ptrdiff_t>(next),
+                    positions.begin() + static_cast<std::ptrdiff_t>(next + n));
+      next += n;
+    }
+    return out;
   }
 
  private:
@@ -339,6 +379,13 @@ class KafkaPartitionLease : public PartitionLease {
     return committed;
   }
 
+  const GroupSession* session() const { return session_.get(); }
+  GroupSession::Share share(const std::vector<OutRecord>& records, Offset consumed) const {
+    return {state_.get(), partition_, &records, consumed};
+  }
+  // After a group commit that included this lease went through.
+  void committed(Offset consumed) { consumed_ = consumed; }
+
  private:
   const std::shared_ptr<GroupSession> session_;
   const PartitionId partition_;
@@ -408,6 +455,24 @@ class KafkaGroupConsumer : public GroupConsumer {
       batch_.push_back(to_record(topic_, *message));
     }
     return std::exchange(batch_, {});
+  }
+
+  Result<std::vector<std::vector<Position>>> commit_together(
+      const std::vector<LeaseCommit>& commits) override {
+    std::vector<GroupSession::Share> shares;
+    std::vector<KafkaPartitionLease*> leases;
+    for (const auto& c : commits) {
+      auto* lease = dynamic_cast<KafkaPartitionLease*>(c.lease);
+      if (lease == nullptr || lease->session() != session_.get())
+        return unexpected(permanent("a group commit names a lease of another group member"));
+      shares.push_back(lease->share(*c.records, c.consumed));
+      leases.push_back(lease);
+    }
+    auto committed = session_->commit(shares);
+    if (committed) {
+      for (size_t i = 0; i < leases.size(); ++i) leases[i]->committed(commits[i].consumed);
+    }
+    return committed;
   }
 
   void seek(PartitionId partition, Offset offset) override {

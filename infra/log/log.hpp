@@ -101,6 +101,13 @@ class PartitionLease {
                                                Offset consumed) = 0;
 };
 
+// One owned partition's share of a group commit.
+struct LeaseCommit {
+  PartitionLease* lease = nullptr;
+  const std::vector<OutRecord>* records = nullptr;
+  Offset consumed;
+};
+
 // Called from inside GroupConsumer::poll, on the polling thread (as librdkafka does).
 class RebalanceListener {
  public:
@@ -121,6 +128,13 @@ class GroupConsumer {
   virtual void seek(PartitionId partition, Offset offset) = 0;
   // Leaves the group, releasing every partition (on_revoked is called first).
   virtual void close() = 0;
+  // Commits several owned partitions' records and consumed positions at once, all or nothing:
+  // one transaction (postgres: one disk flush; Kafka: one producer transaction) instead of one
+  // per partition, which is what bounds a processor's throughput. Returns each commit's
+  // positions. On failure nothing is committed; `fenced` says some lease lost its partition
+  // (PartitionLease::commit of that lease alone says which).
+  virtual Result<std::vector<std::vector<Position>>> commit_together(
+      const std::vector<LeaseCommit>& commits) = 0;
 };
 
 class Log {

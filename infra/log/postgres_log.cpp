@@ -76,6 +76,13 @@ void prepare_statements(pqxx::connection& c) {
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
   c.prepare("log_fence",
             "SELECT epoch FROM log.partition_owners WHERE grp = $1 AND partition = $2 FOR UPDATE");
+  c.prepare("log_fence_many",
+            "SELECT partition, epoch FROM log.partition_owners"
+            " WHERE grp = $1 AND partition = ANY($2::int[]) ORDER BY partition FOR UPDATE");
+  c.prepare("log_store_positions",
+            "INSERT INTO log.group_positions (grp, partition, next_offset)"
+            " SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS c(p, o) ORDER BY p"
+            " ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset");
   c.prepare("log_store_position",
             "INSERT INTO log.group_positions (grp, partition, next_offset) VALUES ($1, $2, $3) "
             "ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset");
@@ -165,18 +172,20 @@ struct EncodedBatch {
   size_t count = 0;
 };
 
-Result<EncodedBatch> encode_batch(const std::vector<OutRecord>& records, int partition_count) {
+Result<EncodedBatch> encode_batch(const std::vector<const OutRecord*>& records,
+                                  int partition_count) {
   EncodedBatch batch;
   std::vector<int> topics;
   std::vector<int32_t> partitions;
   topics.reserve(records.size());
   partitions.reserve(records.size());
   size_t text_size = 2;
-  for (const auto& r : records) text_size += r.key.size() + r.value.size() + 8;
+  for (const OutRecord* r : records) text_size += r->key.size() + r->value.size() + 8;
   batch.values.reserve(text_size);
   batch.keys = "{";
   batch.values = "{";
-  for (const auto& r : records) {
+  for (const OutRecord* record : records) {
+    const OutRecord& r = *record;
     const PartitionId partition =
         r.partition ? *r.partition : partition_for(r.key, partition_count);
     if (partition.value() < 0 || partition.value() >= partition_count) {
@@ -204,6 +213,17 @@ Result<EncodedBatch> encode_batch(const std::vector<OutRecord>& records, int par
   return batch;
 }
 
+std::vector<const OutRecord*> pointers_to(const std::vector<OutRecord>& records) {
+  std::vector<const OutRecord*> out;
+  out.reserve(records.size());
+  for (const auto& r : records) out.push_back(&r);
+  return out;
+}
+
+Result<EncodedBatch> encode_batch(const std::vector<OutRecord>& records, int partition_count) {
+  return encode_batch(pointers_to(records), partition_count);
+}
+
 std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch& batch) {
   const auto rows =
       tx.exec_prepared("log_append", batch.topics, batch.partitions, batch.keys, batch.values);
@@ -218,11 +238,11 @@ std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch&
 
 // Best effort: the records are committed either way, and a reader that misses the wake-up
 // still finds them when its wait times out.
-void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
+void notify_appended(pqxx::connection& c, const std::vector<const OutRecord*>& records,
                      const std::vector<Position>& positions) {
   std::vector<std::string> channels;
   for (size_t i = 0; i < positions.size(); ++i) {
-    channels.push_back(std::to_string(static_cast<int>(records[i].topic)) + ":" +
+    channels.push_back(std::to_string(static_cast<int>(records[i]->topic)) + ":" +
                        std::to_string(positions[i].partition.value()));
   }
   std::sort(channels.begin(), channels.end());
@@ -238,6 +258,11 @@ void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
     tx.exec_prepared("log_notify", payloads);
   } catch (const std::exception&) {
   }
+}
+
+void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
+                     const std::vector<Position>& positions) {
+  notify_appended(c, pointers_to(records), positions);
 }
 
 // Reads records of `topic` from each position; advances the positions past what it returns.
@@ -393,6 +418,16 @@ class PostgresPartitionLease : public PartitionLease {
   PartitionId partition() const override { return partition_; }
   Epoch epoch() const override { return epoch_; }
   Offset consumed() const override { return consumed_; }
+  const std::string& group() const { return group_; }
+  bool revoked() const { return state_->revoked; }
+  // After a group commit that included this lease went through.
+  void committed(Offset consumed) { consumed_ = consumed; }
+
+  LogError fenced(const std::string& why) const {
+    return LogError{"partition " + std::to_string(partition_.value()) + " of group " + group_ +
+                        " " + why + " (epoch " + std::to_string(epoch_.value()) + ")",
+                    false, true};
+  }
 
   Result<std::vector<Position>> commit(const std::vector<OutRecord>& records,
                                        Offset consumed) override {
@@ -420,12 +455,6 @@ class PostgresPartitionLease : public PartitionLease {
   }
 
  private:
-  LogError fenced(const std::string& why) const {
-    return LogError{"partition " + std::to_string(partition_.value()) + " of group " + group_ +
-                        " " + why + " (epoch " + std::to_string(epoch_.value()) + ")",
-                    false, true};
-  }
-
   PostgresLog& log_;
   const std::string group_;
   const PartitionId partition_;
@@ -482,6 +511,58 @@ class PostgresGroupConsumer : public GroupConsumer {
 
   void seek(PartitionId partition, Offset offset) override {
     if (auto it = owned_.find(partition.value()); it != owned_.end()) it->second.next = offset;
+  }
+
+  Result<std::vector<std::vector<Position>>> commit_together(
+      const std::vector<LeaseCommit>& commits) override {
+    std::vector<std::vector<Position>> out(commits.size());
+    if (commits.empty()) return out;
+    std::vector<PostgresPartitionLease*> leases;
+    std::vector<const OutRecord*> records;
+    std::vector<int32_t> partitions;
+    std::vector<int64_t> consumed;
+    for (const auto& c : commits) {
+      auto* lease = dynamic_cast<PostgresPartitionLease*>(c.lease);
+      if (lease == nullptr || lease->group() != group_)
+        return unexpected(LogError{"a group commit names a lease of another group", false, false});
+      if (lease->revoked()) return unexpected(lease->fenced("was revoked from this member"));
+      leases.push_back(lease);
+      for (const auto& r : *c.records) records.push_back(&r);
+      partitions.push_back(lease->partition().value());
+      consumed.push_back(c.consumed.value());
+    }
+    auto batch = encode_batch(records, log_.partition_count());
+    if (!batch) return unexpected(batch.error());
+    try {
+      auto connection = log_.pool().acquire(log_.options().acquire_timeout);
+      pqxx::work tx(*connection);
+      // Owner rows locked in partition order (as every committer does), so concurrent group
+      // commits cannot deadlock; the locks also order this commit against a takeover.
+      std::map<int32_t, int64_t> epochs;
+      for (const auto& row : tx.exec_prepared("log_fence_many", group_, int_array(partitions)))
+        epochs[row[0].as<int32_t>()] = row[1].as<int64_t>();
+      for (auto* lease : leases) {
+        auto it = epochs.find(lease->partition().value());
+        if (it == epochs.end() || it->second != lease->epoch().value())
+          return unexpected(lease->fenced("has a newer owner"));
+      }
+      std::vector<Position> positions;
+      if (batch->count > 0) positions = run_append(tx, *batch);
+      tx.exec_prepared("log_store_positions", group_, int_array(partitions), int_array(consumed));
+      tx.commit();
+      size_t next = 0;
+      for (size_t i = 0; i < commits.size(); ++i) {
+        const size_t n = commits[i].records->size();
+        out[i].assign(positions.begin() + static_cast<std::ptrdiff_t>(next),
+                      positions.begin() + static_cast<std::ptrdiff_t>(next + n));
+        next += n;
+        leases[i]->committed(commits[i].consumed);
+      }
+      if (!positions.empty()) notify_appended(*connection, records, positions);
+      return out;
+    } catch (const std::exception& e) {
+      return unexpected(to_log_error(e));
+    }
   }
 
   void close() override {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -399,6 +400,108 @@ BOOST_DATA_TEST_CASE(a_lease_commits_records_and_the_consumed_position_together,
   BOOST_TEST(after[0].value == "c2");
   BOOST_TEST(after[0].offset.value() >= consumed.value());
   next->close();
+}
+
+// A processor commits every partition of a poll at once: records land in each partition in
+// order, every position is stored, and a commit naming a lease that lost its partition leaves
+// nothing behind, not even the other partitions' shares.
+BOOST_DATA_TEST_CASE(a_group_commit_spans_partitions_all_or_nothing, data::make(log_engines()),
+                     engine) {
+  TestDatabase db;
+  TestLog log(engine, db, partitions, "member-1");
+  RecordingListener listener;
+  auto consumer = log->join_group(Topic::commands, "processor", listener);
+  BOOST_REQUIRE(poll_until(
+      {consumer.get()}, [&] { return listener.owned() == 16; }, log.rebalance_limit()));
+
+  BOOST_REQUIRE(
+      log->append({to_partition(Topic::commands, 2, "a0"), to_partition(Topic::commands, 5, "b0"),
+                   to_partition(Topic::commands, 5, "b1")}));
+  auto commands = poll_records(*consumer, 3);
+  BOOST_REQUIRE_EQUAL(commands.size(), 3u);
+  std::map<int, Offset> consumed;
+  for (const auto& c : commands) consumed[c.partition.value()] = Offset{c.offset.value() + 1};
+
+  const std::vector<OutRecord> to_a{to_partition(Topic::events, 2, "ea0"),
+                                    to_partition(Topic::results, 2, "ra0")};
+  const std::vector<OutRecord> to_b{to_partition(Topic::events, 5, "eb0"),
+                                    to_partition(Topic::events, 5, "eb1"),
+                                    to_partition(Topic::results, 5, "rb0")};
+  auto committed = consumer->commit_together(
+      {{&listener.lease(2), &to_a, consumed[2]}, {&listener.lease(5), &to_b, consumed[5]}});
+  BOOST_REQUIRE_MESSAGE(committed.has_value(), error_of(committed));
+  BOOST_REQUIRE_EQUAL(committed->size(), 2u);
+  BOOST_REQUIRE_EQUAL((*committed)[0].size(), 2u);
+  BOOST_REQUIRE_EQUAL((*committed)[1].size(), 3u);
+  BOOST_TEST((*committed)[0][0].partition.value() == 2);
+  BOOST_TEST((*committed)[1][0].partition.value() == 5);
+  BOOST_TEST((*committed)[1][1].offset.value() > (*committed)[1][0].offset.value());
+  BOOST_TEST(listener.lease(2).consumed().value() == consumed[2].value());
+  BOOST_TEST(listener.lease(5).consumed().value() == consumed[5].value());
+  const auto events_b = partition_records(*log, Topic::events, 5);
+  BOOST_REQUIRE_EQUAL(events_b.size(), 2u);
+  BOOST_TEST(events_b[0].value == "eb0");
+  BOOST_TEST(events_b[0].offset.value() == (*committed)[1][0].offset.value());
+  BOOST_TEST(events_b[1].value == "eb1");
+  BOOST_TEST(partition_records(*log, Topic::events, 2).size() == 1u);
+  BOOST_TEST(partition_records(*log, Topic::results, 5).size() == 1u);
+
+  // A member that takes over starts both partitions at the committed positions.
+  consumer->close();
+  auto log2 = log.open_member("member-2");
+  RecordingListener next_listener;
+  auto next = log2->join_group(Topic::commands, "processor", next_listener);
+  BOOST_REQUIRE(poll_until(
+      {next.get()}, [&] { return next_listener.owned() == 16; }, log.rebalance_limit()));
+  BOOST_TEST(next_listener.lease(2).consumed().value() == consumed[2].value());
+  BOOST_TEST(next_listener.lease(5).consumed().value() == consumed[5].value());
+  next->close();
+}
+
+BOOST_DATA_TEST_CASE(a_group_commit_naming_a_fenced_lease_leaves_nothing, data::make(log_engines()),
+                     engine) {
+  TestDatabase db;
+  TestLog log1(engine, db, partitions, "member-1");
+  auto log2 = log1.open_member("member-2");
+  RecordingListener listener1;
+  RecordingListener listener2;
+  auto consumer1 = log1->join_group(Topic::commands, "processor", listener1);
+  BOOST_REQUIRE(poll_until(
+      {consumer1.get()}, [&] { return listener1.owned() == 16; }, log1.rebalance_limit()));
+  auto consumer2 = log2->join_group(Topic::commands, "processor", listener2);
+  BOOST_REQUIRE_MESSAGE(
+      poll_until(
+          {consumer1.get(), consumer2.get()},
+          [&] { return listener1.owned() == 8 && listener2.owned() == 8; }, log1.rebalance_limit()),
+      "split is " << listener1.owned() << "/" << listener2.owned());
+
+  // Member 1 stalled across the rebalance: it still holds its old lease on q (member 2's now)
+  // beside a lease on r it still owns, and commits both as one poll's work.
+  const int q = *listener2.partitions_owned().begin();
+  const int r = *listener1.partitions_owned().begin();
+  PartitionLease* stalled = listener1.revoked_lease(q);
+  BOOST_REQUIRE_MESSAGE(stalled != nullptr, "member 1 never held partition " << q);
+  PartitionLease& live = listener1.lease(r);
+  const Offset live_position = live.consumed();
+  const std::vector<OutRecord> to_q{to_partition(Topic::events, q, "late")};
+  const std::vector<OutRecord> to_r{to_partition(Topic::events, r, "would-be")};
+  auto late = consumer1->commit_together({{stalled, &to_q, Offset{stalled->consumed().value() + 1}},
+                                          {&live, &to_r, Offset{live_position.value() + 1}}});
+  BOOST_REQUIRE(!late.has_value());
+  BOOST_TEST(late.error().fenced);
+  BOOST_TEST(partition_records(*log1, Topic::events, q).empty());
+  BOOST_TEST(partition_records(*log1, Topic::events, r).empty());
+  BOOST_TEST(live.consumed().value() == live_position.value());
+
+  // What the processor does next: an empty commit at each lease's position tells them apart.
+  auto probe_stalled = stalled->commit({}, stalled->consumed());
+  BOOST_REQUIRE(!probe_stalled.has_value());
+  BOOST_TEST(probe_stalled.error().fenced);
+  auto probe_live = live.commit({}, live.consumed());
+  BOOST_TEST_REQUIRE(probe_live.has_value(), error_of(probe_live));
+  BOOST_TEST(probe_live->empty());
+  consumer2->close();
+  consumer1->close();
 }
 
 BOOST_DATA_TEST_CASE(a_revoked_lease_is_fenced, data::make(log_engines()), engine) {
