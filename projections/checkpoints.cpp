@@ -57,25 +57,44 @@ CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<st
   return load_column(tx, "events_applied", names, partitions);
 }
 
-bool advance_checkpoint(pqxx::transaction_base& tx, const std::string& projection,
-                        int32_t partition, int64_t expected, int64_t next, int64_t applied) {
-  if (expected == 0) {
-    // The row may not exist yet; a concurrent first writer makes the WHERE fail for us.
-    auto r = tx.exec_params(
-        "INSERT INTO projection.checkpoints"
-        " (projection, partition, next_offset, events_applied, updated_at)"
-        " VALUES ($1, $2, $3, $4, now())"
-        " ON CONFLICT (projection, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,"
-        " events_applied = projection.checkpoints.events_applied + EXCLUDED.events_applied,"
-        " updated_at = now() WHERE projection.checkpoints.next_offset = 0",
-        projection, partition, next, applied);
-    return r.affected_rows() == 1;
+bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves) {
+  if (moves.empty()) return true;
+  std::vector<std::string> names;
+  std::vector<int32_t> partitions;
+  std::string expected = "{", next = "{", applied = "{";
+  for (size_t i = 0; i < moves.size(); ++i) {
+    const auto& m = moves[i];
+    names.push_back(m.projection);
+    partitions.push_back(m.partition);
+    const char* sep = i ? "," : "";
+    expected += sep + std::to_string(m.expected);
+    next += sep + std::to_string(m.next);
+    applied += sep + std::to_string(m.applied);
   }
-  auto r = tx.exec_params(
-      "UPDATE projection.checkpoints SET next_offset = $4, events_applied = events_applied + $5,"
-      " updated_at = now() WHERE projection = $1 AND partition = $2 AND next_offset = $3",
-      projection, partition, expected, next, applied);
-  return r.affected_rows() == 1;
+  // First moves (expected 0) may find no row yet; a concurrent first writer makes their WHERE
+  // fail. The two halves touch different rows, so one statement can carry both.
+  const auto r = tx.exec_params(
+      "WITH m AS (SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[],"
+      "  $5::bigint[]) AS m(projection, partition, expected, next, applied)),"
+      " first_moves AS ("
+      "  INSERT INTO projection.checkpoints"
+      "   (projection, partition, next_offset, events_applied, updated_at)"
+      "  SELECT projection, partition, next, applied, now() FROM m WHERE expected = 0"
+      "  ORDER BY projection, partition"
+      "  ON CONFLICT (projection, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,"
+      "   events_applied = projection.checkpoints.events_applied + EXCLUDED.events_applied,"
+      "   updated_at = now() WHERE projection.checkpoints.next_offset = 0"
+      "  RETURNING 1),"
+      " later_moves AS ("
+      "  UPDATE projection.checkpoints c SET next_offset = m.next,"
+      "   events_applied = c.events_applied + m.applied, updated_at = now()"
+      "  FROM m WHERE m.expected <> 0 AND c.projection = m.projection"
+      "   AND c.partition = m.partition AND c.next_offset = m.expected"
+      "  RETURNING 1)"
+      " SELECT (SELECT count(*) FROM first_moves) + (SELECT count(*) FROM later_moves)",
+      text_array_literal(names), int_array_literal(partitions), expected + "}", next + "}",
+      applied + "}");
+  return r[0][0].as<int64_t>() == static_cast<int64_t>(moves.size());
 }
 
 void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection, int32_t partition,

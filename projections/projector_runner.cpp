@@ -226,6 +226,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
                                     e.what());
       continue;  // tx rolls back; the careful pass quarantines the culprit
     }
+    std::vector<CheckpointAdvance> moves;
     for (const auto& [p, span] : spans) {
       for (const auto& n : names_) {
         const int64_t current = checkpoints.at(n).at(p);
@@ -234,15 +235,17 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
         int64_t applied = 0;  // the events of this batch the projection had not seen yet
         for (const auto& r : records)
           if (r.partition.value() == p && r.offset.value() >= current) ++applied;
-        if (!advance_checkpoint(tx, n, p, current, next, applied)) {
-          // Fenced: someone else (a new owner, a rebuild swap) moved the checkpoint.
-          logging::warn(kComponent, "checkpoint of " + n + " partition " + std::to_string(p) +
-                                        " moved by another writer; re-reading");
-          std::lock_guard lock(owned_mutex_);
-          stale_.insert(p);
-          return 0;
-        }
+        moves.push_back({n, p, current, next, applied});
       }
+    }
+    if (!advance_checkpoints(tx, moves)) {
+      // Fenced: someone else (a new owner, a rebuild swap) moved a checkpoint. Re-read every
+      // partition of the batch from its checkpoints.
+      logging::warn(kComponent,
+                    "a checkpoint of this batch was moved by another writer; re-reading");
+      std::lock_guard lock(owned_mutex_);
+      for (const auto& [p, span] : spans) stale_.insert(p);
+      return 0;
     }
     tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
     tx.commit();
