@@ -1,52 +1,124 @@
 #include "api/cli/audit_verify.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <iomanip>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace counsel::api {
+
+namespace {
+
+// Records per read: enough that the log's per-fetch cost is small against hashing them, few
+// enough that each walking thread holds a few megabytes.
+constexpr size_t kReadBatch = 5000;
+
+PartitionVerification verify_partition(log::Log& log, int32_t partition, int64_t end,
+                                       const std::optional<ChainCheckpoint>& checkpoint,
+                                       const std::atomic<bool>& abandon) {
+  PartitionChainWalk walk(partition, log.dense_offsets(), checkpoint);
+  PartitionVerification result;
+  result.partition = partition;
+  result.from_offset = walk.start_offset();
+  std::vector<ChainProblem> problems;
+  read_partition(log, partition, walk.start_offset(), end, kReadBatch,
+                 [&](const std::vector<log::Record>& batch) {
+                   for (auto& rec : batch) {
+                     problems.clear();
+                     walk.check_record(rec.offset.value(), rec.value, problems);
+                     result.problems += static_cast<int64_t>(problems.size());
+                     if (!result.first_problem && !problems.empty())
+                       result.first_problem = problems.front();
+                   }
+                   return !abandon.load(std::memory_order_relaxed);
+                 });
+  // A checkpoint beyond the records the partition holds is itself a broken promise.
+  if (checkpoint && walk.events_checked() == 0) {
+    ++result.problems;
+    result.first_problem =
+        ChainProblem{ChainFault::checkpoint_mismatch, partition, checkpoint->offset, "",
+                     "the partition has no event at the checkpoint"};
+  }
+  result.events = walk.events_checked();
+  result.last_offset = walk.last_offset();
+  result.last_hash = walk.last_hash();
+  return result;
+}
+
+}  // namespace
 
 AuditVerifyReport verify_event_chains(log::Log& log, const std::vector<ChainCheckpoint>& trusted,
                                       std::ostream* progress) {
   AuditVerifyReport report;
   const auto started = std::chrono::steady_clock::now();
-  std::vector<ChainProblem> problems;
-  for (int32_t p = 0; p < log.partition_count(); ++p) {
+  const int32_t partition_count = log.partition_count();
+  // Each partition is walked up to the end it had here: what is appended meanwhile is not part
+  // of this verification.
+  std::vector<int64_t> ends;
+  for (int32_t p = 0; p < partition_count; ++p) {
     auto end = log.end_offset(log::Topic::events, log::PartitionId{p});
     if (!end) throw std::runtime_error("cannot read the events log: " + end.error().message);
-    std::optional<ChainCheckpoint> checkpoint;
-    for (auto& c : trusted)
-      if (c.partition == p) checkpoint = c;
-    PartitionChainWalk walk(p, log.dense_offsets(), checkpoint);
-    PartitionVerification result;
-    result.partition = p;
-    result.from_offset = walk.start_offset();
-    read_partition(log, p, walk.start_offset(), end->value(), 5000,
-                   [&](const std::vector<log::Record>& batch) {
-                     for (auto& rec : batch) {
-                       problems.clear();
-                       walk.check(rec.offset.value(), rec.value, problems);
-                       result.problems += static_cast<int64_t>(problems.size());
-                       if (!result.first_problem && !problems.empty())
-                         result.first_problem = problems.front();
-                     }
-                     return true;
-                   });
-    // A checkpoint beyond the records the partition holds is itself a broken promise.
-    if (checkpoint && walk.events_checked() == 0) {
-      ++result.problems;
-      result.first_problem = ChainProblem{ChainFault::checkpoint_mismatch, p, checkpoint->offset,
-                                          "", "the partition has no event at the checkpoint"};
+    ends.push_back(end->value());
+  }
+
+  // Partitions' chains are independent: walk several at once, each thread with its own reader.
+  // The results (and the progress lines) still come in partition order.
+  struct Outcome {
+    std::optional<PartitionVerification> result;
+    std::exception_ptr failure;
+  };
+  std::vector<Outcome> outcomes(static_cast<size_t>(partition_count));
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::atomic<int32_t> next_partition{0};
+  std::atomic<bool> abandon{false};
+  auto walk_partitions = [&] {
+    for (int32_t p = next_partition++; p < partition_count && !abandon; p = next_partition++) {
+      Outcome outcome;
+      try {
+        std::optional<ChainCheckpoint> checkpoint;
+        for (auto& c : trusted)
+          if (c.partition == p) checkpoint = c;
+        outcome.result =
+            verify_partition(log, p, ends[static_cast<size_t>(p)], checkpoint, abandon);
+      } catch (...) {
+        outcome.failure = std::current_exception();
+        abandon = true;
+      }
+      {
+        std::lock_guard lock(mutex);
+        outcomes[static_cast<size_t>(p)] = std::move(outcome);
+      }
+      finished.notify_all();
     }
-    result.events = walk.events_checked();
-    result.last_offset = walk.last_offset();
-    result.last_hash = walk.last_hash();
-    report.events += result.events;
-    if (progress)
-      *progress << "partition " << p << ": " << result.events << " events checked"
-                << (result.problems ? ", BROKEN" : "") << "\n"
-                << std::flush;
-    report.partitions.push_back(std::move(result));
+  };
+  const auto thread_count = std::clamp<int32_t>(
+      static_cast<int32_t>(std::thread::hardware_concurrency()), 1, std::max(partition_count, 1));
+  {
+    std::vector<std::jthread> threads;
+    for (int32_t i = 0; i < thread_count; ++i) threads.emplace_back(walk_partitions);
+    for (size_t p = 0; p < outcomes.size(); ++p) {
+      std::unique_lock lock(mutex);
+      finished.wait(lock, [&] { return outcomes[p].result || abandon; });
+      // After a failure the partitions still being walked stop short: report none of them.
+      if (abandon) break;
+      auto& result = *outcomes[p].result;
+      if (progress)
+        *progress << "partition " << result.partition << ": " << result.events << " events checked"
+                  << (result.problems ? ", BROKEN" : "") << "\n"
+                  << std::flush;
+    }
+  }  // joins the threads
+  for (auto& outcome : outcomes)
+    if (outcome.failure) std::rethrow_exception(outcome.failure);
+  for (auto& outcome : outcomes) {
+    report.events += outcome.result->events;
+    report.partitions.push_back(std::move(*outcome.result));
   }
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

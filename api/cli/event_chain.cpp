@@ -3,6 +3,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "domain/events/canonical_event_view.hpp"
+
 namespace counsel::api {
 namespace {
 
@@ -75,8 +77,30 @@ PartitionChainWalk::PartitionChainWalk(int32_t partition, bool dense_offsets,
 
 std::optional<EventEnvelope> PartitionChainWalk::check(int64_t offset, std::string_view value,
                                                        std::vector<ChainProblem>& problems) {
+  check_offset(offset, problems);
+  auto e = decode(offset, value, problems);
+  if (e) check_decoded(offset, *e, problems);
+  return e;
+}
+
+bool PartitionChainWalk::check_record(int64_t offset, std::string_view value,
+                                      std::vector<ChainProblem>& problems) {
+  check_offset(offset, problems);
+  if (auto view = view_canonical_event(value)) {
+    const auto recomputed = sha256_->hex({view->hash_input_head, view->hash_input_tail});
+    check_link(
+        offset,
+        Link{view->id, view->stream, view->prev_hash, view->hash, view->sequence, view->partition},
+        recomputed, problems);
+    return true;
+  }
+  auto e = decode(offset, value, problems);
+  if (e) check_decoded(offset, *e, problems);
+  return e.has_value();
+}
+
+void PartitionChainWalk::check_offset(int64_t offset, std::vector<ChainProblem>& problems) {
   ++events_checked_;
-  const bool at_checkpoint = checkpoint_ && events_checked_ == 1;
   // Kafka's transaction markers leave offsets no reader sees; the chain still links there.
   if (offset != expected_offset_ && dense_offsets_) {
     problems.push_back({ChainFault::missing_offsets, partition_, expected_offset_, "",
@@ -85,44 +109,64 @@ std::optional<EventEnvelope> PartitionChainWalk::check(int64_t offset, std::stri
                             std::to_string(offset) + ")"});
   }
   expected_offset_ = offset + 1;
+}
+
+std::optional<EventEnvelope> PartitionChainWalk::decode(int64_t offset, std::string_view value,
+                                                        std::vector<ChainProblem>& problems) {
   std::string error;
   auto e = decode_event(value, &error);
-  if (!e) {
-    problems.push_back({ChainFault::undecodable, partition_, offset, "", error});
-    return std::nullopt;
-  }
-  const std::string id = e->id.value().str();
-  const std::string recomputed = compute_event_hash(*e);
+  if (!e) problems.push_back({ChainFault::undecodable, partition_, offset, "", error});
+  return e;
+}
+
+void PartitionChainWalk::check_decoded(int64_t offset, const EventEnvelope& e,
+                                       std::vector<ChainProblem>& problems) {
+  const std::string id = e.id.value().str();
+  const auto recomputed = sha256_->hex({event_hash_input(e)});
+  check_link(offset, Link{id, e.stream, e.prev_hash, e.hash, e.sequence, e.partition}, recomputed,
+             problems);
+}
+
+void PartitionChainWalk::check_link(int64_t offset, const Link& link,
+                                    std::string_view recomputed_hash,
+                                    std::vector<ChainProblem>& problems) {
+  const bool at_checkpoint = checkpoint_ && events_checked_ == 1;
+  auto problem = [&](ChainFault fault, std::string detail) {
+    problems.push_back({fault, partition_, offset, std::string(link.id), std::move(detail)});
+  };
+  const std::string_view stored_hash = link.hash;
   if (at_checkpoint) {
     // The trusted hash replaces everything before it, so prev_hash is taken on trust.
-    if (offset != checkpoint_->offset || e->hash != checkpoint_->hash ||
-        recomputed != checkpoint_->hash)
-      problems.push_back({ChainFault::checkpoint_mismatch, partition_, offset, id,
-                          "the checkpoint trusts hash " + checkpoint_->hash + " at offset " +
-                              std::to_string(checkpoint_->offset) + "; the event there hashes to " +
-                              recomputed});
+    if (offset != checkpoint_->offset || stored_hash != checkpoint_->hash ||
+        recomputed_hash != checkpoint_->hash)
+      problem(ChainFault::checkpoint_mismatch,
+              "the checkpoint trusts hash " + checkpoint_->hash + " at offset " +
+                  std::to_string(checkpoint_->offset) + "; the event there hashes to " +
+                  std::string(recomputed_hash));
   } else {
-    if (e->prev_hash != prev_hash_)
-      problems.push_back({ChainFault::prev_hash_mismatch, partition_, offset, id,
-                          "prev_hash " + e->prev_hash + " but the previous event's hash is " +
-                              (prev_hash_.empty() ? "\"\" (start)" : prev_hash_)});
-    if (recomputed != e->hash)
-      problems.push_back({ChainFault::hash_mismatch, partition_, offset, id,
-                          "stored hash " + e->hash + " but the content hashes to " + recomputed});
+    if (link.prev_hash != prev_hash_)
+      problem(ChainFault::prev_hash_mismatch,
+              "prev_hash " + std::string(link.prev_hash) + " but the previous event's hash is " +
+                  (prev_hash_.empty() ? "\"\" (start)" : prev_hash_));
+    if (recomputed_hash != stored_hash)
+      problem(ChainFault::hash_mismatch, "stored hash " + std::string(stored_hash) +
+                                             " but the content hashes to " +
+                                             std::string(recomputed_hash));
   }
-  if (e->partition != partition_)
-    problems.push_back({ChainFault::wrong_partition, partition_, offset, id,
-                        "the event names partition " + std::to_string(e->partition)});
+  if (link.partition != partition_)
+    problem(ChainFault::wrong_partition,
+            "the event names partition " + std::to_string(link.partition));
   // Link the next event to the stored hash: an edited event is then reported once, where it
   // is, rather than again at its successor.
-  prev_hash_ = e->hash;
-  auto [seq, first_seen] = sequences_.try_emplace(e->stream, 0);
-  if (!(first_seen && trust_first_sequence_) && e->sequence != seq->second + 1)
-    problems.push_back({ChainFault::sequence_gap, partition_, offset, id,
-                        "stream " + e->stream + " sequence " + std::to_string(e->sequence) +
-                            " after " + std::to_string(seq->second)});
-  seq->second = e->sequence;
-  return e;
+  prev_hash_.assign(stored_hash);
+  auto seq = sequences_.find(link.stream);
+  const bool first_seen = seq == sequences_.end();
+  if (first_seen) seq = sequences_.emplace(std::string(link.stream), 0).first;
+  if (!(first_seen && trust_first_sequence_) && link.sequence != seq->second + 1)
+    problem(ChainFault::sequence_gap, "stream " + std::string(link.stream) + " sequence " +
+                                          std::to_string(link.sequence) + " after " +
+                                          std::to_string(seq->second));
+  seq->second = link.sequence;
 }
 
 void read_partition(log::Log& log, int32_t partition, int64_t from, int64_t end, size_t batch_size,

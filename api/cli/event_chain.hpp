@@ -3,6 +3,7 @@
 // and the bounded partition reader that `audit replay` uses too.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "domain/events/envelope.hpp"
+#include "infra/crypto/sha256.hpp"
 #include "infra/log/log.hpp"
 
 namespace counsel::api {
@@ -56,6 +58,10 @@ class PartitionChainWalk {
   // decoded envelope, or nullopt when the record is not one.
   std::optional<EventEnvelope> check(int64_t offset, std::string_view value,
                                      std::vector<ChainProblem>& problems);
+  // The same checks, without decoding records that are in canonical form (see
+  // canonical_event_view.hpp): for walks that need no envelope. Returns false when the record is
+  // not an event envelope.
+  bool check_record(int64_t offset, std::string_view value, std::vector<ChainProblem>& problems);
 
   int64_t start_offset() const { return start_offset_; }
   int64_t events_checked() const { return events_checked_; }
@@ -64,6 +70,30 @@ class PartitionChainWalk {
   int64_t last_offset() const { return expected_offset_ - 1; }
 
  private:
+  // What the checks read from an event, wherever it was read from.
+  struct Link {
+    std::string_view id;
+    std::string_view stream;
+    std::string_view prev_hash;
+    std::string_view hash;
+    int64_t sequence = 0;
+    int32_t partition = 0;
+  };
+  void check_offset(int64_t offset, std::vector<ChainProblem>& problems);
+  void check_link(int64_t offset, const Link& link, std::string_view recomputed_hash,
+                  std::vector<ChainProblem>& problems);
+  std::optional<EventEnvelope> decode(int64_t offset, std::string_view value,
+                                      std::vector<ChainProblem>& problems);
+  void check_decoded(int64_t offset, const EventEnvelope& e, std::vector<ChainProblem>& problems);
+
+  // Lets a stream's sequence be looked up by a view into the record, without a copy.
+  struct StreamHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view stream) const {
+      return std::hash<std::string_view>{}(stream);
+    }
+  };
+
   int32_t partition_;
   bool dense_offsets_;
   std::optional<ChainCheckpoint> checkpoint_;
@@ -73,7 +103,9 @@ class PartitionChainWalk {
   std::string prev_hash_;
   // After a checkpoint a stream's earlier events are not seen: its first sequence is trusted.
   bool trust_first_sequence_ = false;
-  std::unordered_map<std::string, int64_t> sequences_;
+  std::unordered_map<std::string, int64_t, StreamHash, std::equal_to<>> sequences_;
+  // Behind a pointer so a walk stays movable.
+  std::unique_ptr<crypto::Sha256> sha256_ = std::make_unique<crypto::Sha256>();
 };
 
 // Reads one partition of the events topic from `from` up to the end offset it had when the

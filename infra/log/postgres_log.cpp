@@ -68,10 +68,21 @@ CROSS JOIN LATERAL (
 ORDER BY r.rank, r.partition
 LIMIT $4)";
 
+// One partition (range reads: rebuilds, replay, verify) needs neither the round robin nor its
+// sort, which spills to disk once a batch of large records outgrows work_mem: the index already
+// gives the records in offset order.
+constexpr const char* read_one_sql = R"(
+SELECT partition, "offset", key, value, (extract(epoch FROM appended_at) * 1000)::bigint
+FROM log.records
+WHERE topic = $1 AND partition = $2 AND "offset" >= $3
+ORDER BY "offset"
+LIMIT $4)";
+
 void prepare_statements(pqxx::connection& c) {
   c.prepare("log_append", append_sql);
   c.prepare("log_notify", notify_sql);
   c.prepare("log_read", read_sql);
+  c.prepare("log_read_one", read_one_sql);
   c.prepare("log_end_offset",
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
   c.prepare("log_fence",
@@ -268,16 +279,23 @@ void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
 // Reads records of `topic` from each position; advances the positions past what it returns.
 std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<Position>& from,
                                  size_t max_records) {
-  std::vector<int32_t> partitions;
-  std::vector<int64_t> offsets;
-  for (const auto& p : from) {
-    partitions.push_back(p.partition.value());
-    offsets.push_back(p.offset.value());
-  }
   const auto limit = static_cast<int64_t>(std::max<size_t>(max_records, 1));
   pqxx::nontransaction tx(c);
-  const auto rows = tx.exec_prepared("log_read", static_cast<int>(topic), int_array(partitions),
-                                     int_array(offsets), limit);
+  const bool one_partition = from.size() == 1;
+  pqxx::result rows;
+  if (one_partition) {
+    rows = tx.exec_prepared("log_read_one", static_cast<int>(topic), from[0].partition.value(),
+                            from[0].offset.value(), limit);
+  } else {
+    std::vector<int32_t> partitions;
+    std::vector<int64_t> offsets;
+    for (const auto& p : from) {
+      partitions.push_back(p.partition.value());
+      offsets.push_back(p.offset.value());
+    }
+    rows = tx.exec_prepared("log_read", static_cast<int>(topic), int_array(partitions),
+                            int_array(offsets), limit);
+  }
   std::vector<Record> records;
   records.reserve(rows.size());
   for (const auto& row : rows) {
@@ -290,9 +308,10 @@ std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<P
     r.appended_at = Timestamp{std::chrono::milliseconds{row[4].as<int64_t>()}};
     records.push_back(std::move(r));
   }
-  std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
-    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
-  });
+  if (!one_partition)
+    std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+      return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
+    });
   for (const auto& r : records) {
     for (auto& p : from) {
       if (p.partition == r.partition && p.offset <= r.offset)

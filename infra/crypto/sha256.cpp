@@ -1,0 +1,37 @@
+#include "infra/crypto/sha256.hpp"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace counsel::crypto {
+
+Sha256::Sha256() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), context_(EVP_MD_CTX_new()) {
+  if (!md_ || !context_) {
+    EVP_MD_free(md_);
+    EVP_MD_CTX_free(context_);
+    throw std::runtime_error("libcrypto offers no SHA-256");
+  }
+}
+
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(context_);
+  EVP_MD_free(md_);
+}
+
+std::string_view Sha256::hex(std::initializer_list<std::string_view> pieces) {
+  unsigned char digest[kDigestBytes];
+  unsigned int size = 0;
+  bool ok = EVP_DigestInit_ex(context_, md_, nullptr) == 1;
+  for (auto piece : pieces) ok = ok && EVP_DigestUpdate(context_, piece.data(), piece.size()) == 1;
+  ok = ok && EVP_DigestFinal_ex(context_, digest, &size) == 1 && size == kDigestBytes;
+  if (!ok) throw std::runtime_error("SHA-256 failed in libcrypto");
+  static constexpr char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < kDigestBytes; ++i) {
+    hex_[2 * i] = digits[digest[i] >> 4];
+    hex_[2 * i + 1] = digits[digest[i] & 0xF];
+  }
+  return {hex_.data(), hex_.size()};
+}
+
+}  // namespace counsel::crypto
