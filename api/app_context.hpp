@@ -29,6 +29,7 @@ namespace counsel::api {
 
 class HttpProbe;
 class AccessRecorder;
+class ReadModelCache;
 
 struct Principal {
   UserId id;
@@ -47,6 +48,7 @@ struct AppContext {
   projections::ConsistencyWatcher* watcher = nullptr;
   projections::AccountGate* gate = nullptr;  // suspensions and staff two-factor, per request
   AccessRecorder* access = nullptr;  // reads of others' sensitive data; null in in-process tools
+  ReadModelCache* counselor_search_cache = nullptr;  // null: every search runs its query
   std::string jwt_secret;
   std::string version = "0.1.0";
 };

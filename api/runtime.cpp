@@ -16,6 +16,7 @@
 #include "api/notification_outbox.hpp"
 #include "api/notification_relay.hpp"
 #include "api/rate_limiter.hpp"
+#include "api/read_model_cache.hpp"
 #include "api/realtime_hub.hpp"
 #include "api/websocket_routes.hpp"
 #include "commands/command_processor.hpp"
@@ -196,6 +197,11 @@ void Runtime::start(Roles roles, bool http) {
     app_.watcher = watcher_.get();
     app_.gate = gate_.get();
     app_.access = access_.get();
+    if (config_.search_cache_entries > 0) {
+      search_cache_ = std::make_unique<ReadModelCache>(ReadModelCache::Limits{
+          static_cast<size_t>(config_.search_cache_entries), size_t{32} << 20});
+      app_.counselor_search_cache = search_cache_.get();
+    }
     app_.jwt_secret = load_or_create_secret(config_.jwt_secret_file);
     register_ops_routes(router_, app_);
     register_auth_routes(router_, app_);

@@ -87,6 +87,9 @@ po::options_description make_options(Config& c) {
      "COUNSEL_COMMAND_TIMEOUT_MS: how long the api waits for a command's outcome")
     ("consistency-wait-ms", po::value(&c.consistency_wait_ms)->default_value(c.consistency_wait_ms),
      "COUNSEL_CONSISTENCY_WAIT_MS: how long a read waits for its Consistency-Token")
+    ("search-cache-entries", po::value(&c.search_cache_entries)->default_value(c.search_cache_entries),
+     "COUNSEL_SEARCH_CACHE_ENTRIES: counsellor search pages an api process keeps until the "
+     "counselors read model changes (0: none)")
     ("demo-data", po::bool_switch(&c.demo_data),
      "COUNSEL_DEMO_DATA: serve/api load the demo data after start unless already there")
     ("member-name", po::value(&c.member_name),

@@ -44,7 +44,8 @@ struct Config {
   int db_pool_size = 24;
   int command_timeout_ms = 5000;
   int consistency_wait_ms = 3000;
-  std::string member_name;  // group member name; defaults to host:pid
+  int search_cache_entries = 4096;  // counsellor search results kept per api process; 0: none
+  std::string member_name;          // group member name; defaults to host:pid
   bool demo_data = false;
   std::string fault;  // test hook (COUNSEL_FAULT)
   // Request rate limits per client ("N/unit", see parse_rate_limit); parse_config has checked

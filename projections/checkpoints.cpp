@@ -97,6 +97,16 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
   return r[0][0].as<int64_t>() == static_cast<int64_t>(moves.size());
 }
 
+void bump_read_model_versions(pqxx::transaction_base& tx,
+                              const std::set<std::string>& projections) {
+  if (projections.empty()) return;
+  tx.exec_params0(
+      "INSERT INTO projection.read_model_versions AS v (projection, version)"
+      " SELECT name, 1 FROM unnest($1::text[]) AS n(name) ORDER BY name"
+      " ON CONFLICT (projection) DO UPDATE SET version = v.version + 1",
+      text_array_literal(std::vector<std::string>(projections.begin(), projections.end())));
+}
+
 void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection, int32_t partition,
                       int64_t next, int64_t events_applied) {
   tx.exec_params0(

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct CheckpointAdvance {
 // otherwise pay 112 round trips). False when any stored value is no longer its `expected`; the
 // batch must then not commit.
 bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves);
+
+// Bumps projection.read_model_versions of `projections` (in name order, so concurrent bumps
+// cannot deadlock): cached query results of those read models are stale from this commit on.
+void bump_read_model_versions(pqxx::transaction_base& tx, const std::set<std::string>& projections);
 
 // Sets a checkpoint unconditionally (a rebuild swap, under the exclusive projection lock).
 void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection, int32_t partition,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -79,6 +80,9 @@ struct ConsistencyWatcher::State {
   // partition -> events applied by the slowest projection.
   std::map<int32_t, int64_t> applied;
   bool fresh = false;  // `applied` was loaded at least once since start
+  // projection.read_model_versions as of the last load (read after the checkpoints, so never
+  // older than the changes the checkpoints include).
+  std::map<std::string, uint64_t, std::less<>> versions;
   std::atomic<bool> running{false};
   std::thread thread;
 
@@ -90,20 +94,30 @@ struct ConsistencyWatcher::State {
     return true;
   }
 
-  std::map<int32_t, int64_t> load(pqxx::connection& conn) {
+  struct Loaded {
+    std::map<int32_t, int64_t> applied;
+    std::map<std::string, uint64_t, std::less<>> versions;
+  };
+
+  Loaded load(pqxx::connection& conn) {
     static const std::vector<std::string> names = projection_names();
+    Loaded loaded;
     pqxx::read_transaction tx(conn);
     auto rows = tx.exec_params(
         "SELECT partition, count(*), min(events_applied) FROM projection.checkpoints"
         " WHERE projection = ANY($1::text[]) GROUP BY partition",
         text_array_literal(names));
-    std::map<int32_t, int64_t> out;
     for (const auto& row : rows) {
       // A projection without a row for the partition has applied nothing there.
       const bool all = row[1].as<int64_t>() == static_cast<int64_t>(names.size());
-      out[row[0].as<int32_t>()] = all ? row[2].as<int64_t>() : 0;
+      loaded.applied[row[0].as<int32_t>()] = all ? row[2].as<int64_t>() : 0;
     }
-    return out;
+    // After the checkpoints (each statement reads a newer snapshot): the versions then include
+    // at least every change the checkpoints do.
+    for (const auto& row :
+         tx.exec("SELECT projection, version FROM projection.read_model_versions"))
+      loaded.versions[row[0].as<std::string>()] = row[1].as<uint64_t>();
+    return loaded;
   }
 
   void run() {
@@ -115,7 +129,8 @@ struct ConsistencyWatcher::State {
           auto loaded = load(*conn);
           {
             std::lock_guard lock(mutex);
-            applied = std::move(loaded);
+            applied = std::move(loaded.applied);
+            versions = std::move(loaded.versions);
             fresh = true;
           }
           changed.notify_all();
@@ -150,6 +165,13 @@ void ConsistencyWatcher::start() {
 void ConsistencyWatcher::stop() {
   state_->running = false;
   if (state_->thread.joinable()) state_->thread.join();
+}
+
+std::optional<uint64_t> ConsistencyWatcher::version(std::string_view projection) const {
+  std::lock_guard lock(state_->mutex);
+  if (!state_->fresh) return std::nullopt;
+  auto it = state_->versions.find(projection);
+  return it == state_->versions.end() ? 0 : it->second;
 }
 
 bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "infra/log/log.hpp"
@@ -41,6 +43,11 @@ class ConsistencyWatcher {
   void stop();
   // True once the read models include `positions` (event ordinals); false on timeout.
   bool wait(const std::vector<log::Position>& positions, std::chrono::milliseconds timeout);
+  // projection.read_model_versions of `projection` as of the last load: it grows with every
+  // commit that changed rows api processes cache (a projector batch, a rebuild swap), and once
+  // wait() has returned true it includes every change up to those positions. nullopt while
+  // not watching (nothing may be served from such a cache then).
+  std::optional<uint64_t> version(std::string_view projection) const;
 
  private:
   struct State;

@@ -86,6 +86,13 @@ class CounselorsProjection final : public Projection {
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
+    if (e.type != "account.registered") {
+      if (e.type == "counselor.profile_updated" || e.type == "counselor.availability_set" ||
+          e.type == "counselor.verified" || e.type == "counselor.suspended" ||
+          e.type == "counselor.reinstated" || e.type == "review.submitted" ||
+          e.type == "account.erased")
+        ctx.changed.insert(std::string(name()));
+    }
     if (e.type == "account.registered") {
       registered(tx, e, ctx);
     } else if (e.type == "counselor.profile_updated") {
@@ -106,6 +113,7 @@ class CounselorsProjection final : public Projection {
   static void registered(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     if (d.str("role") != "counselor") return;
+    ctx.changed.insert("counselors");
     const Uuid id = d.uuid("user_id");
     const auto display_name = ctx.decryptor.decrypt(id, d.str("display_name"));
     const auto at = format_rfc3339(e.occurred_at);

@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,9 @@ namespace counsel::projections {
 
 struct ApplyContext {
   FieldDecryptor& decryptor;
+  // Projections whose rows this batch changed in a way api processes cache: the runner bumps
+  // their projection.read_model_versions in the batch's transaction.
+  std::set<std::string> changed{};
 };
 
 class Projection {

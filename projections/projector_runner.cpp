@@ -247,6 +247,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
       for (const auto& [p, span] : spans) stale_.insert(p);
       return 0;
     }
+    bump_read_model_versions(tx, ctx.changed);
     tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
     tx.commit();
     {

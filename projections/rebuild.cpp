@@ -180,6 +180,7 @@ RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor
     store_checkpoint(tx, name, p, next, counted == result.counts.end() ? 0 : counted->second);
   }
   tx.exec0("DROP SCHEMA " + tx.quote_name(built) + " CASCADE");
+  bump_read_model_versions(tx, {name});
   tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
   tx.commit();
 

@@ -2,7 +2,9 @@
 #include <pqxx/pqxx>
 
 #include "api/handler_support.hpp"
+#include "api/read_model_cache.hpp"
 #include "infra/random_ids.hpp"
+#include "projections/consistency.hpp"
 #include "projections/read_queries.hpp"
 
 namespace counsel::api {
@@ -50,6 +52,18 @@ HandlerResult put_availability(AppContext& app, const HttpRequest& req, const Pa
   return command_response(app, *result);
 }
 
+// Every field of the filter, each length-prefixed so no two filters share a key.
+std::string counselor_search_key(const projections::CounselorFilter& f) {
+  std::string key;
+  for (const std::string* part : {&f.specialty, &f.language, &f.level, &f.q, &f.sort}) {
+    key += std::to_string(part->size());
+    key += ':';
+    key += *part;
+  }
+  key += std::to_string(f.page) + '/' + std::to_string(f.per_page);
+  return key;
+}
+
 HandlerResult list_counselors(AppContext& app, const HttpRequest& req, const PathParams&,
                               const Principal&) {
   auto waited = honour_consistency_token(app, req);
@@ -82,8 +96,18 @@ HandlerResult list_counselors(AppContext& app, const HttpRequest& req, const Pat
   f.sort = sort->empty() ? "name" : (*sort == "-rating" ? "rating" : *sort);
   f.page = static_cast<int>(page->value_or(1));
   f.per_page = static_cast<int>(per_page->value_or(20));
+  // Served from the api process's cache while the counselors read model is unchanged. Read
+  // after the Consistency-Token wait, the version includes the caller's own changes.
+  const auto version =
+      app.counselor_search_cache && app.watcher ? app.watcher->version("counselors") : std::nullopt;
+  const std::string key = version ? counselor_search_key(f) : std::string();
+  if (version) {
+    if (auto hit = app.counselor_search_cache->find(key, *version))
+      return json_response(200, std::move(*hit));
+  }
   auto json_page =
       with_db(app, [&](pqxx::connection& c) { return projections::search_counselors(c, f); });
+  if (version) app.counselor_search_cache->store(key, *version, json_page);
   return json_response(200, json_page);
 }
 
