@@ -100,9 +100,11 @@ int users_create_admin(const Config& config) {
   return status;
 }
 
-int rebuild_one(api::Runtime& runtime, const std::string& name);
+int rebuild_some(api::Runtime& runtime, const std::vector<std::string>& names,
+                 const std::string& label);
 
-// `projections rebuild [NAME]`: one projection, or every one in turn (no NAME, or "all").
+// `projections rebuild [NAME]`: one projection, or every one (no NAME, or "all") in a single
+// read of the log and a single swap.
 int rebuild(const Config& config, const std::string& name) {
   auto names = projections::projection_names();
   const bool all = name.empty() || name == "all";
@@ -114,13 +116,12 @@ int rebuild(const Config& config, const std::string& name) {
   }
   api::Runtime runtime(config);
   runtime.open();
-  if (!all) return rebuild_one(runtime, name);
-  for (const auto& n : names)
-    if (int status = rebuild_one(runtime, n); status != 0) return status;
-  return 0;
+  if (!all) return rebuild_some(runtime, {name}, name);
+  return rebuild_some(runtime, names, "all");
 }
 
-int rebuild_one(api::Runtime& runtime, const std::string& name) {
+int rebuild_some(api::Runtime& runtime, const std::vector<std::string>& names,
+                 const std::string& label) {
   bool tty = isatty(STDERR_FILENO);
   auto started = std::chrono::steady_clock::now();
   auto last_print = started;
@@ -133,16 +134,16 @@ int rebuild_one(api::Runtime& runtime, const std::string& name) {
     last_print = now;
     if (tty) {
       int pct = total > 0 ? static_cast<int>(done * 100 / total) : 100;
-      std::cerr << "\rrebuilding " << name << ": " << done << "/" << total << " events (" << pct
+      std::cerr << "\rrebuilding " << label << ": " << done << "/" << total << " events (" << pct
                 << "%), " << static_cast<int64_t>(per_sec) << " events/s   " << std::flush;
     }
   };
-  auto result = projections::rebuild_projection(runtime.pool(), runtime.log(), runtime.decryptor(),
-                                                name, options);
+  auto result = projections::rebuild_projections(runtime.pool(), runtime.log(), runtime.decryptor(),
+                                                 names, options);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (tty) std::cerr << "\n";
-  std::cout << "rebuilt " << name << ": " << result.events << " events in " << std::fixed
+  std::cout << "rebuilt " << label << ": " << result.events << " events in " << std::fixed
             << std::setprecision(2) << seconds << " s ("
             << static_cast<int64_t>(seconds > 0 ? result.events / seconds : 0) << " events/s)"
             << std::endl;

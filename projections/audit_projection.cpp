@@ -6,6 +6,7 @@
 
 #include "domain/json.hpp"
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -47,6 +48,11 @@ class AuditProjection final : public Projection {
   std::string_view name() const override { return "audit"; }
   std::vector<std::string> tables() const override { return {"audit_events", "access_records"}; }
 
+  std::vector<std::string> query_only_indexes() const override {
+    return {"audit_events_time_idx", "audit_events_actor_idx", "audit_events_subjects_idx",
+            "audit_events_type_idx", "access_records_subject_idx"};
+  }
+
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto table = qualified(tx, schema, "audit_events");
     tx.exec0("CREATE TABLE IF NOT EXISTS " + table +
@@ -83,7 +89,8 @@ class AuditProjection final : public Projection {
   }
 
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext&) const override {
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO audit_events (event_id, occurred_at, type, stream, sequence, partition,"
         " actor_id, actor_role, subjects)"
         " VALUES ($1::uuid, $2::timestamptz, $3, $4, $5, $6, $7::uuid, $8, $9::uuid[])"
@@ -93,7 +100,8 @@ class AuditProjection final : public Projection {
         uuid_array_literal(subjects_of(e)));
     if (e.type == "access.recorded") {
       EventData d(e);
-      tx.exec_params0(
+      exec_prepared_sql0(
+          tx,
           "INSERT INTO access_records (event_id, occurred_at, subject_id, reader_id, reader_role,"
           " what, resource_id, why)"
           " VALUES ($1::uuid, $2::timestamptz, $3::uuid, $4::uuid, $5, $6, $7, $8)"

@@ -1,6 +1,7 @@
 #include "projections/batch_apply.hpp"
 
 #include <optional>
+#include <string_view>
 
 namespace counsel::projections {
 namespace {
@@ -35,6 +36,22 @@ bool is_infrastructure_error(std::exception_ptr ep) {
   }
 }
 
+// The subjects the encrypted fields of `data_json` may be sealed for: every uuid-valued string
+// in it (a superset: ids of sessions or rooms simply have no key). A scan, not a parse: the
+// projections parse the data again anyway.
+void collect_uuid_strings(std::string_view data_json, std::vector<Uuid>& out) {
+  constexpr size_t kUuidLength = 36;
+  for (size_t quote = data_json.find('"');
+       quote != std::string_view::npos && quote + kUuidLength + 1 < data_json.size();
+       quote = data_json.find('"', quote + 1)) {
+    if (data_json[quote + kUuidLength + 1] != '"') continue;
+    if (auto id = Uuid::parse(data_json.substr(quote + 1, kUuidLength))) {
+      out.push_back(*id);
+      quote += kUuidLength + 1;  // the closing quote
+    }
+  }
+}
+
 }  // namespace
 
 BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>& projections,
@@ -42,16 +59,37 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
                            ApplyContext& ctx, ApplyMode mode,
                            const std::function<void(size_t)>& after_each) {
   BatchOutcome outcome;
-  for (const auto& record : records) {
+  // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
+  // one query before the first apply.
+  struct Decoded {
+    std::vector<const Projection*> due;
+    std::optional<EventEnvelope> event;
+    std::string error;
+  };
+  std::vector<Decoded> decoded(records.size());
+  std::vector<Uuid> subjects;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& record = records[i];
+    auto& d = decoded[i];
+    for (const auto* p : projections) {
+      if (checkpoint_of(from, p->name(), record.partition.value()) <= record.offset.value())
+        d.due.push_back(p);
+    }
+    if (d.due.empty()) continue;
+    d.event = decode_event(record.value, &d.error);
+    if (d.event && d.event->data_json.find(kEncryptedPrefix) != std::string::npos)
+      collect_uuid_strings(d.event->data_json, subjects);
+  }
+  if (!subjects.empty()) ctx.decryptor.prefetch(subjects);
+
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& record = records[i];
     const int32_t partition = record.partition.value();
     const int64_t offset = record.offset.value();
-    std::vector<const Projection*> due;
-    for (const auto* p : projections) {
-      if (checkpoint_of(from, p->name(), partition) <= offset) due.push_back(p);
-    }
+    const auto& due = decoded[i].due;
     if (!due.empty()) {
-      std::string decode_error;
-      std::optional<EventEnvelope> event = decode_event(record.value, &decode_error);
+      const std::string& decode_error = decoded[i].error;
+      const std::optional<EventEnvelope>& event = decoded[i].event;
       for (const auto* p : due) {
         std::string failure;
         if (!event) {

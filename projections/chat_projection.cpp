@@ -4,6 +4,7 @@
 // messages in the read model too, with no rewrite. All of a room's events share its stream (one
 // partition, in order), so a message always finds its room and a read marker its message.
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -14,6 +15,10 @@ class ChatProjection final : public Projection {
   std::string_view name() const override { return "chat"; }
   std::vector<std::string> tables() const override {
     return {"chat_rooms", "chat_messages", "chat_reads"};
+  }
+
+  std::vector<std::string> query_only_indexes() const override {
+    return {"chat_rooms_client_idx", "chat_rooms_counselor_idx"};
   }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
@@ -63,7 +68,8 @@ class ChatProjection final : public Projection {
     EventData d(e);
     // "" when the room was not opened from a booking.
     const std::string session = d.str("session_id").empty() ? "" : d.uuid("session_id").str();
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO chat_rooms (room_id, client_id, counselor_id, session_id, created_at)"
         " VALUES ($1::uuid, $2::uuid, $3::uuid, nullif($4, '')::uuid, $5::timestamptz)"
         " ON CONFLICT (room_id) DO NOTHING",
@@ -78,13 +84,15 @@ class ChatProjection final : public Projection {
     if (!is_encrypted_field(content))
       throw BadEventData("chat.message_sent: content is not encrypted");
     const std::string room = d.uuid("room_id").str(), at = format_rfc3339(e.occurred_at);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO chat_messages (room_id, message_id, sender_id, content_enc, message_type,"
         " sent_at, seq) VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6::timestamptz, $7)"
         " ON CONFLICT (room_id, message_id) DO NOTHING",
         room, d.uuid("message_id").str(), d.uuid("sender_id").str(), content, d.str("message_type"),
         at, e.sequence);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "UPDATE chat_rooms SET last_message_at = greatest(last_message_at, $2::timestamptz)"
         " WHERE room_id = $1::uuid",
         room, at);
@@ -93,12 +101,13 @@ class ChatProjection final : public Projection {
   static void messages_read(pqxx::work& tx, const EventEnvelope& e) {
     EventData d(e);
     const std::string room = d.uuid("room_id").str();
-    const auto seq = tx.exec_params(
-        "SELECT seq FROM chat_messages WHERE room_id = $1::uuid AND message_id = $2::uuid", room,
-        d.uuid("up_to").str());
+    const auto seq = exec_prepared_sql(
+        tx, "SELECT seq FROM chat_messages WHERE room_id = $1::uuid AND message_id = $2::uuid",
+        room, d.uuid("up_to").str());
     if (seq.empty()) throw BadEventData("chat.messages_read: up_to is no message of the room");
     // Markers only move forward (a redelivered older receipt leaves the newer one).
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO chat_reads (room_id, user_id, up_to_seq, read_at)"
         " VALUES ($1::uuid, $2::uuid, $3, $4::timestamptz)"
         " ON CONFLICT (room_id, user_id) DO UPDATE SET up_to_seq = EXCLUDED.up_to_seq,"

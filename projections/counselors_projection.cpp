@@ -5,6 +5,7 @@
 // stream and the profile on the counselor stream (maybe another partition), so each event
 // touches only its own columns: the result is the same in whichever order they arrive.
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -30,6 +31,12 @@ class CounselorsProjection final : public Projection {
   std::string_view name() const override { return "counselors"; }
   std::vector<std::string> tables() const override {
     return {"counselors", "counselor_availability", "reviews"};
+  }
+
+  // Not reviews_counselor_created_idx: each review recomputes its counsellor's rating by it.
+  std::vector<std::string> query_only_indexes() const override {
+    return {"counselors_specialties_idx", "counselors_languages_idx", "counselors_level_idx",
+            "counselors_name_idx"};
   }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
@@ -117,7 +124,8 @@ class CounselorsProjection final : public Projection {
     const Uuid id = d.uuid("user_id");
     const auto display_name = ctx.decryptor.decrypt(id, d.str("display_name"));
     const auto at = format_rfc3339(e.occurred_at);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO counselors (counselor_id, role, display_name, created_at, updated_at)"
         " VALUES ($1::uuid, 'counselor', $2, $3::timestamptz, $3::timestamptz)"
         " ON CONFLICT (counselor_id) DO UPDATE SET role = EXCLUDED.role,"
@@ -131,11 +139,12 @@ class CounselorsProjection final : public Projection {
   static void erased(pqxx::work& tx, const EventEnvelope& e) {
     EventData d(e);
     const std::string user = d.uuid("user_id").str();
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "UPDATE counselors SET display_name = NULL, bio = '', credentials = '', suspended = true"
         " WHERE counselor_id = $1::uuid",
         user);
-    tx.exec_params0("UPDATE reviews SET comment = NULL WHERE client_id = $1::uuid", user);
+    exec_prepared_sql0(tx, "UPDATE reviews SET comment = NULL WHERE client_id = $1::uuid", user);
   }
 
   static void profile_updated(pqxx::work& tx, const EventEnvelope& e) {
@@ -143,7 +152,8 @@ class CounselorsProjection final : public Projection {
     const Uuid id = d.uuid("counselor_id");
     const auto specialties = json_string_array(d.strings("specialties"));
     const auto languages = json_string_array(d.strings("languages"));
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO counselors (counselor_id, specialties, languages, specialties_lc,"
         " languages_lc, level, bio, credentials, updated_at)"
         " VALUES ($1::uuid,"
@@ -172,12 +182,13 @@ class CounselorsProjection final : public Projection {
     const bool verified = e.type == "counselor.verified";
     const char* column = verified ? "verified" : "suspended";
     const bool value = verified || e.type == "counselor.suspended";
-    tx.exec_params0(std::string("INSERT INTO counselors (counselor_id, ") + column +
-                        ", updated_at) VALUES ($1::uuid, $2, $3::timestamptz)"
-                        " ON CONFLICT (counselor_id) DO UPDATE SET " +
-                        column + " = EXCLUDED." + column +
-                        ", updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
-                    d.uuid("counselor_id").str(), value, format_rfc3339(e.occurred_at));
+    exec_prepared_sql0(tx,
+                       std::string("INSERT INTO counselors (counselor_id, ") + column +
+                           ", updated_at) VALUES ($1::uuid, $2, $3::timestamptz)"
+                           " ON CONFLICT (counselor_id) DO UPDATE SET " +
+                           column + " = EXCLUDED." + column +
+                           ", updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+                       d.uuid("counselor_id").str(), value, format_rfc3339(e.occurred_at));
   }
 
   // The rating is recomputed from the reviews table rather than adjusted: a replayed event
@@ -188,20 +199,21 @@ class CounselorsProjection final : public Projection {
     const Uuid client = d.uuid("client_id");
     const auto comment = ctx.decryptor.decrypt(client, d.str("comment"));
     const auto at = format_rfc3339(e.occurred_at);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO reviews (review_id, counselor_id, session_id, client_id, rating, comment,"
         " created_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7::timestamptz)"
         " ON CONFLICT DO NOTHING",
         d.uuid("review_id").str(), counselor.str(), d.uuid("session_id").str(), client.str(),
         d.integer("rating"), comment, at);
-    tx.exec_params0(
-        "INSERT INTO counselors (counselor_id, rating, review_count, updated_at)"
-        " SELECT $1::uuid, round(avg(r.rating), 2), count(*), $2::timestamptz"
-        " FROM reviews r WHERE r.counselor_id = $1::uuid"
-        " ON CONFLICT (counselor_id) DO UPDATE SET rating = EXCLUDED.rating,"
-        " review_count = EXCLUDED.review_count,"
-        " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
-        counselor.str(), at);
+    exec_prepared_sql0(tx,
+                       "INSERT INTO counselors (counselor_id, rating, review_count, updated_at)"
+                       " SELECT $1::uuid, round(avg(r.rating), 2), count(*), $2::timestamptz"
+                       " FROM reviews r WHERE r.counselor_id = $1::uuid"
+                       " ON CONFLICT (counselor_id) DO UPDATE SET rating = EXCLUDED.rating,"
+                       " review_count = EXCLUDED.review_count,"
+                       " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
+                       counselor.str(), at);
   }
 
   static void availability_set(pqxx::work& tx, const EventEnvelope& e) {
@@ -211,13 +223,15 @@ class CounselorsProjection final : public Projection {
     const bool has_window = offers_any_window(d.root());
     const auto at = format_rfc3339(e.occurred_at);
     // Stored exactly as calendar::parse_availability reads it: the event data without the id.
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO counselor_availability (counselor_id, availability, updated_at)"
         " VALUES ($1::uuid, $2::jsonb - 'counselor_id', $3::timestamptz)"
         " ON CONFLICT (counselor_id) DO UPDATE SET availability = EXCLUDED.availability,"
         " updated_at = EXCLUDED.updated_at",
         id.str(), e.data_json, at);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO counselors (counselor_id, has_availability, time_zone, updated_at)"
         " VALUES ($1::uuid, $2, $3, $4::timestamptz)"
         " ON CONFLICT (counselor_id) DO UPDATE SET has_availability = EXCLUDED.has_availability,"

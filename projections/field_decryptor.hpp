@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include "domain/uuid.hpp"
 
@@ -31,6 +32,9 @@ class FieldDecryptor {
   // The subject was erased (account.erased): shred their key as part of `tx`, so the erasure
   // and the scrubbed read models commit together, and never decrypt for them again.
   virtual void shred(pqxx::work& tx, const Uuid& subject) = 0;
+  // A hint that fields of these subjects are about to be decrypted (a batch's worth), so their
+  // keys can be fetched together rather than one round trip each. Some may be no subject.
+  virtual void prefetch(const std::vector<Uuid>& /*subjects*/) {}
 };
 
 // For tests and tools that only see clear text: encrypted values read as erased, and so does

@@ -26,4 +26,8 @@ void KeyringFieldDecryptor::shred(pqxx::work& tx, const Uuid& subject) {
   keyring_.forget(subject);
 }
 
+void KeyringFieldDecryptor::prefetch(const std::vector<Uuid>& subjects) {
+  keyring_.prefetch(subjects);
+}
+
 }  // namespace counsel::projections

@@ -10,6 +10,7 @@ class KeyringFieldDecryptor final : public FieldDecryptor {
   explicit KeyringFieldDecryptor(crypto::SubjectKeyring& keyring) : keyring_(keyring) {}
   std::optional<std::string> decrypt(const Uuid& subject, std::string_view value) override;
   void shred(pqxx::work& tx, const Uuid& subject) override;
+  void prefetch(const std::vector<Uuid>& subjects) override;
 
  private:
   crypto::SubjectKeyring& keyring_;

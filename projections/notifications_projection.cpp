@@ -14,6 +14,7 @@
 // partition only and the projection commutes across partitions.
 #include "domain/json.hpp"
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -28,6 +29,10 @@ class NotificationsProjection final : public Projection {
   std::string_view name() const override { return "notifications"; }
   std::vector<std::string> tables() const override {
     return {"notifications", "notification_room_members"};
+  }
+
+  std::vector<std::string> query_only_indexes() const override {
+    return {"notifications_recipient_idx"};
   }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
@@ -78,7 +83,8 @@ class NotificationsProjection final : public Projection {
   // delivered in-app before a rebuild recreated it is not announced again.
   static void notify(pqxx::work& tx, const EventEnvelope& e, const std::string& recipient,
                      const char* kind, const std::string& subject_id, const std::string& data) {
-    tx.exec_params(
+    exec_prepared_sql(
+        tx,
         "WITH inserted AS ("
         " INSERT INTO notifications (notification_id, recipient_id, kind, subject_id, data,"
         "  created_at, event_id, event_stream, event_sequence)"
@@ -175,18 +181,19 @@ class NotificationsProjection final : public Projection {
 
   static void room_opened(pqxx::work& tx, const EventEnvelope& e) {
     EventData d(e);
-    tx.exec_params0(
-        "INSERT INTO notification_room_members (room_id, member_id)"
-        " VALUES ($1::uuid, $2::uuid), ($1::uuid, $3::uuid) ON CONFLICT DO NOTHING",
-        d.uuid("room_id").str(), d.uuid("client_id").str(), d.uuid("counselor_id").str());
+    exec_prepared_sql0(tx,
+                       "INSERT INTO notification_room_members (room_id, member_id)"
+                       " VALUES ($1::uuid, $2::uuid), ($1::uuid, $3::uuid) ON CONFLICT DO NOTHING",
+                       d.uuid("room_id").str(), d.uuid("client_id").str(),
+                       d.uuid("counselor_id").str());
   }
 
   static void message_sent(pqxx::work& tx, const EventEnvelope& e) {
     EventData d(e);
     const std::string room = d.uuid("room_id").str();
     const std::string sender = d.uuid("sender_id").str();
-    const auto members = tx.exec_params(
-        "SELECT member_id::text FROM notification_room_members WHERE room_id = $1::uuid", room);
+    const auto members = exec_prepared_sql(
+        tx, "SELECT member_id::text FROM notification_room_members WHERE room_id = $1::uuid", room);
     if (members.empty()) throw BadEventData("chat.message_sent: no room.opened for room " + room);
     rapidjson::StringBuffer sb;
     json::Writer w(sb);

@@ -7,6 +7,7 @@
 #include "domain/aggregates/patient.hpp"
 #include "domain/json.hpp"
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -68,7 +69,8 @@ class PatientsProjection final : public Projection {
       // details go here too, the record's existence (and a counsellor's link to it, and which
       // sessions it names) stays.
       EventData d(e);
-      tx.exec_params0(
+      exec_prepared_sql0(
+          tx,
           "UPDATE patients SET first_name = NULL, last_name = NULL, phone_no = NULL, email = NULL,"
           " ssn = NULL, address = NULL, allergies_and_medication = NULL, date_of_birth = NULL,"
           " added_note = NULL, about_note = NULL, profile_picture = NULL,"
@@ -87,31 +89,35 @@ class PatientsProjection final : public Projection {
     } else if (e.type == "patient.updated") {
       updated(tx, e, d, id, owner, at, ctx);
     } else if (e.type == "patient.deleted") {
-      tx.exec_params0("DELETE FROM patients WHERE patient_id = $1", id);
+      exec_prepared_sql0(tx, "DELETE FROM patients WHERE patient_id = $1", id);
     } else if (e.type == "patient.tag_added") {
-      one_row(tx.exec_params("UPDATE patients SET tags = CASE WHEN tags ? $2 THEN tags"
-                             " ELSE tags || to_jsonb($2::text) END, updated_at = $3::timestamptz"
-                             " WHERE patient_id = $1",
-                             id, d.str("tag"), at),
+      one_row(exec_prepared_sql(tx,
+                                "UPDATE patients SET tags = CASE WHEN tags ? $2 THEN tags"
+                                " ELSE tags || to_jsonb($2::text) END, updated_at = $3::timestamptz"
+                                " WHERE patient_id = $1",
+                                id, d.str("tag"), at),
               e);
     } else if (e.type == "patient.tag_removed") {
-      one_row(tx.exec_params("UPDATE patients SET tags = tags - $2::text,"
-                             " updated_at = $3::timestamptz WHERE patient_id = $1",
-                             id, d.str("tag"), at),
+      one_row(exec_prepared_sql(tx,
+                                "UPDATE patients SET tags = tags - $2::text,"
+                                " updated_at = $3::timestamptz WHERE patient_id = $1",
+                                id, d.str("tag"), at),
               e);
     } else if (e.type == "patient.session_added") {
       const auto* session = json::get_object(d.root(), "session");
       if (!session) throw BadEventData("patient.session_added: session is not an object");
-      one_row(tx.exec_params("UPDATE patients SET sessions = CASE"
-                             " WHEN sessions @> jsonb_build_array($2::jsonb) THEN sessions"
-                             " ELSE sessions || jsonb_build_array($2::jsonb) END,"
-                             " updated_at = $3::timestamptz WHERE patient_id = $1",
-                             id, session_entry(e, *session, owner, ctx), at),
+      one_row(exec_prepared_sql(tx,
+                                "UPDATE patients SET sessions = CASE"
+                                " WHEN sessions @> jsonb_build_array($2::jsonb) THEN sessions"
+                                " ELSE sessions || jsonb_build_array($2::jsonb) END,"
+                                " updated_at = $3::timestamptz WHERE patient_id = $1",
+                                id, session_entry(e, *session, owner, ctx), at),
               e);
     } else if (e.type == "patient.wallet_updated") {
-      one_row(tx.exec_params("UPDATE patients SET wallet_balance_cents = $2,"
-                             " updated_at = $3::timestamptz WHERE patient_id = $1",
-                             id, d.integer("balance_cents"), at),
+      one_row(exec_prepared_sql(tx,
+                                "UPDATE patients SET wallet_balance_cents = $2,"
+                                " updated_at = $3::timestamptz WHERE patient_id = $1",
+                                id, d.integer("balance_cents"), at),
               e);
     }
   }
@@ -175,7 +181,8 @@ class PatientsProjection final : public Projection {
       v.push_back(column_value(f, d.str(f.name), owner, ctx));
     }
     // v follows text_fields() order: first_name .. about_note, sex, profile_picture.
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO patients (patient_id, owner_id, first_name, last_name, phone_no, email, ssn,"
         " address, allergies_and_medication, date_of_birth, added_note, about_note, sex,"
         " profile_picture, tags, sessions, wallet_balance_cents, created_at, updated_at)"
@@ -190,28 +197,29 @@ class PatientsProjection final : public Projection {
   static void updated(pqxx::work& tx, const EventEnvelope& e, const EventData& d,
                       const std::string& id, const Uuid& owner, const std::string& at,
                       ApplyContext& ctx) {
-    one_row(tx.exec_params("UPDATE patients SET updated_at = $2::timestamptz WHERE patient_id = $1",
-                           id, at),
-            e);
+    one_row(
+        exec_prepared_sql(
+            tx, "UPDATE patients SET updated_at = $2::timestamptz WHERE patient_id = $1", id, at),
+        e);
     // One statement per changed column keeps the SQL static (libpqxx 6 has no dynamic params);
     // column names come from the fixed field list, never from the event.
     for (const auto& f : patient::text_fields()) {
       if (!projected_text_field(f)) continue;
       auto value = d.optional_str(f.name);
       if (!value) continue;
-      tx.exec_params0(
-          "UPDATE patients SET " + tx.quote_name(f.name) + " = $2 WHERE patient_id = $1", id,
+      exec_prepared_sql0(
+          tx, "UPDATE patients SET " + tx.quote_name(f.name) + " = $2 WHERE patient_id = $1", id,
           column_value(f, *value, owner, ctx));
     }
     if (json::get_array(d.root(), "tags"))
-      tx.exec_params0("UPDATE patients SET tags = $2::jsonb WHERE patient_id = $1", id,
-                      json_member(d, "tags"));
+      exec_prepared_sql0(tx, "UPDATE patients SET tags = $2::jsonb WHERE patient_id = $1", id,
+                         json_member(d, "tags"));
     if (json::get_array(d.root(), "sessions"))
-      tx.exec_params0("UPDATE patients SET sessions = $2::jsonb WHERE patient_id = $1", id,
-                      sessions_member(e, d, owner, ctx));
+      exec_prepared_sql0(tx, "UPDATE patients SET sessions = $2::jsonb WHERE patient_id = $1", id,
+                         sessions_member(e, d, owner, ctx));
     if (auto cents = json::get_int(d.root(), "wallet_balance_cents"))
-      tx.exec_params0("UPDATE patients SET wallet_balance_cents = $2 WHERE patient_id = $1", id,
-                      *cents);
+      exec_prepared_sql0(tx, "UPDATE patients SET wallet_balance_cents = $2 WHERE patient_id = $1",
+                         id, *cents);
   }
 };
 

@@ -31,6 +31,11 @@ class Projection {
   // Creates its tables and indexes (IF NOT EXISTS) in `schema`. The live read models are in
   // schema `read`; a rebuild builds into a fresh schema and swaps it in.
   virtual void create_tables(pqxx::work& tx, const std::string& schema) const = 0;
+  // Those of its indexes that only the read queries use, never apply()'s own statements (nor
+  // unique ones: ON CONFLICT needs them). A rebuild creates them once after the bulk load
+  // rather than maintaining them row by row; an index apply() looks rows up by must not be
+  // listed, or each of those look-ups becomes a scan of the table being built.
+  virtual std::vector<std::string> query_only_indexes() const { return {}; }
   // Applies one event. SQL uses unqualified names: the caller sets `SET LOCAL search_path`.
   // Events of other types are ignored. Throws when the event cannot be applied (the runner
   // quarantines it). Must commute across partitions: a rebuild replays partition after

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "infra/logging.hpp"
@@ -16,10 +17,32 @@ namespace {
 constexpr std::string_view kComponent = "rebuild";
 constexpr std::chrono::milliseconds kDbTimeout{10000};
 
-std::unique_ptr<Projection> projection_named(const std::string& name) {
-  auto p = make_projection(name);
-  if (!p) throw std::invalid_argument("unknown projection: " + name);
-  return p;
+std::vector<std::unique_ptr<Projection>> projections_named(const std::vector<std::string>& names) {
+  if (names.empty()) throw std::invalid_argument("no projection to rebuild");
+  std::vector<std::unique_ptr<Projection>> out;
+  for (const auto& name : names) {
+    auto p = make_projection(name);
+    if (!p) throw std::invalid_argument("unknown projection: " + name);
+    if (std::any_of(out.begin(), out.end(), [&](const auto& q) { return q->name() == name; }))
+      throw std::invalid_argument("projection named twice: " + name);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<const Projection*> pointers(const std::vector<std::unique_ptr<Projection>>& ps) {
+  std::vector<const Projection*> out;
+  for (const auto& p : ps) out.push_back(p.get());
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ',';
+    out += n;
+  }
+  return out;
 }
 
 // Hands the events of [from, to) of every partition to `sink` in chunks, one partition after the
@@ -57,11 +80,11 @@ void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
   if (!pending.empty()) sink(pending);
 }
 
-size_t apply_chunk(pqxx::work& tx, const Projection& projection,
+size_t apply_chunk(pqxx::work& tx, const std::vector<const Projection*>& projections,
                    const std::vector<log::Record>& records, FieldDecryptor& decryptor,
-                   ApplyMode mode) {
+                   ApplyMode mode, const CheckpointMap& from = {}) {
   ApplyContext ctx{decryptor};
-  auto outcome = apply_records(tx, {&projection}, records, {}, ctx, mode);
+  auto outcome = apply_records(tx, projections, records, from, ctx, mode);
   for (const auto& q : outcome.quarantined) {
     logging::error(kComponent, "quarantined event: projection " + q.projection + " partition " +
                                    std::to_string(q.partition) + " offset " +
@@ -74,16 +97,48 @@ void set_search_path(pqxx::work& tx, const std::string& schema) {
   tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema) + ", public");
 }
 
+// Drops the indexes of `schema` that the projections declare only the read queries use and
+// returns their definitions. Maintaining them row by row during the bulk load costs far more
+// than building each once at the end (a sorted build), and what the tables hold does not depend
+// on them. Unique indexes and those backing constraints are never dropped, whatever is declared.
+std::vector<std::string> detach_query_only_indexes(
+    pqxx::work& tx, const std::string& schema, const std::vector<const Projection*>& projections) {
+  std::set<std::string> declared;
+  for (const auto* p : projections)
+    for (auto& name : p->query_only_indexes()) declared.insert(std::move(name));
+  const auto rows = tx.exec_params(
+      "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index x"
+      " JOIN pg_class c ON c.oid = x.indexrelid"
+      " JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE n.nspname = $1 AND NOT x.indisunique AND NOT x.indisprimary"
+      " AND NOT x.indisexclusion"
+      " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)"
+      " ORDER BY c.relname",
+      schema);
+  std::vector<std::string> definitions;
+  for (const auto& row : rows) {
+    const std::string name = row[0].c_str();
+    if (!declared.contains(name)) continue;
+    tx.exec0("DROP INDEX " + tx.quote_name(schema) + "." + tx.quote_name(name));
+    definitions.emplace_back(row[1].c_str());  // schema-qualified by pg_get_indexdef
+  }
+  return definitions;
+}
+
 }  // namespace
 
 RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
-                                  const std::string& name, const RebuildOptions& options) {
-  const auto projection = projection_named(name);
+                                  const std::vector<std::string>& names,
+                                  const RebuildOptions& options) {
+  const auto owned = projections_named(names);
+  const auto projections = pointers(owned);
   RebuildResult result;
   const auto stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-  result.schema = "rebuild_" + name + "_" + std::to_string(stamp);
+  // Schema names are limited to 63 bytes: several projections share a generic name.
+  result.schema = "rebuild_" + (names.size() == 1 ? names.front() : std::string("all")) + "_" +
+                  std::to_string(stamp);
 
   std::map<int32_t, int64_t> end;
   int64_t total = 0;
@@ -93,14 +148,17 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
     end[p] = e->value();
     total += e->value();
   }
+  // One connection for the whole load: the projections' prepared statements are prepared once.
+  auto lease = pool.acquire(kDbTimeout);
+  std::vector<std::string> deferred_indexes;
   {
-    auto lease = pool.acquire(kDbTimeout);
     pqxx::work tx(lease.connection());
     tx.exec0("CREATE SCHEMA " + tx.quote_name(result.schema));
-    projection->create_tables(tx, result.schema);
+    for (const auto* p : projections) p->create_tables(tx, result.schema);
+    deferred_indexes = detach_query_only_indexes(tx, result.schema, projections);
     tx.commit();
   }
-  logging::info(kComponent, "rebuilding " + name + " into " + result.schema + " from " +
+  logging::info(kComponent, "rebuilding " + joined(names) + " into " + result.schema + " from " +
                                 std::to_string(total) + " events");
 
   const auto started = std::chrono::steady_clock::now();
@@ -108,12 +166,15 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
   read_range(
       log, {}, end, batch,
       [&](std::vector<log::Record>& records) {
-        auto lease = pool.acquire(kDbTimeout);
         for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
           pqxx::work tx(lease.connection());
           set_search_path(tx, result.schema);
+          // Nothing reads the shadow schema before the swap, and a crash leaves a schema that is
+          // thrown away, so its batches need not wait for the WAL flush. The swap commits
+          // synchronously, and WAL is flushed in order: every batch is durable once it is.
+          tx.exec0("SET LOCAL synchronous_commit = off");
           try {
-            result.quarantined += apply_chunk(tx, *projection, records, decryptor, mode);
+            result.quarantined += apply_chunk(tx, projections, records, decryptor, mode);
           } catch (const ApplyFailed&) {
             continue;
           }
@@ -128,15 +189,29 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
         }
       },
       &result.counts);
+  if (!deferred_indexes.empty()) {
+    pqxx::work tx(lease.connection());
+    // Sorts for the index builds in memory rather than in temporary files.
+    tx.exec0("SET LOCAL maintenance_work_mem = '256MB'");
+    for (const auto& definition : deferred_indexes) tx.exec0(definition);
+    tx.commit();
+  }
   for (const auto& [p, offset] : end)
     result.reached.push_back({log::PartitionId{p}, log::Offset{offset}});
   return result;
 }
 
-RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
-                                 const std::string& name, const RebuildOptions& options) {
-  const auto projection = projection_named(name);
-  RebuildResult result = rebuild_into_schema(pool, log, decryptor, name, options);
+RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                  const std::string& name, const RebuildOptions& options) {
+  return rebuild_into_schema(pool, log, decryptor, std::vector<std::string>{name}, options);
+}
+
+RebuildResult rebuild_projections(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                  const std::vector<std::string>& names,
+                                  const RebuildOptions& options) {
+  const auto owned = projections_named(names);
+  const auto projections = pointers(owned);
+  RebuildResult result = rebuild_into_schema(pool, log, decryptor, names, options);
   const std::string built = result.schema;
 
   std::map<int32_t, int64_t> reached;
@@ -150,34 +225,43 @@ RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor
   pqxx::work tx(lease.connection());
   // Exclusive: waits for in-flight projector batches; new ones wait for the swap.
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", kProjectionLockKey);
-  const CheckpointMap live = load_checkpoints(tx, {name}, partitions);
+  const CheckpointMap live = load_checkpoints(tx, names, partitions);
 
-  // The live projector may have committed events past what the rebuild read: apply those too,
-  // so the swapped-in tables match the checkpoints they are stored with.
+  // The live projectors may have committed events past what the rebuild read: apply those too,
+  // so the swapped-in tables match the checkpoints they are stored with. With several
+  // projections, each catches up to the furthest live checkpoint of the partition: events past a
+  // projection's own checkpoint are ones its live projector has yet to apply, and will skip
+  // once the checkpoint stored here is past them.
   std::map<int32_t, int64_t> live_end;
   std::map<int32_t, int64_t> final_checkpoint;
   for (int32_t p : partitions) {
-    live_end[p] = live.at(name).at(p);
+    int64_t furthest = 0;
+    for (const auto& name : names) furthest = std::max(furthest, live.at(name).at(p));
+    live_end[p] = furthest;
     final_checkpoint[p] = std::max(live_end[p], reached[p]);
   }
   set_search_path(tx, built);
   read_range(
       log, reached, live_end, options.batch_size,
       [&](std::vector<log::Record>& records) {
-        result.quarantined += apply_chunk(tx, *projection, records, decryptor, ApplyMode::careful);
+        result.quarantined += apply_chunk(tx, projections, records, decryptor, ApplyMode::careful);
         result.events += static_cast<int64_t>(records.size());
       },
       &result.counts);
 
-  for (const auto& table : projection->tables()) {
-    tx.exec0("DROP TABLE IF EXISTS " + tx.quote_name(kReadSchema) + "." + tx.quote_name(table) +
-             " CASCADE");
-    tx.exec0("ALTER TABLE " + tx.quote_name(built) + "." + tx.quote_name(table) + " SET SCHEMA " +
-             tx.quote_name(kReadSchema));
+  for (const auto* projection : projections) {
+    for (const auto& table : projection->tables()) {
+      tx.exec0("DROP TABLE IF EXISTS " + tx.quote_name(kReadSchema) + "." + tx.quote_name(table) +
+               " CASCADE");
+      tx.exec0("ALTER TABLE " + tx.quote_name(built) + "." + tx.quote_name(table) + " SET SCHEMA " +
+               tx.quote_name(kReadSchema));
+    }
   }
-  for (const auto& [p, next] : final_checkpoint) {
-    auto counted = result.counts.find(p);
-    store_checkpoint(tx, name, p, next, counted == result.counts.end() ? 0 : counted->second);
+  for (const auto& name : names) {
+    for (const auto& [p, next] : final_checkpoint) {
+      auto counted = result.counts.find(p);
+      store_checkpoint(tx, name, p, next, counted == result.counts.end() ? 0 : counted->second);
+    }
   }
   tx.exec0("DROP SCHEMA " + tx.quote_name(built) + " CASCADE");
   bump_read_model_versions(tx, {name});
@@ -189,9 +273,15 @@ RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor
   for (const auto& [p, next] : final_checkpoint) {
     result.reached.push_back({log::PartitionId{p}, log::Offset{next}});
   }
-  logging::info(kComponent, "swapped in rebuilt " + name + " (" + std::to_string(result.events) +
-                                " events, " + std::to_string(result.quarantined) + " quarantined)");
+  logging::info(kComponent, "swapped in rebuilt " + joined(names) + " (" +
+                                std::to_string(result.events) + " events, " +
+                                std::to_string(result.quarantined) + " quarantined)");
   return result;
+}
+
+RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                 const std::string& name, const RebuildOptions& options) {
+  return rebuild_projections(pool, log, decryptor, std::vector<std::string>{name}, options);
 }
 
 }  // namespace counsel::projections

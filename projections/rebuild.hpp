@@ -1,5 +1,5 @@
 #pragma once
-// Rebuilding a projection from offset zero into a fresh schema, then swapping it in while the
+// Rebuilding projections from offset zero into a fresh schema, then swapping them in while the
 // live projectors keep running.
 #include <cstdint>
 #include <functional>
@@ -21,7 +21,9 @@ struct RebuildProgress {
 using RebuildProgressFn = std::function<void(const RebuildProgress&)>;
 
 struct RebuildOptions {
-  size_t batch_size = 5000;  // events per transaction
+  // Events per transaction. Larger batches mean fewer commits and key look-ups; a batch with a
+  // poisoned event is applied twice (the second time with a savepoint per event).
+  size_t batch_size = 20000;
   RebuildProgressFn progress;
 };
 
@@ -38,6 +40,11 @@ struct RebuildResult {
 // std::invalid_argument for an unknown name, and on database or log failures.
 RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
                                   const std::string& name, const RebuildOptions& options = {});
+// The same for several projections in one read of the log, all into one schema (their table
+// names are distinct, as they are in `read`): rebuild_<name>_<n> for one, rebuild_all_<n> else.
+RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                  const std::vector<std::string>& names,
+                                  const RebuildOptions& options = {});
 
 // rebuild_into_schema, then, in one transaction holding the projection lock exclusively
 // (in-flight projector batches finish first, new ones wait): applies the events the live
@@ -45,5 +52,9 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
 // drops the temporary schema.
 RebuildResult rebuild_projection(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
                                  const std::string& name, const RebuildOptions& options = {});
+// The same for several projections: one read of the log, one swap.
+RebuildResult rebuild_projections(pg::PgPool& pool, log::Log& log, FieldDecryptor& decryptor,
+                                  const std::vector<std::string>& names,
+                                  const RebuildOptions& options = {});
 
 }  // namespace counsel::projections

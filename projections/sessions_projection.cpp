@@ -1,6 +1,7 @@
 // sessions: every booking and where it stands. All session events of a counsellor share the
 // counselor stream (one partition), so they arrive in order.
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -10,6 +11,11 @@ class SessionsProjection final : public Projection {
  public:
   std::string_view name() const override { return "sessions"; }
   std::vector<std::string> tables() const override { return {"sessions"}; }
+
+  // Not sessions_client_start_idx: account.erased finds the client's sessions by it.
+  std::vector<std::string> query_only_indexes() const override {
+    return {"sessions_counselor_start_idx", "sessions_status_idx"};
+  }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto sessions = qualified(tx, schema, "sessions");
@@ -53,7 +59,8 @@ class SessionsProjection final : public Projection {
       // The client's words about a session go; that it took place (for the counsellor's
       // records and calendar) stays.
       EventData d(e);
-      tx.exec_params0(
+      exec_prepared_sql0(
+          tx,
           "UPDATE sessions SET topic = NULL, cancellation_reason = NULL, decline_reason = NULL"
           " WHERE client_id = $1::uuid",
           d.uuid("user_id").str());
@@ -66,7 +73,8 @@ class SessionsProjection final : public Projection {
     const Uuid client = d.uuid("client_id");
     const auto topic = ctx.decryptor.decrypt(client, d.str("topic"));
     const auto at = format_rfc3339(e.occurred_at);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO sessions (session_id, counselor_id, client_id, start_at, end_at,"
         " duration_minutes, topic, mode, status, created_at, updated_at)"
         " VALUES ($1::uuid, $2::uuid, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, $8,"
@@ -82,8 +90,8 @@ class SessionsProjection final : public Projection {
 
   static void move_to(pqxx::work& tx, const EventEnvelope& e, const char* status) {
     EventData d(e);
-    auto r = tx.exec_params(
-        "UPDATE sessions SET status = $2, updated_at = $3::timestamptz WHERE session_id = $1",
+    auto r = exec_prepared_sql(
+        tx, "UPDATE sessions SET status = $2, updated_at = $3::timestamptz WHERE session_id = $1",
         d.uuid("session_id").str(), std::string(status), format_rfc3339(e.occurred_at));
     require_one_row(r, e);
   }
@@ -98,16 +106,18 @@ class SessionsProjection final : public Projection {
 
   static void declined(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
-    auto r = tx.exec_params(
-        "UPDATE sessions SET status = 'declined', decline_reason = $2,"
-        " updated_at = $3::timestamptz WHERE session_id = $1",
-        d.uuid("session_id").str(), reason(d, ctx), format_rfc3339(e.occurred_at));
+    auto r = exec_prepared_sql(tx,
+                               "UPDATE sessions SET status = 'declined', decline_reason = $2,"
+                               " updated_at = $3::timestamptz WHERE session_id = $1",
+                               d.uuid("session_id").str(), reason(d, ctx),
+                               format_rfc3339(e.occurred_at));
     require_one_row(r, e);
   }
 
   static void cancelled(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
-    auto r = tx.exec_params(
+    auto r = exec_prepared_sql(
+        tx,
         "UPDATE sessions SET status = 'cancelled', cancelled_by = $2::uuid,"
         " cancellation_reason = $3, late_cancellation = $4, updated_at = $5::timestamptz"
         " WHERE session_id = $1",

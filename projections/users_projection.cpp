@@ -5,6 +5,7 @@
 // suspended user's tokens at once.
 #include "domain/ids.hpp"
 #include "projections/event_data.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
 
 namespace counsel::projections {
@@ -16,6 +17,8 @@ class UsersProjection final : public Projection {
   std::vector<std::string> tables() const override {
     return {"users", "credentials", "recovery_codes", "client_profiles"};
   }
+
+  std::vector<std::string> query_only_indexes() const override { return {"users_email_hash_idx"}; }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto users = qualified(tx, schema, "users");
@@ -69,20 +72,20 @@ class UsersProjection final : public Projection {
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
     if (e.type == "account.verified") {
       EventData d(e);
-      tx.exec_params0("UPDATE users SET verified = true WHERE user_id = $1::uuid",
-                      d.uuid("user_id").str());
+      exec_prepared_sql0(tx, "UPDATE users SET verified = true WHERE user_id = $1::uuid",
+                         d.uuid("user_id").str());
       return;
     }
     if (e.type == "account.suspended" || e.type == "account.reinstated") {
       EventData d(e);
       const std::string user = d.uuid("user_id").str();
       if (e.type == "account.suspended") {
-        tx.exec_params0(
-            "UPDATE users SET status = 'suspended', suspended_at = $2::timestamptz"
-            " WHERE user_id = $1::uuid",
-            user, format_rfc3339(e.occurred_at));
+        exec_prepared_sql0(tx,
+                           "UPDATE users SET status = 'suspended', suspended_at = $2::timestamptz"
+                           " WHERE user_id = $1::uuid",
+                           user, format_rfc3339(e.occurred_at));
       } else {
-        tx.exec_params0("UPDATE users SET status = 'active' WHERE user_id = $1::uuid", user);
+        exec_prepared_sql0(tx, "UPDATE users SET status = 'active' WHERE user_id = $1::uuid", user);
       }
       announce_status_change(tx, user);
       return;
@@ -91,15 +94,16 @@ class UsersProjection final : public Projection {
       EventData d(e);
       const std::string user = d.uuid("user_id").str();
       if (e.type == "account.erasure_requested") {
-        tx.exec_params0(
+        exec_prepared_sql0(
+            tx,
             "UPDATE users SET erasure_requested_at = $2::timestamptz, erasure_grounds = $3"
             " WHERE user_id = $1::uuid",
             user, format_rfc3339(e.occurred_at), d.str("grounds"));
       } else {
-        tx.exec_params0(
-            "UPDATE users SET erasure_requested_at = NULL, erasure_grounds = NULL"
-            " WHERE user_id = $1::uuid",
-            user);
+        exec_prepared_sql0(tx,
+                           "UPDATE users SET erasure_requested_at = NULL, erasure_grounds = NULL"
+                           " WHERE user_id = $1::uuid",
+                           user);
       }
       return;
     }
@@ -110,26 +114,28 @@ class UsersProjection final : public Projection {
     if (e.type == "account.two_factor_enabled") {
       EventData d(e);
       const std::string user = d.uuid("user_id").str();
-      tx.exec_params0(
-          "UPDATE credentials SET two_factor_enabled = true, totp_secret_enc = $2"
-          " WHERE user_id = $1::uuid",
-          user, d.str("totp_secret"));
-      tx.exec_params0("UPDATE users SET two_factor_enabled = true WHERE user_id = $1::uuid", user);
-      tx.exec_params0("DELETE FROM recovery_codes WHERE user_id = $1::uuid", user);
-      tx.exec_params0(
-          "INSERT INTO recovery_codes (user_id, code_hash)"
-          " SELECT $1::uuid, h FROM jsonb_array_elements_text($2::jsonb) AS a(h)"
-          " ON CONFLICT DO NOTHING",
-          user, json_string_array(d.strings("recovery_code_hashes")));
+      exec_prepared_sql0(tx,
+                         "UPDATE credentials SET two_factor_enabled = true, totp_secret_enc = $2"
+                         " WHERE user_id = $1::uuid",
+                         user, d.str("totp_secret"));
+      exec_prepared_sql0(tx, "UPDATE users SET two_factor_enabled = true WHERE user_id = $1::uuid",
+                         user);
+      exec_prepared_sql0(tx, "DELETE FROM recovery_codes WHERE user_id = $1::uuid", user);
+      exec_prepared_sql0(tx,
+                         "INSERT INTO recovery_codes (user_id, code_hash)"
+                         " SELECT $1::uuid, h FROM jsonb_array_elements_text($2::jsonb) AS a(h)"
+                         " ON CONFLICT DO NOTHING",
+                         user, json_string_array(d.strings("recovery_code_hashes")));
       announce_status_change(tx, user);
       return;
     }
     if (e.type == "account.recovery_code_used") {
       EventData d(e);
-      tx.exec_params0(
-          "UPDATE recovery_codes SET used_at = $3::timestamptz"
-          " WHERE user_id = $1::uuid AND code_hash = $2 AND used_at IS NULL",
-          d.uuid("user_id").str(), d.str("code_hash"), format_rfc3339(e.occurred_at));
+      exec_prepared_sql0(tx,
+                         "UPDATE recovery_codes SET used_at = $3::timestamptz"
+                         " WHERE user_id = $1::uuid AND code_hash = $2 AND used_at IS NULL",
+                         d.uuid("user_id").str(), d.str("code_hash"),
+                         format_rfc3339(e.occurred_at));
       return;
     }
     if (e.type == "account.client_profile_updated") {
@@ -140,8 +146,8 @@ class UsersProjection final : public Projection {
       EventData d(e);
       const Uuid user = d.uuid("user_id");
       // An erased subject's hash decrypts to NULL: nobody can log in as them any more.
-      tx.exec_params0("UPDATE credentials SET password_hash = $2 WHERE user_id = $1::uuid",
-                      user.str(), ctx.decryptor.decrypt(user, d.str("password_hash")));
+      exec_prepared_sql0(tx, "UPDATE credentials SET password_hash = $2 WHERE user_id = $1::uuid",
+                         user.str(), ctx.decryptor.decrypt(user, d.str("password_hash")));
       return;
     }
     if (e.type != "account.registered") return;
@@ -153,14 +159,16 @@ class UsersProjection final : public Projection {
     const auto email = ctx.decryptor.decrypt(user, d.str("email"));
     const auto display_name = ctx.decryptor.decrypt(user, d.str("display_name"));
     const auto password_hash = ctx.decryptor.decrypt(user, d.str("password_hash"));
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO users (user_id, role, email, email_hash, display_name, status, created_at)"
         " VALUES ($1::uuid, $2, lower($3), $4, $5, 'active', $6::timestamptz)"
         " ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, email = EXCLUDED.email,"
         " email_hash = EXCLUDED.email_hash, display_name = EXCLUDED.display_name,"
         " created_at = EXCLUDED.created_at",
         user.str(), role, email, email_hash, display_name, format_rfc3339(e.occurred_at));
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO credentials (user_id, email_hash, password_hash) VALUES ($1::uuid, $2, $3)"
         " ON CONFLICT (user_id) DO UPDATE SET email_hash = EXCLUDED.email_hash,"
         " password_hash = EXCLUDED.password_hash",
@@ -169,7 +177,7 @@ class UsersProjection final : public Projection {
 
  private:
   static void announce_status_change(pqxx::work& tx, const std::string& user) {
-    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kAccountStatusChannel), user);
+    exec_prepared_sql(tx, "SELECT pg_notify($1, $2)", std::string(kAccountStatusChannel), user);
   }
 
   // The person is gone from every table here; the row stays as a tombstone ("erased") so ids
@@ -178,19 +186,22 @@ class UsersProjection final : public Projection {
     EventData d(e);
     const Uuid user = d.uuid("user_id");
     ctx.decryptor.shred(tx, user);
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "UPDATE users SET email = NULL, display_name = NULL, alias = NULL, status = 'erased',"
         " suspended_at = $2::timestamptz, erased_at = $2::timestamptz,"
         " erasure_requested_at = NULL, erasure_grounds = NULL, two_factor_enabled = false"
         " WHERE user_id = $1::uuid",
         user.str(), format_rfc3339(e.occurred_at));
-    tx.exec_params0("DELETE FROM credentials WHERE user_id = $1::uuid", user.str());
-    tx.exec_params0("DELETE FROM recovery_codes WHERE user_id = $1::uuid", user.str());
-    tx.exec_params0("DELETE FROM client_profiles WHERE user_id = $1::uuid", user.str());
+    exec_prepared_sql0(tx, "DELETE FROM credentials WHERE user_id = $1::uuid", user.str());
+    exec_prepared_sql0(tx, "DELETE FROM recovery_codes WHERE user_id = $1::uuid", user.str());
+    exec_prepared_sql0(tx, "DELETE FROM client_profiles WHERE user_id = $1::uuid", user.str());
     // Identity data outside the log: the email claim (a hash of the address; releasing it also
     // lets the person register again) and any refresh tokens.
-    tx.exec_params0("DELETE FROM identity.email_claims WHERE user_id = $1::uuid", user.str());
-    tx.exec_params0("DELETE FROM identity.refresh_tokens WHERE user_id = $1::uuid", user.str());
+    exec_prepared_sql0(tx, "DELETE FROM identity.email_claims WHERE user_id = $1::uuid",
+                       user.str());
+    exec_prepared_sql0(tx, "DELETE FROM identity.refresh_tokens WHERE user_id = $1::uuid",
+                       user.str());
     announce_status_change(tx, user.str());
   }
 
@@ -207,7 +218,8 @@ class UsersProjection final : public Projection {
                preferences = field("preferences"), alias = field("alias");
     const std::string language = d.str("preferred_language");
     const bool anonymous = d.boolean("anonymous");
-    tx.exec_params0(
+    exec_prepared_sql0(
+        tx,
         "INSERT INTO client_profiles (user_id, picture_url, bio, address, preferences,"
         " preferred_language, anonymous, alias, updated_at)"
         " VALUES ($1::uuid, $2, $3, $4, $5::jsonb, nullif($6, ''), $7, $8, $9::timestamptz)"
@@ -217,8 +229,8 @@ class UsersProjection final : public Projection {
         " alias = EXCLUDED.alias, updated_at = EXCLUDED.updated_at",
         user.str(), picture, bio, address, preferences, language, anonymous, alias,
         format_rfc3339(e.occurred_at));
-    tx.exec_params0("UPDATE users SET anonymous = $2, alias = $3 WHERE user_id = $1::uuid",
-                    user.str(), anonymous, alias);
+    exec_prepared_sql0(tx, "UPDATE users SET anonymous = $2, alias = $3 WHERE user_id = $1::uuid",
+                       user.str(), anonymous, alias);
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <stdexcept>
 
@@ -247,6 +248,52 @@ std::optional<SubjectKey> SubjectKeyring::find(const Uuid& subject) {
   if (stored.erased()) forget(subject);
   if (stored.key) remember(subject, *stored.key, epoch);
   return std::move(stored.key);
+}
+
+void SubjectKeyring::prefetch(const std::vector<Uuid>& subjects) {
+  std::vector<Uuid> wanted;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : subjects)
+      if (!index_.contains(s) && !erased_.contains(s)) wanted.push_back(s);
+  }
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  // More than the cache holds would only evict what was just loaded.
+  if (wanted.size() > capacity_) wanted.resize(capacity_);
+  if (wanted.empty()) return;
+  std::string array(1, '{');
+  for (const auto& s : wanted) {
+    if (array.size() > 1) array += ',';
+    array += s.str();
+  }
+  array += '}';
+  const uint64_t epoch = erase_epoch();
+  std::vector<std::pair<Uuid, SubjectKey>> keys;
+  std::vector<Uuid> erased;
+  with_connection_([&](pqxx::connection& connection) {
+    pqxx::read_transaction tx(connection);
+    // libpqxx 6 has no array parameters: the array travels as its text form.
+    const pqxx::result rows = tx.exec_params(
+        "SELECT subject::text, encode(key, 'hex') FROM identity.subject_keys"
+        " WHERE subject = ANY($1::uuid[])",
+        array);
+    for (const auto& row : rows) {
+      auto subject = Uuid::parse(row[0].c_str());
+      if (!subject) continue;
+      if (row[1].is_null()) {
+        erased.push_back(*subject);
+        continue;
+      }
+      auto key = key_from_hex(row[1].as<std::string>());
+      if (!key) throw std::runtime_error("identity.subject_keys holds a key of the wrong size");
+      keys.emplace_back(*subject, std::move(*key));
+    }
+  });
+  // Remembered before the tombstones are applied: forget() moves the epoch on, after which
+  // remember() (rightly, for a concurrent reader) caches nothing read before it.
+  for (const auto& [subject, key] : keys) remember(subject, key, epoch);
+  for (const auto& subject : erased) forget(subject);
 }
 
 void SubjectKeyring::erase(const Uuid& subject) {

@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "domain/uuid.hpp"
 
@@ -112,6 +113,11 @@ class SubjectKeyring {
   SubjectKey get_or_create(const Uuid& subject);
   // nullopt when the subject has no key (never had one, or it was erased).
   std::optional<SubjectKey> find(const Uuid& subject);
+  // Loads into the cache, in one query, the keys of those of `subjects` it does not hold: a
+  // projector's batch about thousands of subjects would otherwise fetch them one round trip
+  // each. Tombstones are remembered as erasures; no key is created. At most the cache's
+  // capacity is loaded.
+  void prefetch(const std::vector<Uuid>& subjects);
   // Crypto-shredding: replaces the stored key by a tombstone (shred_subject_key), announces
   // it, and drops the cached copy.
   void erase(const Uuid& subject);
