@@ -124,8 +124,23 @@ void CommandProcessor::report_state_locked() {
   probe_->state(streams, ids, dedupe_bytes);
 }
 
-void CommandProcessor::rebuild(Owned& owned) {
-  owned.state = rebuild_state(owned.lease->partition());
+void CommandProcessor::abandon(Owned& owned) {
+  owned.state.reset();
+  consumer_->seek(owned.lease->partition(), owned.lease->consumed());
+}
+
+bool CommandProcessor::restore(Owned& owned) {
+  const auto p = owned.lease->partition();
+  try {
+    owned.state = rebuild_state(p);
+    return true;
+  } catch (const std::exception& e) {
+    logging::warn("processor",
+                  "cannot rebuild partition " + std::to_string(p.value()) + " yet: " + e.what());
+    // Whatever was polled for it meanwhile is read again once it can be rebuilt.
+    consumer_->seek(p, owned.lease->consumed());
+    return false;
+  }
 }
 
 std::unique_ptr<PartitionState> CommandProcessor::rebuild_state(log::PartitionId p) {
@@ -164,12 +179,24 @@ void CommandProcessor::run_once() {
   std::map<int32_t, std::vector<const log::Record*>> by_partition;
   for (auto& r : *records) by_partition[r.partition.value()].push_back(&r);
   std::vector<Decided> decided;
-  for (auto& [p, recs] : by_partition) {
-    std::unique_lock lock(owned_mutex_);
-    auto it = owned_.find(p);
-    if (it == owned_.end()) continue;  // revoked while polling
-    lock.unlock();
-    decided.push_back(decide(it->second, recs));
+  std::vector<Owned*> touched;
+  try {
+    for (auto& [p, recs] : by_partition) {
+      std::unique_lock lock(owned_mutex_);
+      auto it = owned_.find(p);
+      if (it == owned_.end()) continue;  // revoked while polling
+      lock.unlock();
+      Owned& owned = it->second;
+      // A partition whose state was dropped after a failed commit is rebuilt first; while it
+      // cannot be, its commands wait (re-read from the committed position).
+      if (!owned.state && !restore(owned)) continue;
+      touched.push_back(&owned);
+      decided.push_back(decide(owned, recs));
+    }
+  } catch (...) {
+    // Nothing of this poll is committed, yet the states it touched have moved on.
+    for (Owned* owned : touched) abandon(*owned);
+    throw;
   }
   commit_decided(decided);
   std::lock_guard lock(owned_mutex_);
@@ -211,7 +238,11 @@ void CommandProcessor::commit_decided(std::vector<Decided>& decided) {
   commits.reserve(decided.size());
   for (auto& d : decided) commits.push_back({d.owned->lease.get(), &d.out, d.consumed});
   auto started = std::chrono::steady_clock::now();
-  auto committed = consumer_->commit_together(commits);
+  log::Result<std::vector<std::vector<log::Position>>> committed =
+      commit_fault_pending_ ? log::Result<std::vector<std::vector<log::Position>>>(unexpected(
+                                  log::LogError{"fault injection: the commit failed", true, false}))
+                            : consumer_->commit_together(commits);
+  commit_fault_pending_ = false;
   probe_->commit(std::chrono::steady_clock::now() - started, committed.has_value());
   if (committed) {
     bool appended = false;
@@ -225,23 +256,25 @@ void CommandProcessor::commit_decided(std::vector<Decided>& decided) {
     }
     return;
   }
-  // Nothing was committed, but the in-memory states already moved on: rebuild each from the
-  // log and re-read its commands. A partition that has a newer owner is dropped; an empty
-  // commit of its last position (which changes nothing) tells which ones that are.
+  // Nothing was committed, but the in-memory states already moved on: drop them and go back to
+  // the committed positions first, so no later step can decide on (or skip past) commands that
+  // were never committed. A partition that has a newer owner is then dropped (an empty commit
+  // of its last position, which changes nothing, tells which ones); the rest are rebuilt from
+  // the log, or at the next poll if that fails now.
   logging::warn("processor", "commit of " + std::to_string(decided.size()) +
                                  " partition(s) failed: " + committed.error().message);
+  for (auto& d : decided) abandon(*d.owned);
   for (auto& d : decided) {
     const auto p = d.owned->lease->partition();
     if (committed.error().fenced) {
       auto probe = d.owned->lease->commit({}, d.owned->lease->consumed());
       if (!probe && probe.error().fenced) {
         std::lock_guard lock(owned_mutex_);
-        owned_.erase(p.value());
+        owned_.erase(p.value());  // d.owned dangles from here on
         continue;
       }
     }
-    rebuild(*d.owned);
-    consumer_->seek(p, d.owned->lease->consumed());
+    restore(*d.owned);
   }
 }
 

@@ -22,7 +22,9 @@ struct ProcessorOptions {
   std::chrono::milliseconds poll_wait{200};
   DedupeLimits dedupe;
   size_t rebuild_threads = 0;  // partitions rebuilt side by side on assignment; 0: per core, 2..8
-  std::string fault;  // "processor_crash_after_append": _Exit right after a commit with events
+  // Test hooks: "processor_crash_after_append" _Exits right after a commit with events;
+  // "processor_commit_fails_once" fails the first commit without committing anything.
+  std::string fault;
 };
 
 class ProcessorProbe;
@@ -46,9 +48,13 @@ class CommandProcessor : public log::RebalanceListener {
  private:
   struct Owned {
     std::unique_ptr<log::PartitionLease> lease;
-    std::unique_ptr<PartitionState> state;
+    std::unique_ptr<PartitionState> state;  // null after a failed commit until restored
   };
-  void rebuild(Owned& owned);
+  // Drops a partition's state and goes back to its committed position (after a failed commit).
+  void abandon(Owned& owned);
+  // Rebuilds an abandoned partition's state from the events log (its reads already start at the
+  // committed position); false (state left empty, retried at the next poll) if it cannot now.
+  bool restore(Owned& owned);
   std::unique_ptr<PartitionState> rebuild_state(log::PartitionId p);
   size_t rebuild_threads() const;
   void report_state_locked();  // gauges of owned partitions and their state; owned_mutex_ held
@@ -69,6 +75,7 @@ class CommandProcessor : public log::RebalanceListener {
   mutable std::mutex owned_mutex_;  // guards owned_ against readers of owned_partitions()
   std::unique_ptr<ProcessorProbe> probe_;
   std::atomic<bool> running_{false};
+  bool commit_fault_pending_ = options_.fault == "processor_commit_fails_once";
   std::thread thread_;
 };
 

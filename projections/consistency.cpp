@@ -80,6 +80,7 @@ struct ConsistencyWatcher::State {
   // partition -> events applied by the slowest projection.
   std::map<int32_t, int64_t> applied;
   bool fresh = false;  // `applied` was loaded at least once since start
+  std::chrono::steady_clock::time_point loaded_at{};  // of the last successful load
   // projection.read_model_versions as of the last load (read after the checkpoints, so never
   // older than the changes the checkpoints include).
   std::map<std::string, uint64_t, std::less<>> versions;
@@ -132,6 +133,7 @@ struct ConsistencyWatcher::State {
             applied = std::move(loaded.applied);
             versions = std::move(loaded.versions);
             fresh = true;
+            loaded_at = std::chrono::steady_clock::now();
           }
           changed.notify_all();
           // Woken by a projector's commit; the timeout is a fallback for a missed NOTIFY.
@@ -169,7 +171,11 @@ void ConsistencyWatcher::stop() {
 
 std::optional<uint64_t> ConsistencyWatcher::version(std::string_view projection) const {
   std::lock_guard lock(state_->mutex);
-  if (!state_->fresh) return std::nullopt;
+  // Loads come at least every 100 ms; a watcher that has not loaded for much longer is stuck
+  // (a hung connection), and its versions can no longer be trusted.
+  constexpr auto kStale = std::chrono::seconds(2);
+  if (!state_->fresh || std::chrono::steady_clock::now() - state_->loaded_at > kStale)
+    return std::nullopt;
   auto it = state_->versions.find(projection);
   return it == state_->versions.end() ? 0 : it->second;
 }

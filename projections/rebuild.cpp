@@ -264,7 +264,7 @@ RebuildResult rebuild_projections(pg::PgPool& pool, log::Log& log, FieldDecrypto
     }
   }
   tx.exec0("DROP SCHEMA " + tx.quote_name(built) + " CASCADE");
-  bump_read_model_versions(tx, {name});
+  bump_read_model_versions(tx, std::set<std::string>(names.begin(), names.end()));
   tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
   tx.commit();
 

@@ -37,6 +37,18 @@ PartitionVerification verify_partition(log::Log& log, int32_t partition, int64_t
                    }
                    return !abandon.load(std::memory_order_relaxed);
                  });
+  // On a dense-offset engine every offset below the end holds a record: a partition that ends
+  // early lost its last records (nothing after them links back to notice otherwise).
+  if (log.dense_offsets() && !abandon.load(std::memory_order_relaxed) &&
+      walk.last_offset() + 1 < end) {
+    const int64_t missing_from = walk.last_offset() + 1;
+    ++result.problems;
+    if (!result.first_problem)
+      result.first_problem = ChainProblem{
+          ChainFault::missing_offsets, partition, missing_from, "",
+          "no record at offsets " + std::to_string(missing_from) + ".." + std::to_string(end - 1) +
+              " (the partition's end is " + std::to_string(end) + ")"};
+  }
   // A checkpoint beyond the records the partition holds is itself a broken promise.
   if (checkpoint && walk.events_checked() == 0) {
     ++result.problems;

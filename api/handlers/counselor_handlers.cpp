@@ -97,9 +97,11 @@ HandlerResult list_counselors(AppContext& app, const HttpRequest& req, const Pat
   f.page = static_cast<int>(page->value_or(1));
   f.per_page = static_cast<int>(per_page->value_or(20));
   // Served from the api process's cache while the counselors read model is unchanged. Read
-  // after the Consistency-Token wait, the version includes the caller's own changes.
-  const auto version =
-      app.counselor_search_cache && app.watcher ? app.watcher->version("counselors") : std::nullopt;
+  // after the Consistency-Token wait, the version includes the caller's own changes; a wait
+  // that timed out cannot vouch for it, so such a request queries.
+  const auto version = app.counselor_search_cache && app.watcher && *waited
+                           ? app.watcher->version("counselors")
+                           : std::nullopt;
   const std::string key = version ? counselor_search_key(f) : std::string();
   if (version) {
     if (auto hit = app.counselor_search_cache->find(key, *version))

@@ -230,6 +230,20 @@ class AuditTest(unittest.TestCase):
                 result = harness.run_counsel(["log", "check", *flags], timeout=120)
                 self.assertEqual(result.returncode, 1, result.stdout)
                 self.assertIn(f"partition {partition} offset {offset}", result.stdout)
+        # The partition's last record deleted: nothing after it links back, but the partition's
+        # end says where records must be.
+        with self.subTest("missing tail"):
+            last = events[-1]["offset"]
+            copy = harness.TestDatabase("audit_tail")
+            harness.psql(f'DROP DATABASE "{copy.name}"')
+            harness.psql(f'CREATE DATABASE "{copy.name}" TEMPLATE "{self.db.name}"')
+            copy.query(f"DELETE FROM log.records WHERE topic = 2 AND partition = {partition}"
+                       f" AND \"offset\" = {last}")
+            flags = ["--db", copy.conninfo, *harness.log_flags()]
+            result = harness.run_counsel(["audit", "verify", *flags], timeout=120)
+            self.assertEqual(result.returncode, 1, f"{result.stdout}\n{result.stderr}")
+            self.assertRegex(result.stdout,
+                             rf"BROKEN partition {partition} offset {last}\b.*: missing_offsets")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // processors.
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
 #include <thread>
 
 #include "api/command_bus.hpp"
@@ -93,6 +94,51 @@ BOOST_DATA_TEST_CASE(accepts_rejects_and_dedupes_redelivered_commands, data::mak
   BOOST_TEST(compute_event_hash(*e) == e->hash);
   BOOST_TEST((e->command_id == cmd.id));
 
+  bus.stop();
+  processor.stop();
+}
+
+// A group commit that fails (here by injection, as a lost connection would) commits nothing,
+// so the processor must forget what it decided: every command is answered once, by its first
+// real outcome, with one copy of its events; none is lost and none is taken for a duplicate.
+BOOST_DATA_TEST_CASE(a_failed_commit_loses_and_repeats_nothing, data::make(log_engines()), engine) {
+  counsel::testing::TestDatabase db;
+  TestLog log(engine, db, 4);
+  commands::ProcessorOptions options;
+  options.fault = "processor_commit_fails_once";
+  commands::CommandProcessor processor(*log, options);
+  processor.start();
+  api::CommandBus bus(*log);
+  bus.start();
+
+  constexpr int kUsers = 12;
+  std::vector<commands::Command> sent;
+  for (int i = 0; i < kUsers; ++i) sent.push_back(register_command(UserId{new_uuid_v7()}));
+  std::vector<std::optional<commands::CommandResult>> results(kUsers);
+  {
+    // Side by side, so that the first poll (whose commit fails) holds several partitions.
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kUsers; ++i) {
+      clients.emplace_back([&, i] {
+        auto r = bus.submit(sent[static_cast<size_t>(i)], 30s);
+        if (r) results[static_cast<size_t>(i)] = *r;
+      });
+    }
+    for (auto& t : clients) t.join();
+  }
+  for (int i = 0; i < kUsers; ++i) {
+    BOOST_TEST_CONTEXT("command " << i) {
+      BOOST_REQUIRE(results[static_cast<size_t>(i)].has_value());
+      BOOST_TEST(results[static_cast<size_t>(i)]->accepted);
+      BOOST_TEST(!results[static_cast<size_t>(i)]->duplicate);
+    }
+  }
+  BOOST_TEST(count_events(*log) == static_cast<size_t>(kUsers));
+  // The rebuilt state remembers what was committed: a redelivery is a duplicate.
+  auto again = bus.submit(sent.front(), 20s);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(count_events(*log) == static_cast<size_t>(kUsers));
   bus.stop();
   processor.stop();
 }
