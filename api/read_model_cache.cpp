@@ -3,19 +3,23 @@
 namespace counsel::api {
 
 std::optional<std::string> ReadModelCache::find(const std::string& key, uint64_t version) {
-  std::lock_guard lock(mutex_);
-  auto it = index_.find(key);
-  if (it == index_.end() || it->second->version != version) {
-    ++misses_;
-    return std::nullopt;
+  std::shared_ptr<const std::string> json;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(key);
+    if (it == index_.end() || it->second->version != version) {
+      ++misses_;
+      return std::nullopt;
+    }
+    order_.splice(order_.begin(), order_, it->second);
+    ++hits_;
+    json = it->second->json;
   }
-  order_.splice(order_.begin(), order_, it->second);
-  ++hits_;
-  return it->second->json;
+  return *json;
 }
 
 void ReadModelCache::store(const std::string& key, uint64_t version, std::string json) {
-  Entry entry{key, version, std::move(json)};
+  Entry entry{key, version, std::make_shared<const std::string>(std::move(json))};
   const size_t size = cost(entry);
   if (size > limits_.max_bytes || limits_.max_entries == 0) return;
   std::lock_guard lock(mutex_);

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,12 +44,12 @@ class ReadModelCache {
   struct Entry {
     std::string key;
     uint64_t version = 0;
-    std::string json;
+    std::shared_ptr<const std::string> json;  // shared, so a hit copies it outside the lock
   };
   using Order = std::list<Entry>;  // most recently used first
 
   void erase(Order::iterator it);
-  static size_t cost(const Entry& e) { return e.key.size() + e.json.size() + 64; }
+  static size_t cost(const Entry& e) { return e.key.size() + e.json->size() + 64; }
 
   const Limits limits_;
   mutable std::mutex mutex_;

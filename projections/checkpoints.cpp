@@ -71,6 +71,14 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
     next += sep + std::to_string(m.next);
     applied += sep + std::to_string(m.applied);
   }
+  // The existing rows locked in key order first, as the one-row-at-a-time moves used to: two
+  // projector owners overlapping at a handover then wait for each other instead of deadlocking.
+  tx.exec_params(
+      "SELECT 1 FROM projection.checkpoints c"
+      " JOIN unnest($1::text[], $2::int[]) AS m(projection, partition)"
+      "  ON c.projection = m.projection AND c.partition = m.partition"
+      " ORDER BY c.projection, c.partition FOR UPDATE OF c",
+      text_array_literal(names), int_array_literal(partitions));
   // First moves (expected 0) may find no row yet; a concurrent first writer makes their WHERE
   // fail. The two halves touch different rows, so one statement can carry both.
   const auto r = tx.exec_params(

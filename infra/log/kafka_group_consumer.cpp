@@ -209,7 +209,14 @@ class GroupSession {
       return unexpected(transaction_failed(std::move(error), first, "send offsets"));
     }
     if (config_.before_transaction_commit) config_.before_transaction_commit();
-    if (ErrorHandle error{rd_kafka_commit_transaction(producer, timeout_ms())}) {
+    // A retriable error (a timeout, a coordinator move) leaves the outcome open: the commit may
+    // have gone through, which an abort could not undo. Committing again finishes the same
+    // transaction either way, as librdkafka prescribes.
+    constexpr int kCommitAttempts = 3;
+    for (int attempt = 1;; ++attempt) {
+      ErrorHandle error{rd_kafka_commit_transaction(producer, timeout_ms())};
+      if (!error) break;
+      if (rd_kafka_error_is_retriable(error.get()) && attempt < kCommitAttempts) continue;
       return unexpected(transaction_failed(std::move(error), first, "commit"));
     }
     // commit_transaction flushed, so the reports are in; this only serves their callbacks.
