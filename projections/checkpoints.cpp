@@ -2,13 +2,24 @@
 
 namespace counsel::projections {
 
-std::string int_array_literal(const std::vector<int32_t>& values) {
+namespace {
+template <class Int>
+std::string integer_array_literal(const std::vector<Int>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {
     if (i) out += ',';
     out += std::to_string(values[i]);
   }
   return out + "}";
+}
+}  // namespace
+
+std::string int_array_literal(const std::vector<int32_t>& values) {
+  return integer_array_literal(values);
+}
+
+std::string int_array_literal(const std::vector<int64_t>& values) {
+  return integer_array_literal(values);
 }
 
 std::string text_array_literal(const std::vector<std::string>& values) {
@@ -61,15 +72,13 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
   if (moves.empty()) return true;
   std::vector<std::string> names;
   std::vector<int32_t> partitions;
-  std::string expected = "{", next = "{", applied = "{";
-  for (size_t i = 0; i < moves.size(); ++i) {
-    const auto& m = moves[i];
+  std::vector<int64_t> expected, next, applied;
+  for (const auto& m : moves) {
     names.push_back(m.projection);
     partitions.push_back(m.partition);
-    const char* sep = i ? "," : "";
-    expected += sep + std::to_string(m.expected);
-    next += sep + std::to_string(m.next);
-    applied += sep + std::to_string(m.applied);
+    expected.push_back(m.expected);
+    next.push_back(m.next);
+    applied.push_back(m.applied);
   }
   // The existing rows locked in key order first, as the one-row-at-a-time moves used to: two
   // projector owners overlapping at a handover then wait for each other instead of deadlocking.
@@ -100,8 +109,8 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
       "   AND c.partition = m.partition AND c.next_offset = m.expected"
       "  RETURNING 1)"
       " SELECT (SELECT count(*) FROM first_moves) + (SELECT count(*) FROM later_moves)",
-      text_array_literal(names), int_array_literal(partitions), expected + "}", next + "}",
-      applied + "}");
+      text_array_literal(names), int_array_literal(partitions), int_array_literal(expected),
+      int_array_literal(next), int_array_literal(applied));
   return r[0][0].as<int64_t>() == static_cast<int64_t>(moves.size());
 }
 

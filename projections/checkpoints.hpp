@@ -45,6 +45,7 @@ void store_checkpoint(pqxx::transaction_base& tx, const std::string& projection,
 
 // "{1,2,3}": libpqxx 6 has no array parameters.
 std::string int_array_literal(const std::vector<int32_t>& values);
+std::string int_array_literal(const std::vector<int64_t>& values);
 std::string text_array_literal(const std::vector<std::string>& values);
 
 }  // namespace counsel::projections

@@ -138,16 +138,14 @@ class GroupSession {
 
   Result<std::vector<Position>> commit(const LeaseState& lease, PartitionId partition,
                                        const std::vector<OutRecord>& records, Offset consumed) {
-    auto committed = commit({Share{&lease, partition, &records, consumed}});
-    if (!committed) return unexpected(committed.error());
-    return std::move(committed->front());
+    return commit({Share{&lease, partition, &records, consumed}});
   }
 
-  // Every share's records and consumed position in one transaction, all or nothing.
-  Result<std::vector<std::vector<Position>>> commit(const std::vector<Share>& shares) {
+  // Every share's records and consumed position in one transaction, all or nothing. Returns the
+  // records' positions in share order.
+  Result<std::vector<Position>> commit(const std::vector<Share>& shares) {
     std::lock_guard lock(commit_mutex_);
-    std::vector<std::vector<Position>> out(shares.size());
-    if (shares.empty()) return out;
+    if (shares.empty()) return std::vector<Position>{};
     const PartitionId first = shares.front().partition;
     for (const auto& share : shares) {
       if (share.lease->revoked || retired_)
@@ -174,11 +172,7 @@ class GroupSession {
       rd_kafka_topic_partition_list_add(offsets.get(), group_topic.c_str(), share.partition.value())
           ->offset = share.consumed.value();
     }
-    if (records.empty()) {
-      auto done = commit_offsets_only(first, offsets.get());
-      if (!done) return unexpected(done.error());
-      return out;
-    }
+    if (records.empty()) return commit_offsets_only(first, offsets.get());
 
     if (auto ready = ensure_producer(); !ready) return unexpected(ready.error());
     rd_kafka_t* producer = producer_->get();
@@ -230,15 +224,7 @@ class GroupSession {
                   "offset commit after the transaction failed: " +
                       std::string(rd_kafka_err2str(plain_commit)));
     }
-    const auto positions = batch->positions();
-    size_t next = 0;
-    for (size_t i = 0; i < shares.size(); ++i) {
-      const size_t n = shares[i].records->size();
-      out[i].assign(positions.begin() + static_cast<std::ptrdiff_t>(next),
-                    positions.begin() + static_cast<std::ptrdiff_t>(next + n));
-      next += n;
-    }
-    return out;
+    return batch->positions();
   }
 
  private:
@@ -476,10 +462,9 @@ class KafkaGroupConsumer : public GroupConsumer {
       leases.push_back(lease);
     }
     auto committed = session_->commit(shares);
-    if (committed) {
-      for (size_t i = 0; i < leases.size(); ++i) leases[i]->committed(commits[i].consumed);
-    }
-    return committed;
+    if (!committed) return unexpected(committed.error());
+    for (size_t i = 0; i < leases.size(); ++i) leases[i]->committed(commits[i].consumed);
+    return positions_per_commit(*committed, commits);
   }
 
   void seek(PartitionId partition, Offset offset) override {

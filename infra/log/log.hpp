@@ -108,6 +108,10 @@ struct LeaseCommit {
   Offset consumed;
 };
 
+// A group commit's positions, one per record in commit order, handed back per commit.
+std::vector<std::vector<Position>> positions_per_commit(const std::vector<Position>& positions,
+                                                        const std::vector<LeaseCommit>& commits);
+
 // Called from inside GroupConsumer::poll, on the polling thread (as librdkafka does).
 class RebalanceListener {
  public:

@@ -534,8 +534,7 @@ class PostgresGroupConsumer : public GroupConsumer {
 
   Result<std::vector<std::vector<Position>>> commit_together(
       const std::vector<LeaseCommit>& commits) override {
-    std::vector<std::vector<Position>> out(commits.size());
-    if (commits.empty()) return out;
+    if (commits.empty()) return std::vector<std::vector<Position>>{};
     std::vector<PostgresPartitionLease*> leases;
     std::vector<const OutRecord*> records;
     std::vector<int32_t> partitions;
@@ -569,16 +568,9 @@ class PostgresGroupConsumer : public GroupConsumer {
       if (batch->count > 0) positions = run_append(tx, *batch);
       tx.exec_prepared("log_store_positions", group_, int_array(partitions), int_array(consumed));
       tx.commit();
-      size_t next = 0;
-      for (size_t i = 0; i < commits.size(); ++i) {
-        const size_t n = commits[i].records->size();
-        out[i].assign(positions.begin() + static_cast<std::ptrdiff_t>(next),
-                      positions.begin() + static_cast<std::ptrdiff_t>(next + n));
-        next += n;
-        leases[i]->committed(commits[i].consumed);
-      }
+      for (size_t i = 0; i < commits.size(); ++i) leases[i]->committed(commits[i].consumed);
       if (!positions.empty()) notify_appended(*connection, records, positions);
-      return out;
+      return positions_per_commit(positions, commits);
     } catch (const std::exception& e) {
       return unexpected(to_log_error(e));
     }

@@ -86,6 +86,31 @@ std::string key_elsewhere(const Log& log, int partition) {
   }
 }
 
+// Two members of the processor group: member 1 joins first and takes every partition, then
+// member 2 joins and they share them 8/8.
+struct SplitGroup {
+  SplitGroup(const std::string& engine, TestDatabase& db)
+      : log1(engine, db, partitions, "member-1"), log2(log1.open_member("member-2")) {
+    consumer1 = log1->join_group(Topic::commands, "processor", listener1);
+    BOOST_REQUIRE_MESSAGE(
+        poll_until(
+            {consumer1.get()}, [&] { return listener1.owned() == 16; }, log1.rebalance_limit()),
+        "member 1 owns " << listener1.owned());
+    consumer2 = log2->join_group(Topic::commands, "processor", listener2);
+    BOOST_REQUIRE_MESSAGE(poll_until(
+                              {consumer1.get(), consumer2.get()},
+                              [&] { return listener1.owned() == 8 && listener2.owned() == 8; },
+                              log1.rebalance_limit()),
+                          "split is " << listener1.owned() << "/" << listener2.owned());
+  }
+  TestLog log1;
+  std::unique_ptr<Log> log2;
+  RecordingListener listener1;
+  RecordingListener listener2;
+  std::unique_ptr<GroupConsumer> consumer1;
+  std::unique_ptr<GroupConsumer> consumer2;
+};
+
 // A waiting reader must be woken by the append, not by its 5 s poll timeout: NOTIFY wakes a
 // postgres reader at once; a Kafka broker answers a waiting fetch as soon as data arrives (the
 // mock after fetch.wait.max.ms, 10 ms there). Typical latencies are a few milliseconds; the
@@ -289,23 +314,8 @@ BOOST_DATA_TEST_CASE(a_waiting_reader_wakes_promptly_on_append, data::make(log_e
 BOOST_DATA_TEST_CASE(group_members_split_partitions_and_take_over, data::make(log_engines()),
                      engine) {
   TestDatabase db;
-  TestLog log1(engine, db, partitions, "member-1");
-  auto log2 = log1.open_member("member-2");
-  RecordingListener listener1;
-  RecordingListener listener2;
-
-  auto consumer1 = log1->join_group(Topic::commands, "processor", listener1);
-  BOOST_REQUIRE_MESSAGE(
-      poll_until(
-          {consumer1.get()}, [&] { return listener1.owned() == 16; }, log1.rebalance_limit()),
-      "member 1 owns " << listener1.owned());
-
-  auto consumer2 = log2->join_group(Topic::commands, "processor", listener2);
-  BOOST_REQUIRE_MESSAGE(
-      poll_until(
-          {consumer1.get(), consumer2.get()},
-          [&] { return listener1.owned() == 8 && listener2.owned() == 8; }, log1.rebalance_limit()),
-      "split is " << listener1.owned() << "/" << listener2.owned());
+  SplitGroup group(engine, db);
+  auto& [log1, log2, listener1, listener2, consumer1, consumer2] = group;
   std::set<int> union_of_both = listener1.partitions_owned();
   for (int p : listener2.partitions_owned()) BOOST_TEST(union_of_both.insert(p).second);
   BOOST_TEST(union_of_both.size() == 16u);
@@ -461,19 +471,8 @@ BOOST_DATA_TEST_CASE(a_group_commit_spans_partitions_all_or_nothing, data::make(
 BOOST_DATA_TEST_CASE(a_group_commit_naming_a_fenced_lease_leaves_nothing, data::make(log_engines()),
                      engine) {
   TestDatabase db;
-  TestLog log1(engine, db, partitions, "member-1");
-  auto log2 = log1.open_member("member-2");
-  RecordingListener listener1;
-  RecordingListener listener2;
-  auto consumer1 = log1->join_group(Topic::commands, "processor", listener1);
-  BOOST_REQUIRE(poll_until(
-      {consumer1.get()}, [&] { return listener1.owned() == 16; }, log1.rebalance_limit()));
-  auto consumer2 = log2->join_group(Topic::commands, "processor", listener2);
-  BOOST_REQUIRE_MESSAGE(
-      poll_until(
-          {consumer1.get(), consumer2.get()},
-          [&] { return listener1.owned() == 8 && listener2.owned() == 8; }, log1.rebalance_limit()),
-      "split is " << listener1.owned() << "/" << listener2.owned());
+  SplitGroup group(engine, db);
+  auto& [log1, log2, listener1, listener2, consumer1, consumer2] = group;
 
   // Member 1 stalled across the rebalance: it still holds its old lease on q (member 2's now)
   // beside a lease on r it still owns, and commits both as one poll's work.
@@ -506,19 +505,8 @@ BOOST_DATA_TEST_CASE(a_group_commit_naming_a_fenced_lease_leaves_nothing, data::
 
 BOOST_DATA_TEST_CASE(a_revoked_lease_is_fenced, data::make(log_engines()), engine) {
   TestDatabase db;
-  TestLog log1(engine, db, partitions, "member-1");
-  auto log2 = log1.open_member("member-2");
-  RecordingListener listener1;
-  RecordingListener listener2;
-  auto consumer1 = log1->join_group(Topic::commands, "processor", listener1);
-  BOOST_REQUIRE(poll_until(
-      {consumer1.get()}, [&] { return listener1.owned() == 16; }, log1.rebalance_limit()));
-  auto consumer2 = log2->join_group(Topic::commands, "processor", listener2);
-  BOOST_REQUIRE_MESSAGE(
-      poll_until(
-          {consumer1.get(), consumer2.get()},
-          [&] { return listener1.owned() == 8 && listener2.owned() == 8; }, log1.rebalance_limit()),
-      "split is " << listener1.owned() << "/" << listener2.owned());
+  SplitGroup group(engine, db);
+  auto& [log1, log2, listener1, listener2, consumer1, consumer2] = group;
 
   // Member 1 still holds the lease it had on a partition that now belongs to member 2, as a
   // stalled owner would: committing with it must fail and leave no trace.
