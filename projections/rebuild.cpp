@@ -54,12 +54,13 @@ void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
                 std::map<int32_t, int64_t>* counts = nullptr) {
   chunk = std::max<size_t>(chunk, 1);
   std::vector<log::Record> pending;
+  auto reader = log.reader();
   for (const auto& [p, end] : to) {
     const int64_t begin = from.count(p) ? from.at(p) : 0;
     int64_t expected = begin;
     auto read = log::read_partition_range(
-        log, log::Topic::events, log::PartitionId{p}, log::Offset{begin}, log::Offset{end}, chunk,
-        [&](std::vector<log::Record>& records) {
+        *reader, log::Topic::events, log::PartitionId{p}, log::Offset{begin}, log::Offset{end},
+        chunk, [&](std::vector<log::Record>& records) {
           for (auto& r : records) {
             if (r.offset.value() != expected && log.dense_offsets()) {
               throw std::runtime_error("events log partition " + std::to_string(p) +

@@ -193,8 +193,9 @@ ReplayReport replay_events(log::Log& log, const ReplayOptions& options, std::ost
     }
   }
   if (options.format == ReplayFormat::csv) write_csv_header(out);
+  auto reader = log.reader();
   for (auto& r : ranges) {
-    read_partition(log, r.partition, r.from, r.end, kBatchSize,
+    read_partition(*reader, r.partition, r.from, r.end, kBatchSize,
                    [&](const std::vector<log::Record>& batch) {
                      for (auto& rec : batch) {
                        ++state.events_read;

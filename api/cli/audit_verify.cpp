@@ -18,7 +18,8 @@ namespace {
 // enough that each walking thread holds a few megabytes.
 constexpr size_t kReadBatch = 5000;
 
-PartitionVerification verify_partition(log::Log& log, int32_t partition, int64_t end,
+PartitionVerification verify_partition(log::Log& log, log::LogReader& reader, int32_t partition,
+                                       int64_t end,
                                        const std::optional<ChainCheckpoint>& checkpoint,
                                        const std::atomic<bool>& abandon) {
   PartitionChainWalk walk(partition, log.dense_offsets(), checkpoint);
@@ -26,7 +27,7 @@ PartitionVerification verify_partition(log::Log& log, int32_t partition, int64_t
   result.partition = partition;
   result.from_offset = walk.start_offset();
   std::vector<ChainProblem> problems;
-  read_partition(log, partition, walk.start_offset(), end, kReadBatch,
+  read_partition(reader, partition, walk.start_offset(), end, kReadBatch,
                  [&](const std::vector<log::Record>& batch) {
                    for (auto& rec : batch) {
                      problems.clear();
@@ -90,14 +91,17 @@ AuditVerifyReport verify_event_chains(log::Log& log, const std::vector<ChainChec
   std::atomic<int32_t> next_partition{0};
   std::atomic<bool> abandon{false};
   auto walk_partitions = [&] {
+    // One reader per thread, kept across its partitions.
+    std::unique_ptr<log::LogReader> reader;
     for (int32_t p = next_partition++; p < partition_count && !abandon; p = next_partition++) {
       Outcome outcome;
       try {
         std::optional<ChainCheckpoint> checkpoint;
         for (auto& c : trusted)
           if (c.partition == p) checkpoint = c;
+        if (!reader) reader = log.reader();
         outcome.result =
-            verify_partition(log, p, ends[static_cast<size_t>(p)], checkpoint, abandon);
+            verify_partition(log, *reader, p, ends[static_cast<size_t>(p)], checkpoint, abandon);
       } catch (...) {
         outcome.failure = std::current_exception();
         abandon = true;

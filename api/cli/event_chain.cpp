@@ -169,10 +169,11 @@ void PartitionChainWalk::check_link(int64_t offset, const Link& link,
   seq->second = link.sequence;
 }
 
-void read_partition(log::Log& log, int32_t partition, int64_t from, int64_t end, size_t batch_size,
+void read_partition(log::LogReader& reader, int32_t partition, int64_t from, int64_t end,
+                    size_t batch_size,
                     const std::function<bool(const std::vector<log::Record>&)>& on_batch) {
   auto read = log::read_partition_range(
-      log, log::Topic::events, log::PartitionId{partition}, log::Offset{from}, log::Offset{end},
+      reader, log::Topic::events, log::PartitionId{partition}, log::Offset{from}, log::Offset{end},
       batch_size, [&](std::vector<log::Record>& records) { return on_batch(records); });
   if (!read) throw std::runtime_error("cannot read the events log: " + read.error().message);
 }

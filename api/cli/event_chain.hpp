@@ -108,10 +108,12 @@ class PartitionChainWalk {
   std::unique_ptr<crypto::Sha256> sha256_ = std::make_unique<crypto::Sha256>();
 };
 
-// Reads one partition of the events topic from `from` up to the end offset it had when the
-// call began, handing at most `batch_size` records at a time to `on_batch` (return false to
-// stop). Memory is bounded by one batch. Throws std::runtime_error when the log fails.
-void read_partition(log::Log& log, int32_t partition, int64_t from, int64_t end, size_t batch_size,
+// Reads one partition of the events topic from `from` up to `end` through `reader` (reused
+// across partitions: on postgres each new reader is a new server process), handing at most
+// `batch_size` records at a time to `on_batch` (return false to stop). Memory is bounded by one
+// batch. Throws std::runtime_error when the log fails.
+void read_partition(log::LogReader& reader, int32_t partition, int64_t from, int64_t end,
+                    size_t batch_size,
                     const std::function<bool(const std::vector<log::Record>&)>& on_batch);
 
 }  // namespace counsel::api

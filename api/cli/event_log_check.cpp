@@ -64,11 +64,12 @@ LogCheckReport check_event_log(log::Log& log, const std::filesystem::path& schem
           "partition " + std::to_string(p) + " offset " + std::to_string(o) + ": " + why;
   };
   std::vector<ChainProblem> chain_problems;
+  auto reader = log.reader();
   for (int p = 0; p < log.partition_count(); ++p) {
     auto end = log.end_offset(log::Topic::events, log::PartitionId{p});
     if (!end) throw std::runtime_error("cannot read the events log: " + end.error().message);
     PartitionChainWalk walk(p, log.dense_offsets());
-    read_partition(log, p, 0, end->value(), 5000, [&](const std::vector<log::Record>& batch) {
+    read_partition(*reader, p, 0, end->value(), 5000, [&](const std::vector<log::Record>& batch) {
       for (auto& rec : batch) {
         ++report.events;
         int64_t o = rec.offset.value();

@@ -14,14 +14,22 @@ Result<int64_t> read_partition_range(Log& log, Topic topic, PartitionId partitio
                                      std::chrono::milliseconds stall_timeout) {
   if (from.value() >= end.value()) return int64_t{0};
   auto reader = log.reader();
-  reader->assign(topic, {{partition, from}});
+  return read_partition_range(*reader, topic, partition, from, end, batch, sink, stall_timeout);
+}
+
+Result<int64_t> read_partition_range(LogReader& reader, Topic topic, PartitionId partition,
+                                     Offset from, Offset end, size_t batch,
+                                     const std::function<bool(std::vector<Record>&)>& sink,
+                                     std::chrono::milliseconds stall_timeout) {
+  if (from.value() >= end.value()) return int64_t{0};
+  reader.assign(topic, {{partition, from}});
   batch = std::max<size_t>(batch, 1);
   int64_t handed = 0;
   int64_t next = from.value();
   auto last_progress = std::chrono::steady_clock::now();
   std::vector<Record> in_range;
   while (next < end.value()) {
-    auto polled = reader->poll(batch, std::chrono::milliseconds(500));
+    auto polled = reader.poll(batch, std::chrono::milliseconds(500));
     if (!polled) return unexpected(polled.error());
     in_range.clear();
     bool past_end = false;
@@ -42,7 +50,7 @@ Result<int64_t> read_partition_range(Log& log, Topic topic, PartitionId partitio
     }
     if (past_end) break;
     if (polled->empty()) {
-      if (reader->at_end(partition)) break;
+      if (reader.at_end(partition)) break;
       if (std::chrono::steady_clock::now() - last_progress > stall_timeout) {
         return unexpected(LogError{"reading partition " + std::to_string(partition.value()) +
                                        " of " + std::string(topic_name(topic)) +

@@ -123,6 +123,8 @@ void prepare_statements(pqxx::connection& c) {
             "INSERT INTO log.settings (name, value) VALUES ('partition_count', $1) "
             "ON CONFLICT (name) DO NOTHING");
   c.prepare("log_partition_count", "SELECT value FROM log.settings WHERE name = 'partition_count'");
+  c.prepare("log_ensure_record_partitions",
+            "SELECT log.ensure_record_partitions($1::smallint[], $2)");
 }
 
 template <class T>
@@ -768,6 +770,13 @@ PostgresLog::PostgresLog(std::string conninfo, int partition_count, std::string 
                              " are configured; a key's partition depends on the count, so it "
                              "cannot change (log.settings partition_count)");
   }
+  // Each (topic, partition) has its own table (migration 011); a log opened for the first time
+  // gets them here, where the partition count is settled.
+  std::vector<int32_t> topics;
+  for (auto t : kAllTopics) topics.push_back(static_cast<int32_t>(t));
+  pqxx::work create(*lease);
+  create.exec_prepared("log_ensure_record_partitions", int_array(topics), partition_count_);
+  create.commit();
 }
 
 PostgresLog::~PostgresLog() = default;

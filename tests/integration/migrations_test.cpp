@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "infra/log/postgres_log.hpp"
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/migrations.hpp"
 #include "tests/integration/test_database.hpp"
@@ -92,6 +93,102 @@ BOOST_AUTO_TEST_CASE(concurrent_starters_apply_each_file_once) {
   BOOST_TEST(
       scalar(db.conninfo(),
              "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'read'") == 1);
+}
+
+// Migration 011 gives each (topic, partition) its own table; a log written before it moves over
+// whole, and reads on the engine find it as it was.
+BOOST_AUTO_TEST_CASE(an_existing_log_moves_into_a_table_per_partition) {
+  EmptyDatabase db;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("counsel_migrations_before_011_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const auto& m : pg::list_migrations(pg::default_migrations_dir()))
+    if (m.version < 11)
+      std::filesystem::copy_file(m.file, dir / m.file.filename(),
+                                 std::filesystem::copy_options::overwrite_existing);
+  pg::apply_migrations(db.conninfo(), dir);
+  std::filesystem::remove_all(dir);
+  {
+    auto c = pg::open_connection(db.conninfo());
+    pqxx::work tx(*c);
+    tx.exec0("INSERT INTO log.settings (name, value) VALUES ('partition_count', '4')");
+    // Interleaved across partitions, as appends leave them.
+    tx.exec0(
+        "INSERT INTO log.records (topic, partition, \"offset\", key, value)"
+        " SELECT 2, p, o, 'k' || p, format('{\"p\":%s,\"o\":%s}', p, o)"
+        " FROM generate_series(0, 9) AS o, generate_series(0, 3) AS p ORDER BY o, p");
+    tx.exec0(
+        "INSERT INTO log.records (topic, partition, \"offset\", key, value)"
+        " SELECT 1, 2, o, 'c', 'command ' || o FROM generate_series(0, 4) AS o");
+    tx.exec0(
+        "INSERT INTO log.heads (topic, partition, next_offset)"
+        " SELECT 2, p, 10 FROM generate_series(0, 3) AS p UNION ALL SELECT 1, 2, 5");
+    tx.commit();
+  }
+  const auto applied = pg::apply_migrations(db.conninfo());
+  BOOST_REQUIRE_EQUAL(applied.size(), 1u);
+  BOOST_TEST(applied.front().version == 11);
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records") == 45);
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records_t2_p3") == 10);
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records_t1_p2") == 5);
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records_t1_p0") == 0);
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM only log.records") == 0);
+  BOOST_TEST(scalar(db.conninfo(),
+                    "SELECT count(*) FROM pg_tables WHERE tablename ="
+                    " 'records_before_011'") == 0);
+
+  // Opening the log adds the topics the old log had no record of.
+  auto log = log::make_postgres_log(db.conninfo(), 4, "migrated");
+  BOOST_TEST(scalar(db.conninfo(),
+                    "SELECT count(*) FROM pg_inherits"
+                    " WHERE inhparent = 'log.records'::regclass") == 12);
+  std::vector<std::string> values;
+  auto read =
+      log::read_partition_range(*log, log::Topic::events, log::PartitionId{1}, log::Offset{0},
+                                log::Offset{10}, 3, [&](std::vector<log::Record>& records) {
+                                  for (auto& r : records) values.push_back(r.value);
+                                  return true;
+                                });
+  BOOST_REQUIRE(read.has_value());
+  BOOST_REQUIRE_EQUAL(values.size(), 10u);
+  BOOST_TEST(values.front() == "{\"p\":1,\"o\":0}");
+  BOOST_TEST(values.back() == "{\"p\":1,\"o\":9}");
+  auto appended =
+      log->append({log::OutRecord{log::Topic::results, "r", "result", log::PartitionId{3}}});
+  BOOST_REQUIRE(appended.has_value());
+  BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records_t3_p3") == 1);
+}
+
+// Every process opens the log at start: the first ones create the per-partition tables, at the
+// same time, without failing each other; later opens find them all.
+BOOST_AUTO_TEST_CASE(concurrent_first_opens_create_each_partition_table_once) {
+  EmptyDatabase db;
+  pg::apply_migrations(db.conninfo());
+  std::vector<std::thread> openers;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    openers.emplace_back([&, i] {
+      try {
+        log::make_postgres_log(db.conninfo(), 8, "opener-" + std::to_string(i));
+      } catch (const std::exception& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : openers) t.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(scalar(db.conninfo(),
+                    "SELECT count(*) FROM pg_inherits"
+                    " WHERE inhparent = 'log.records'::regclass") == 24);
+  auto log = log::make_postgres_log(db.conninfo(), 8, "later");
+  std::vector<log::OutRecord> records;
+  for (int p = 0; p < 8; ++p)
+    records.push_back({log::Topic::events, "k", "e" + std::to_string(p), log::PartitionId{p}});
+  BOOST_REQUIRE(log->append(records).has_value());
+  for (int p = 0; p < 8; ++p)
+    BOOST_TEST(scalar(db.conninfo(), "SELECT count(*) FROM log.records_t2_p" + std::to_string(p)) ==
+               1);
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_migration_is_rolled_back_and_reported) {
