@@ -46,6 +46,7 @@ std::string uuid_array_literal(const std::vector<std::string>& ids) {
 class AuditProjection final : public Projection {
  public:
   std::string_view name() const override { return "audit"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override { return {"audit_events", "access_records"}; }
 
   std::vector<std::string> query_only_indexes() const override {
@@ -88,29 +89,41 @@ class AuditProjection final : public Projection {
              " (subject_id, occurred_at)");
   }
 
-  void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext&) const override {
-    exec_prepared_sql0(
-        tx,
-        "INSERT INTO audit_events (event_id, occurred_at, type, stream, sequence, partition,"
-        " actor_id, actor_role, subjects)"
-        " VALUES ($1::uuid, $2::timestamptz, $3, $4, $5, $6, $7::uuid, $8, $9::uuid[])"
-        " ON CONFLICT (event_id) DO NOTHING",
-        e.id.value().str(), format_rfc3339(e.occurred_at), e.type, e.stream, e.sequence,
-        e.partition, e.actor.id.value().str(), std::string(to_string(e.actor.role)),
-        uuid_array_literal(subjects_of(e)));
+  // Every event adds a row and none is changed afterwards: the rows go in bulk, one
+  // statement per batch (bulk_rows.hpp).
+  void apply(pqxx::work&, const EventEnvelope& e, ApplyContext& ctx) const override {
+    ctx.bulk.rows(kInsertAuditEvents, 9)
+        .add({e.id.value().str(), format_rfc3339(e.occurred_at), e.type, e.stream,
+              std::to_string(e.sequence), std::to_string(e.partition), e.actor.id.value().str(),
+              std::string(to_string(e.actor.role)), uuid_array_literal(subjects_of(e))});
     if (e.type == "access.recorded") {
       EventData d(e);
-      exec_prepared_sql0(
-          tx,
-          "INSERT INTO access_records (event_id, occurred_at, subject_id, reader_id, reader_role,"
-          " what, resource_id, why)"
-          " VALUES ($1::uuid, $2::timestamptz, $3::uuid, $4::uuid, $5, $6, $7, $8)"
-          " ON CONFLICT (event_id) DO NOTHING",
-          e.id.value().str(), format_rfc3339(e.occurred_at), d.uuid("subject_id").str(),
-          e.actor.id.value().str(), std::string(to_string(e.actor.role)), d.str("what"),
-          d.str("resource_id"), d.str("why"));
+      ctx.bulk.rows(kInsertAccessRecords, 8)
+          .add({e.id.value().str(), format_rfc3339(e.occurred_at), d.uuid("subject_id").str(),
+                e.actor.id.value().str(), std::string(to_string(e.actor.role)), d.str("what"),
+                d.str("resource_id"), d.str("why")});
     }
   }
+
+ private:
+  static constexpr const char* kInsertAuditEvents =
+      "INSERT INTO audit_events (event_id, occurred_at, type, stream, sequence, partition,"
+      " actor_id, actor_role, subjects)"
+      " SELECT r.event_id::uuid, r.occurred_at::timestamptz, r.type, r.stream, r.sequence::bigint,"
+      " r.partition::integer, r.actor_id::uuid, r.actor_role, r.subjects::uuid[]"
+      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+      " $7::text[], $8::text[], $9::text[]) AS r(event_id, occurred_at, type, stream, sequence,"
+      " partition, actor_id, actor_role, subjects)"
+      " ON CONFLICT (event_id) DO NOTHING";
+  static constexpr const char* kInsertAccessRecords =
+      "INSERT INTO access_records (event_id, occurred_at, subject_id, reader_id, reader_role,"
+      " what, resource_id, why)"
+      " SELECT r.event_id::uuid, r.occurred_at::timestamptz, r.subject_id::uuid,"
+      " r.reader_id::uuid, r.reader_role, r.what, r.resource_id, r.why"
+      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+      " $7::text[], $8::text[]) AS r(event_id, occurred_at, subject_id, reader_id, reader_role,"
+      " what, resource_id, why)"
+      " ON CONFLICT (event_id) DO NOTHING";
 };
 
 }  // namespace

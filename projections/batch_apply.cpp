@@ -31,6 +31,9 @@ bool is_infrastructure_error(std::exception_ptr ep) {
     return true;
   } catch (const pqxx::in_doubt_error&) {
     return true;
+  } catch (const pqxx::transaction_rollback&) {
+    // A deadlock or serialization failure with another writer: the batch is retried whole.
+    return true;
   } catch (...) {
     return false;
   }
@@ -59,6 +62,8 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
                            ApplyContext& ctx, ApplyMode mode,
                            const std::function<void(size_t)>& after_each) {
   BatchOutcome outcome;
+  // Rows left by an earlier attempt at this batch (a strict pass that failed) are not ours.
+  ctx.bulk.clear();
   // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
   // one query before the first apply.
   struct Decoded {
@@ -106,12 +111,15 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
           tx.exec0("SAVEPOINT projection_apply");
           try {
             p->apply(tx, *event, ctx);
+            // Event by event, so that a failure there is this event's alone.
+            ctx.bulk.write(tx);
             tx.exec0("RELEASE SAVEPOINT projection_apply");
             continue;
           } catch (const std::exception& e) {
             if (is_infrastructure_error(std::current_exception())) throw;
             failure = e.what();
           }
+          ctx.bulk.clear();
           tx.exec0("ROLLBACK TO SAVEPOINT projection_apply");
         }
         if (mode == ApplyMode::strict) throw ApplyFailed(std::string(p->name()) + ": " + failure);
@@ -122,6 +130,15 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
     }
     ++outcome.events;
     if (after_each) after_each(outcome.events);
+  }
+  if (mode == ApplyMode::strict) {
+    try {
+      ctx.bulk.write(tx);
+    } catch (const std::exception& e) {
+      if (is_infrastructure_error(std::current_exception())) throw;
+      ctx.bulk.clear();
+      throw ApplyFailed(std::string("bulk rows: ") + e.what());
+    }
   }
   return outcome;
 }

@@ -13,6 +13,7 @@ namespace {
 class ChatProjection final : public Projection {
  public:
   std::string_view name() const override { return "chat"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override {
     return {"chat_rooms", "chat_messages", "chat_reads"};
   }

@@ -27,6 +27,7 @@ constexpr const char* kPushWindow = "1 day";
 class NotificationsProjection final : public Projection {
  public:
   std::string_view name() const override { return "notifications"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override {
     return {"notifications", "notification_room_members"};
   }
@@ -57,49 +58,56 @@ class NotificationsProjection final : public Projection {
              " PRIMARY KEY (room_id, member_id))");
   }
 
-  void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext&) const override {
+  void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
     if (e.type == "session.requested") {
-      session_requested(tx, e);
+      session_requested(ctx, e);
     } else if (e.type == "session.confirmed") {
-      to_client(tx, e, "session_confirmed");
+      to_client(ctx, e, "session_confirmed");
     } else if (e.type == "session.declined") {
-      to_client(tx, e, "session_declined");
+      to_client(ctx, e, "session_declined");
     } else if (e.type == "session.completed") {
-      to_client(tx, e, "session_completed");
+      to_client(ctx, e, "session_completed");
     } else if (e.type == "session.cancelled") {
-      session_cancelled(tx, e);
+      session_cancelled(ctx, e);
     } else if (e.type == "review.submitted") {
-      review_submitted(tx, e);
+      review_submitted(ctx, e);
     } else if (e.type == "room.opened") {
       room_opened(tx, e);
     } else if (e.type == "chat.message_sent") {
-      message_sent(tx, e);
+      message_sent(tx, ctx, e);
     }
   }
 
  private:
   // Inserts the notification unless this event already gave `recipient` one, and announces a
   // new one (delivered at commit) to the api processes' notification relays. One already
-  // delivered in-app before a rebuild recreated it is not announced again.
-  static void notify(pqxx::work& tx, const EventEnvelope& e, const std::string& recipient,
+  // delivered in-app before a rebuild recreated it is not announced again. Notifications are
+  // only ever inserted here, so they go in bulk: one statement per batch (bulk_rows.hpp).
+  static void notify(ApplyContext& ctx, const EventEnvelope& e, const std::string& recipient,
                      const char* kind, const std::string& subject_id, const std::string& data) {
-    exec_prepared_sql(
-        tx,
-        "WITH inserted AS ("
-        " INSERT INTO notifications (notification_id, recipient_id, kind, subject_id, data,"
-        "  created_at, event_id, event_stream, event_sequence)"
-        " VALUES (md5($1 || '/' || $2)::uuid, $2::uuid, $3, $4::uuid, $5::jsonb,"
-        "  $6::timestamptz, $1::uuid, $7, $8)"
-        " ON CONFLICT (notification_id) DO NOTHING"
-        " RETURNING notification_id, recipient_id, created_at)"
-        " SELECT pg_notify($9, i.recipient_id::text || ':' || i.notification_id::text)"
-        " FROM inserted i"
-        " WHERE i.created_at > now() - $10::interval"
-        " AND NOT EXISTS (SELECT 1 FROM notify.outbox o WHERE o.id = i.notification_id)",
-        e.id.value().str(), recipient, std::string(kind), subject_id, data,
-        format_rfc3339(e.occurred_at), e.stream, e.sequence, std::string(kNotificationsChannel),
-        std::string(kPushWindow));
+    ctx.bulk
+        .rows(kInsertNotifications, 8,
+              {std::string(kNotificationsChannel), std::string(kPushWindow)})
+        .add({e.id.value().str(), recipient, std::string(kind), subject_id, data,
+              format_rfc3339(e.occurred_at), e.stream, std::to_string(e.sequence)});
   }
+
+  static constexpr const char* kInsertNotifications =
+      "WITH inserted AS ("
+      " INSERT INTO notifications (notification_id, recipient_id, kind, subject_id, data,"
+      "  created_at, event_id, event_stream, event_sequence)"
+      " SELECT md5(r.event_id || '/' || r.recipient_id)::uuid, r.recipient_id::uuid, r.kind,"
+      "  r.subject_id::uuid, r.data::jsonb, r.created_at::timestamptz, r.event_id::uuid,"
+      "  r.event_stream, r.event_sequence::bigint"
+      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+      "  $7::text[], $8::text[]) AS r(event_id, recipient_id, kind, subject_id, data, created_at,"
+      "  event_stream, event_sequence)"
+      " ON CONFLICT (notification_id) DO NOTHING"
+      " RETURNING notification_id, recipient_id, created_at)"
+      " SELECT pg_notify($9, i.recipient_id::text || ':' || i.notification_id::text)"
+      " FROM inserted i"
+      " WHERE i.created_at > now() - $10::interval"
+      " AND NOT EXISTS (SELECT 1 FROM notify.outbox o WHERE o.id = i.notification_id)";
 
   // The ids every session notification carries.
   static void write_session_ids(json::Writer& w, const EventData& d) {
@@ -113,7 +121,7 @@ class NotificationsProjection final : public Projection {
     return {sb.GetString(), sb.GetSize()};
   }
 
-  static void session_requested(pqxx::work& tx, const EventEnvelope& e) {
+  static void session_requested(ApplyContext& ctx, const EventEnvelope& e) {
     EventData d(e);
     rapidjson::StringBuffer sb;
     json::Writer w(sb);
@@ -126,7 +134,7 @@ class NotificationsProjection final : public Projection {
     json::key(w, "duration_minutes");
     w.Int64(d.integer("duration_minutes"));
     w.EndObject();
-    notify(tx, e, d.uuid("counselor_id").str(), "new_booking_request", d.uuid("session_id").str(),
+    notify(ctx, e, d.uuid("counselor_id").str(), "new_booking_request", d.uuid("session_id").str(),
            text(sb));
   }
 
@@ -139,13 +147,14 @@ class NotificationsProjection final : public Projection {
     return text(sb);
   }
 
-  static void to_client(pqxx::work& tx, const EventEnvelope& e, const char* kind) {
+  static void to_client(ApplyContext& ctx, const EventEnvelope& e, const char* kind) {
     EventData d(e);
-    notify(tx, e, d.uuid("client_id").str(), kind, d.uuid("session_id").str(), session_ids_json(d));
+    notify(ctx, e, d.uuid("client_id").str(), kind, d.uuid("session_id").str(),
+           session_ids_json(d));
   }
 
   // The participant who did not cancel is told; both are when someone else cancelled.
-  static void session_cancelled(pqxx::work& tx, const EventEnvelope& e) {
+  static void session_cancelled(ApplyContext& ctx, const EventEnvelope& e) {
     EventData d(e);
     const std::string by = d.uuid("cancelled_by").str();
     rapidjson::StringBuffer sb;
@@ -160,11 +169,11 @@ class NotificationsProjection final : public Projection {
     const std::string session = d.uuid("session_id").str();
     for (const char* participant : {"counselor_id", "client_id"}) {
       const std::string recipient = d.uuid(participant).str();
-      if (recipient != by) notify(tx, e, recipient, "session_cancelled", session, text(sb));
+      if (recipient != by) notify(ctx, e, recipient, "session_cancelled", session, text(sb));
     }
   }
 
-  static void review_submitted(pqxx::work& tx, const EventEnvelope& e) {
+  static void review_submitted(ApplyContext& ctx, const EventEnvelope& e) {
     EventData d(e);
     rapidjson::StringBuffer sb;
     json::Writer w(sb);
@@ -176,7 +185,7 @@ class NotificationsProjection final : public Projection {
     json::key(w, "rating");
     w.Int64(d.integer("rating"));
     w.EndObject();
-    notify(tx, e, d.uuid("counselor_id").str(), "new_review", d.uuid("review_id").str(), text(sb));
+    notify(ctx, e, d.uuid("counselor_id").str(), "new_review", d.uuid("review_id").str(), text(sb));
   }
 
   static void room_opened(pqxx::work& tx, const EventEnvelope& e) {
@@ -188,7 +197,7 @@ class NotificationsProjection final : public Projection {
                        d.uuid("counselor_id").str());
   }
 
-  static void message_sent(pqxx::work& tx, const EventEnvelope& e) {
+  static void message_sent(pqxx::work& tx, ApplyContext& ctx, const EventEnvelope& e) {
     EventData d(e);
     const std::string room = d.uuid("room_id").str();
     const std::string sender = d.uuid("sender_id").str();
@@ -207,7 +216,7 @@ class NotificationsProjection final : public Projection {
     w.EndObject();
     for (const auto& row : members) {
       const std::string member = row[0].c_str();
-      if (member != sender) notify(tx, e, member, "new_message", room, text(sb));
+      if (member != sender) notify(ctx, e, member, "new_message", room, text(sb));
     }
   }
 };

@@ -35,6 +35,7 @@ const char* const kErasedSessions =
 class PatientsProjection final : public Projection {
  public:
   std::string_view name() const override { return "patients"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override { return {"patients"}; }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "domain/events/envelope.hpp"
+#include "projections/bulk_rows.hpp"
 #include "projections/field_decryptor.hpp"
 
 namespace counsel::projections {
@@ -19,6 +20,8 @@ struct ApplyContext {
   // Projections whose rows this batch changed in a way api processes cache: the runner bumps
   // their projection.read_model_versions in the batch's transaction.
   std::set<std::string> changed{};
+  // Rows projections insert in bulk (bulk_rows.hpp); apply_records writes them.
+  BulkRowSet bulk{};
 };
 
 class Projection {
@@ -36,6 +39,11 @@ class Projection {
   // rather than maintaining them row by row; an index apply() looks rows up by must not be
   // listed, or each of those look-ups becomes a scan of the table being built.
   virtual std::vector<std::string> query_only_indexes() const { return {}; }
+  // True when each of its rows is written by the events of one partition only (an erasure's
+  // updates aside: rare, and a conflict they cause is retried). A rebuild then loads it with
+  // partitions side by side on several connections; otherwise with one connection, since
+  // two would wait for, and deadlock on, each other's rows.
+  virtual bool rows_are_partition_local() const { return false; }
   // Applies one event. SQL uses unqualified names: the caller sets `SET LOCAL search_path`.
   // Events of other types are ignored. Throws when the event cannot be applied (the runner
   // quarantines it). Must commute across partitions: a rebuild replays partition after

@@ -1,10 +1,16 @@
 #include "projections/rebuild.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "infra/logging.hpp"
 #include "projections/batch_apply.hpp"
@@ -47,38 +53,93 @@ std::string joined(const std::vector<std::string>& names) {
 
 // Hands the events of [from, to) of every partition to `sink` in chunks, one partition after the
 // other (projections commute across partitions). `counts` (if given) receives the number of
-// events read per partition.
+// events read per partition. A thread reads the next chunk while `sink` applies this one: a
+// load waits on round trips to PostgreSQL, and reading meanwhile takes the log off its path.
+// At most two chunks are held besides the one being filled.
 void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
                 const std::map<int32_t, int64_t>& to, size_t chunk,
                 const std::function<void(std::vector<log::Record>&)>& sink,
                 std::map<int32_t, int64_t>* counts = nullptr) {
   chunk = std::max<size_t>(chunk, 1);
-  std::vector<log::Record> pending;
-  auto reader = log.reader();
-  for (const auto& [p, end] : to) {
-    const int64_t begin = from.count(p) ? from.at(p) : 0;
-    int64_t expected = begin;
-    auto read = log::read_partition_range(
-        *reader, log::Topic::events, log::PartitionId{p}, log::Offset{begin}, log::Offset{end},
-        chunk, [&](std::vector<log::Record>& records) {
-          for (auto& r : records) {
-            if (r.offset.value() != expected && log.dense_offsets()) {
-              throw std::runtime_error("events log partition " + std::to_string(p) +
-                                       " is not contiguous at offset " + std::to_string(expected));
-            }
-            expected = r.offset.value() + 1;
-            if (counts) ++(*counts)[p];
-            pending.push_back(std::move(r));
-            if (pending.size() >= chunk) {
-              sink(pending);
-              pending.clear();
-            }
-          }
-          return true;
-        });
-    if (!read) throw std::runtime_error("reading the events log failed: " + read.error().message);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<std::vector<log::Record>> ready;
+  bool read_all = false;
+  bool stop = false;  // the sink failed: the reader quits at its next chunk
+  std::exception_ptr read_failure;
+  // Hands a full chunk over; false once the consumer has stopped.
+  auto hand_over = [&](std::vector<log::Record>&& records) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return ready.size() < 1 || stop; });
+    if (stop) return false;
+    ready.push_back(std::move(records));
+    changed.notify_all();
+    return true;
+  };
+  std::jthread reader_thread([&] {
+    try {
+      std::vector<log::Record> pending;
+      auto reader = log.reader();
+      bool going = true;
+      for (auto it = to.begin(); going && it != to.end(); ++it) {
+        const auto& [p, end] = *it;
+        const int64_t begin = from.count(p) ? from.at(p) : 0;
+        int64_t expected = begin;
+        auto read = log::read_partition_range(
+            *reader, log::Topic::events, log::PartitionId{p}, log::Offset{begin}, log::Offset{end},
+            chunk, [&](std::vector<log::Record>& records) {
+              for (auto& r : records) {
+                if (r.offset.value() != expected && log.dense_offsets()) {
+                  throw std::runtime_error("events log partition " + std::to_string(p) +
+                                           " is not contiguous at offset " +
+                                           std::to_string(expected));
+                }
+                expected = r.offset.value() + 1;
+                if (counts) ++(*counts)[p];
+                pending.push_back(std::move(r));
+                if (pending.size() >= chunk) {
+                  going = hand_over(std::move(pending));
+                  pending.clear();
+                  if (!going) return false;
+                }
+              }
+              return true;
+            });
+        if (!read)
+          throw std::runtime_error("reading the events log failed: " + read.error().message);
+      }
+      if (going && !pending.empty()) hand_over(std::move(pending));
+    } catch (...) {
+      read_failure = std::current_exception();
+    }
+    std::lock_guard lock(mutex);
+    read_all = true;
+    changed.notify_all();
+  });
+  while (true) {
+    std::vector<log::Record> records;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return !ready.empty() || read_all; });
+      if (ready.empty()) break;
+      records = std::move(ready.front());
+      ready.pop_front();
+      changed.notify_all();
+    }
+    try {
+      sink(records);
+    } catch (...) {
+      {
+        std::lock_guard lock(mutex);
+        stop = true;
+        changed.notify_all();
+      }
+      reader_thread.join();
+      throw;
+    }
   }
-  if (!pending.empty()) sink(pending);
+  reader_thread.join();
+  if (read_failure) std::rethrow_exception(read_failure);
 }
 
 size_t apply_chunk(pqxx::work& tx, const std::vector<const Projection*>& projections,
@@ -96,6 +157,35 @@ size_t apply_chunk(pqxx::work& tx, const std::vector<const Projection*>& project
 
 void set_search_path(pqxx::work& tx, const std::string& schema) {
   tx.exec0("SET LOCAL search_path TO " + tx.quote_name(schema) + ", public");
+}
+
+// Attempts at one shadow batch that conflicts with another worker's (a deadlock).
+constexpr int kBatchAttempts = 5;
+
+// Applies one batch of the initial load into the shadow schema in its own transaction: strict
+// first, event by event with savepoints if an event fails; (projection, partition) pairs in
+// `skip` are left alone. Returns the events quarantined.
+size_t apply_shadow_batch(pqxx::connection& connection, const std::string& schema,
+                          const std::vector<const Projection*>& projections,
+                          const std::vector<log::Record>& records, FieldDecryptor& decryptor,
+                          const CheckpointMap& skip) {
+  for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
+    pqxx::work tx(connection);
+    set_search_path(tx, schema);
+    // Nothing reads the shadow schema before the swap, and a crash leaves a schema that is
+    // thrown away, so its batches need not wait for the WAL flush. The swap commits
+    // synchronously, and WAL is flushed in order: every batch is durable once it is.
+    tx.exec0("SET LOCAL synchronous_commit = off");
+    size_t quarantined = 0;
+    try {
+      quarantined = apply_chunk(tx, projections, records, decryptor, mode, skip);
+    } catch (const ApplyFailed&) {
+      continue;
+    }
+    tx.commit();
+    return quarantined;
+  }
+  return 0;  // unreachable: the careful pass never throws ApplyFailed
 }
 
 // Drops the indexes of `schema` that the projections declare only the read queries use and
@@ -149,10 +239,9 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
     end[p] = e->value();
     total += e->value();
   }
-  // One connection for the whole load: the projections' prepared statements are prepared once.
-  auto lease = pool.acquire(kDbTimeout);
   std::vector<std::string> deferred_indexes;
   {
+    auto lease = pool.acquire(kDbTimeout);
     pqxx::work tx(lease.connection());
     tx.exec0("CREATE SCHEMA " + tx.quote_name(result.schema));
     for (const auto* p : projections) p->create_tables(tx, result.schema);
@@ -164,32 +253,100 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
 
   const auto started = std::chrono::steady_clock::now();
   const size_t batch = std::max<size_t>(options.batch_size, 1);
-  read_range(
-      log, {}, end, batch,
-      [&](std::vector<log::Record>& records) {
-        for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
-          pqxx::work tx(lease.connection());
-          set_search_path(tx, result.schema);
-          // Nothing reads the shadow schema before the swap, and a crash leaves a schema that is
-          // thrown away, so its batches need not wait for the WAL flush. The swap commits
-          // synchronously, and WAL is flushed in order: every batch is durable once it is.
-          tx.exec0("SET LOCAL synchronous_commit = off");
-          try {
-            result.quarantined += apply_chunk(tx, projections, records, decryptor, mode);
-          } catch (const ApplyFailed&) {
-            continue;
-          }
-          tx.commit();
-          break;
+  // Workers load side by side, each with its own connection and transactions. One connection
+  // alone spends most of its time waiting for round trips (each statement waits for its
+  // answer), leaving the cores idle. Projections commute across partitions, so those whose
+  // rows are partition-local are split by partition among all workers; the others go whole
+  // to worker 0 (two connections writing their rows would wait for, and deadlock on, each
+  // other). A deadlock that happens anyway (an erasure's updates) retries the batch.
+  bool any_local = false;
+  for (const auto* p : projections) any_local = any_local || p->rows_are_partition_local();
+  const int worker_count =
+      any_local ? std::clamp<int>(
+                      options.workers > 0
+                          ? options.workers
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
+                      1, std::max<int>(1, static_cast<int>(end.size())))
+                : 1;
+  struct Share {
+    std::map<int32_t, int64_t> to;  // the partitions it reads
+    CheckpointMap skip;             // (projection, partition) pairs it leaves to another worker
+    std::set<int32_t> counted;      // the partitions whose events it counts as loaded
+  };
+  std::vector<Share> shares(static_cast<size_t>(worker_count));
+  {
+    int i = 0;
+    for (const auto& [p, e] : end) {
+      const size_t local_worker = static_cast<size_t>(i++ % worker_count);
+      for (size_t w = 0; w < shares.size(); ++w) {
+        auto& share = shares[w];
+        bool reads = false;
+        for (const auto* projection : projections) {
+          const bool mine = projection->rows_are_partition_local() ? w == local_worker : w == 0;
+          if (mine)
+            reads = true;
+          else
+            share.skip[std::string(projection->name())][p] = INT64_MAX;
         }
-        result.events += static_cast<int64_t>(records.size());
-        if (options.progress) {
-          const double seconds =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          options.progress({result.events, total, seconds > 0 ? result.events / seconds : 0.0});
-        }
-      },
-      &result.counts);
+        if (reads) share.to[p] = e;
+        if (w == local_worker) share.counted.insert(p);
+      }
+    }
+  }
+  std::mutex progress_mutex;
+  std::atomic<bool> abandon{false};
+  struct Abandoned {};
+  std::vector<std::map<int32_t, int64_t>> counts(shares.size());
+  std::vector<std::exception_ptr> failures(shares.size());
+  auto work = [&](size_t w) {
+    try {
+      // One connection per worker for the whole load: its prepared statements are prepared once.
+      auto lease = pool.acquire(kDbTimeout);
+      read_range(
+          log, {}, shares[w].to, batch,
+          [&](std::vector<log::Record>& records) {
+            if (abandon) throw Abandoned{};
+            size_t quarantined = 0;
+            for (int attempt = 1;; ++attempt) {
+              try {
+                quarantined = apply_shadow_batch(lease.connection(), result.schema, projections,
+                                                 records, decryptor, shares[w].skip);
+                break;
+              } catch (const pqxx::transaction_rollback& e) {
+                if (attempt >= kBatchAttempts) throw;
+                logging::warn(kComponent, std::string("batch rolled back by a conflict with "
+                                                      "another worker, retrying: ") +
+                                              e.what());
+              }
+            }
+            std::lock_guard lock(progress_mutex);
+            result.quarantined += quarantined;
+            for (const auto& r : records)
+              if (shares[w].counted.contains(r.partition.value())) ++result.events;
+            if (options.progress) {
+              const double seconds =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+              options.progress({result.events, total, seconds > 0 ? result.events / seconds : 0.0});
+            }
+          },
+          &counts[w]);
+    } catch (const Abandoned&) {
+    } catch (...) {
+      failures[w] = std::current_exception();
+      abandon = true;
+    }
+  };
+  {
+    std::vector<std::jthread> workers;
+    for (size_t w = 1; w < shares.size(); ++w) workers.emplace_back(work, w);
+    work(0);
+  }  // joins the workers
+  for (auto& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+  // Every worker that read a partition read all of it.
+  for (const auto& per_worker : counts)
+    for (const auto& [p, n] : per_worker) result.counts[p] = std::max(result.counts[p], n);
+  auto lease = pool.acquire(kDbTimeout);
   if (!deferred_indexes.empty()) {
     pqxx::work tx(lease.connection());
     // Sorts for the index builds in memory rather than in temporary files.

@@ -10,6 +10,7 @@ namespace {
 class SessionsProjection final : public Projection {
  public:
   std::string_view name() const override { return "sessions"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override { return {"sessions"}; }
 
   // Not sessions_client_start_idx: account.erased finds the client's sessions by it.

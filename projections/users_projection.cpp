@@ -14,6 +14,7 @@ namespace {
 class UsersProjection final : public Projection {
  public:
   std::string_view name() const override { return "users"; }
+  bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override {
     return {"users", "credentials", "recovery_codes", "client_profiles"};
   }

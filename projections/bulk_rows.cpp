@@ -1,0 +1,73 @@
+#include "projections/bulk_rows.hpp"
+
+#include <stdexcept>
+
+#include "projections/prepared_sql.hpp"
+
+namespace counsel::projections {
+
+void append_array_element(std::string& literal, const std::optional<std::string>& value) {
+  if (literal.size() > 1) literal += ',';
+  if (!value) {
+    literal += "NULL";
+    return;
+  }
+  literal += '"';
+  for (char c : *value) {
+    if (c == '"' || c == '\\') literal += '\\';
+    literal += c;
+  }
+  literal += '"';
+}
+
+BulkRows::BulkRows(std::string sql, size_t columns, std::vector<std::string> fixed)
+    : sql_(std::move(sql)), fixed_(std::move(fixed)), columns_(columns, "{") {
+  if (columns == 0) throw std::invalid_argument("bulk rows need at least one column");
+}
+
+void BulkRows::add(std::vector<std::optional<std::string>> row) {
+  if (row.size() != columns_.size())
+    throw std::invalid_argument("bulk row has " + std::to_string(row.size()) + " values for " +
+                                std::to_string(columns_.size()) + " columns");
+  for (size_t i = 0; i < row.size(); ++i) append_array_element(columns_[i], row[i]);
+  ++rows_;
+}
+
+void BulkRows::write(pqxx::transaction_base& tx) {
+  if (rows_ == 0) return;
+  std::vector<std::string> params;
+  params.reserve(columns_.size() + fixed_.size());
+  for (const auto& c : columns_) params.push_back(c + "}");
+  for (const auto& f : fixed_) params.push_back(f);
+  const std::string name = prepared_statement_name(sql_);
+  tx.conn().prepare(name, sql_);
+  tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+  clear();
+}
+
+void BulkRows::clear() {
+  for (auto& c : columns_) c = "{";
+  rows_ = 0;
+}
+
+BulkRows& BulkRowSet::rows(const std::string& sql, size_t columns, std::vector<std::string> fixed) {
+  auto it = by_sql_.find(sql);
+  if (it == by_sql_.end()) it = by_sql_.try_emplace(sql, sql, columns, std::move(fixed)).first;
+  return it->second;
+}
+
+void BulkRowSet::write(pqxx::transaction_base& tx) {
+  for (auto& [sql, rows] : by_sql_) rows.write(tx);
+}
+
+void BulkRowSet::clear() {
+  for (auto& [sql, rows] : by_sql_) rows.clear();
+}
+
+bool BulkRowSet::empty() const {
+  for (const auto& [sql, rows] : by_sql_)
+    if (rows.size()) return false;
+  return true;
+}
+
+}  // namespace counsel::projections

@@ -1,0 +1,58 @@
+#pragma once
+// Rows a projection inserts with one statement per batch instead of one per event.
+//
+// A statement per event costs a round trip to PostgreSQL each, and on two shared cores those
+// round trips, not the work inside PostgreSQL, bound both the live projector and rebuilds. A
+// projection whose rows are only ever inserted, and never read or changed again by its own
+// apply() within a batch (the audit trail, notifications), adds them here instead; the batch
+// writes each statement's rows at once, as text arrays the statement unnests.
+//
+// Where the rows are written depends on the apply mode (batch_apply.cpp): at the end of a
+// strict batch, or right after each event in a careful one, so a failure there is still the
+// failure of one event, quarantined alone.
+#include <pqxx/pqxx>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace counsel::projections {
+
+class BulkRows {
+ public:
+  // `sql` takes column i as a text[] parameter $i (1-based), then the `fixed` parameters as
+  // $columns+1... (values shared by every row). Rows of one statement keep their order.
+  BulkRows(std::string sql, size_t columns, std::vector<std::string> fixed = {});
+
+  // One value per column (nullopt: NULL).
+  void add(std::vector<std::optional<std::string>> row);
+  size_t size() const { return rows_; }
+  // Runs the statement over the rows added since the last write (nothing when there are none).
+  void write(pqxx::transaction_base& tx);
+  void clear();
+
+ private:
+  std::string sql_;
+  std::vector<std::string> fixed_;
+  // Column-major: each column's array literal, built as rows arrive.
+  std::vector<std::string> columns_;
+  size_t rows_ = 0;
+};
+
+// Every BulkRows of a batch, one per statement text.
+class BulkRowSet {
+ public:
+  BulkRows& rows(const std::string& sql, size_t columns, std::vector<std::string> fixed = {});
+  void write(pqxx::transaction_base& tx);
+  void clear();
+  bool empty() const;
+
+ private:
+  std::map<std::string, BulkRows> by_sql_;
+};
+
+// Appends `value` to a PostgreSQL array literal's element list (quoted, backslash-escaped).
+void append_array_element(std::string& literal, const std::optional<std::string>& value);
+
+}  // namespace counsel::projections
