@@ -472,6 +472,48 @@ BOOST_DATA_TEST_CASE(patient_session_entries_are_decrypted_and_go_with_their_own
   tx.commit();
 }
 
+// A rebuild loads partition-local projections on several connections side by side, and the
+// others on one; either way it must build exactly what one connection alone builds, erasures
+// (whose updates reach rows of other partitions) included.
+BOOST_DATA_TEST_CASE(a_rebuild_on_several_connections_equals_one_on_one, data::make(log_engines()),
+                     engine) {
+  World w(engine);
+  script_world(w.script, 3, 20);
+  // An erased client: their account stream is on another partition than their session.
+  const auto erased = w.script.register_user("client", "Erased");
+  const auto counselor = w.script.register_user("counselor", "Counsellor X");
+  w.script.request(counselor, erased, "2026-02-20T08:00:00Z", "2026-02-20T09:00:00Z", 60);
+  w.script.append("account.erased", account_stream(erased),
+                  R"({"user_id":")" + erased.value().str() + R"(","approved_by":""})");
+  const auto names = projections::projection_names();
+  projections::ClearTextDecryptor one_decryptor, many_decryptor;
+  auto one = projections::rebuild_into_schema(w.pool, *w.log, one_decryptor, names,
+                                              {.batch_size = 9, .workers = 1, .progress = {}});
+  auto many = projections::rebuild_into_schema(w.pool, *w.log, many_decryptor, names,
+                                               {.batch_size = 9, .workers = 4, .progress = {}});
+  BOOST_TEST(one.events == many.events);
+  BOOST_TEST(one.quarantined == 0u);
+  BOOST_TEST(many.quarantined == 0u);
+  BOOST_TEST(one.counts == many.counts);
+  auto lease = w.pool.acquire(5s);
+  for (const auto& p : projections::all_projections()) {
+    for (const auto& table : p->tables()) {
+      BOOST_TEST_CONTEXT(p->name() << "." << table) {
+        const auto built_by_one = digest(lease.connection(), one.schema, table);
+        BOOST_TEST(built_by_one == digest(lease.connection(), many.schema, table));
+      }
+    }
+  }
+  // The erased client's session lost its topic in both.
+  BOOST_TEST(scalar(lease.connection(), "SELECT count(*) FROM " + many.schema +
+                                            ".sessions WHERE client_id = '" + erased.value().str() +
+                                            "' AND topic IS NULL") == "1");
+  pqxx::work tx(lease.connection());
+  for (const auto* schema : {&one.schema, &many.schema})
+    tx.exec0("DROP SCHEMA " + tx.quote_name(*schema) + " CASCADE");
+  tx.commit();
+}
+
 BOOST_DATA_TEST_CASE(a_runner_interrupted_mid_batch_ends_equal_to_a_rebuild,
                      data::make(log_engines()), engine) {
   World w(engine);

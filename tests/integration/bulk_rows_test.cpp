@@ -1,0 +1,78 @@
+// Rows written in bulk (projections/bulk_rows.hpp) reach PostgreSQL exactly as given: every
+// value survives the array literal, NULL stays NULL, and rows keep their order.
+#include <boost/test/unit_test.hpp>
+#include <pqxx/pqxx>
+
+#include "infra/pg/connection_pool.hpp"
+#include "projections/bulk_rows.hpp"
+#include "tests/integration/test_database.hpp"
+
+using namespace counsel;
+using counsel::testing::TestDatabase;
+
+namespace {
+
+constexpr const char* kInsert =
+    "INSERT INTO bulk_probe (n, value, tag)"
+    " SELECT r.n::int, r.value, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+    " AS r(n, value, ord) ORDER BY r.ord";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(bulk_rows_test)
+
+BOOST_AUTO_TEST_CASE(values_reach_postgres_as_given_in_order) {
+  TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  {
+    pqxx::work tx(*c);
+    tx.exec0(
+        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
+    tx.commit();
+  }
+  const std::vector<std::optional<std::string>> values = {
+      "plain",
+      R"(quote " backslash \ comma , braces {} parens ())",
+      std::nullopt,
+      "NULL",
+      "",
+      "  spaces  ",
+      "ünïcödé — ✓",
+      "line\nbreak\ttab",
+      R"(\N and \\ and "")",
+  };
+  projections::BulkRowSet set;
+  for (size_t i = 0; i < values.size(); ++i)
+    set.rows(kInsert, 2, {"fixed tag"}).add({std::to_string(i), values[i]});
+  BOOST_TEST(!set.empty());
+  BOOST_TEST(set.rows(kInsert, 2).size() == values.size());
+  {
+    pqxx::work tx(*c);
+    set.write(tx);
+    BOOST_TEST(set.empty());
+    set.write(tx);  // nothing left: no statement, no rows
+    tx.commit();
+  }
+  pqxx::work tx(*c);
+  const auto rows = tx.exec("SELECT n, value, tag FROM bulk_probe ORDER BY id");
+  BOOST_REQUIRE_EQUAL(rows.size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    BOOST_TEST_CONTEXT("row " << i) {
+      BOOST_TEST(rows[i][0].as<size_t>() == i);
+      BOOST_TEST(rows[i][1].is_null() == !values[i].has_value());
+      if (values[i]) BOOST_TEST(rows[i][1].as<std::string>() == *values[i]);
+      BOOST_TEST(rows[i][2].as<std::string>() == "fixed tag");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_row_of_the_wrong_width_is_refused_and_clear_drops_rows) {
+  projections::BulkRows rows(kInsert, 2);
+  BOOST_CHECK_THROW(rows.add({"only one"}), std::invalid_argument);
+  rows.add({"1", "a"});
+  BOOST_TEST(rows.size() == 1u);
+  rows.clear();
+  BOOST_TEST(rows.size() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
