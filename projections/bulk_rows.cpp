@@ -52,7 +52,10 @@ void BulkRows::clear() {
 
 BulkRows& BulkRowSet::rows(const std::string& sql, size_t columns, std::vector<std::string> fixed) {
   auto it = by_sql_.find(sql);
-  if (it == by_sql_.end()) it = by_sql_.try_emplace(sql, sql, columns, std::move(fixed)).first;
+  if (it == by_sql_.end())
+    return by_sql_.try_emplace(sql, sql, columns, std::move(fixed)).first->second;
+  if (it->second.columns() != columns || it->second.fixed() != fixed)
+    throw std::logic_error("bulk statement used with other columns or fixed values: " + sql);
   return it->second;
 }
 

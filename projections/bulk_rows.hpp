@@ -22,12 +22,15 @@ namespace counsel::projections {
 class BulkRows {
  public:
   // `sql` takes column i as a text[] parameter $i (1-based), then the `fixed` parameters as
-  // $columns+1... (values shared by every row). Rows of one statement keep their order.
+  // $columns+1... (values shared by every row). The arrays list the rows in the order they
+  // were added; a statement that cares (none does today) unnests WITH ORDINALITY.
   BulkRows(std::string sql, size_t columns, std::vector<std::string> fixed = {});
 
   // One value per column (nullopt: NULL).
   void add(std::vector<std::optional<std::string>> row);
   size_t size() const { return rows_; }
+  size_t columns() const { return columns_.size(); }
+  const std::vector<std::string>& fixed() const { return fixed_; }
   // Runs the statement over the rows added since the last write (nothing when there are none).
   void write(pqxx::transaction_base& tx);
   void clear();
@@ -40,9 +43,12 @@ class BulkRows {
   size_t rows_ = 0;
 };
 
-// Every BulkRows of a batch, one per statement text.
+// Every BulkRows of a batch, one per statement text. Statements are written in the order of
+// their text, not of their first row: bulk tables must not depend on each other (no foreign
+// keys between them).
 class BulkRowSet {
  public:
+  // Throws std::logic_error when `sql` was first asked for with other columns or fixed values.
   BulkRows& rows(const std::string& sql, size_t columns, std::vector<std::string> fixed = {});
   void write(pqxx::transaction_base& tx);
   void clear();

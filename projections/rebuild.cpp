@@ -162,6 +162,13 @@ void set_search_path(pqxx::work& tx, const std::string& schema) {
 // Attempts at one shadow batch that conflicts with another worker's (a deadlock).
 constexpr int kBatchAttempts = 5;
 
+// Whether `r` is an account.erased event (a cheap look before the decode).
+bool is_erasure(const log::Record& r) {
+  if (r.value.find("\"account.erased\"") == std::string::npos) return false;
+  auto e = decode_event(r.value, nullptr);
+  return e && e->type == "account.erased";
+}
+
 // Applies one batch of the initial load into the shadow schema in its own transaction: strict
 // first, event by event with savepoints if an event fails; (projection, partition) pairs in
 // `skip` are left alone. Returns the events quarantined.
@@ -258,7 +265,9 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
   // answer), leaving the cores idle. Projections commute across partitions, so those whose
   // rows are partition-local are split by partition among all workers; the others go whole
   // to worker 0 (two connections writing their rows would wait for, and deadlock on, each
-  // other). A deadlock that happens anyway (an erasure's updates) retries the batch.
+  // other). A deadlock that happens anyway (an erasure's updates) retries the batch. Each
+  // worker holds a pooled connection for the whole load, and the subject keyring borrows from
+  // the same pool: at most one worker per spare connection.
   bool any_local = false;
   for (const auto* p : projections) any_local = any_local || p->rows_are_partition_local();
   const int worker_count =
@@ -266,7 +275,9 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
                       options.workers > 0
                           ? options.workers
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
-                      1, std::max<int>(1, static_cast<int>(end.size())))
+                      1,
+                      std::max<int>(1, std::min(static_cast<int>(end.size()),
+                                                static_cast<int>(pool.size()) - 1)))
                 : 1;
   struct Share {
     std::map<int32_t, int64_t> to;  // the partitions it reads
@@ -296,6 +307,8 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
   std::mutex progress_mutex;
   std::atomic<bool> abandon{false};
   struct Abandoned {};
+  // Every account.erased read, applied once more after the load (below).
+  std::vector<log::Record> erasures;
   std::vector<std::map<int32_t, int64_t>> counts(shares.size());
   std::vector<std::exception_ptr> failures(shares.size());
   auto work = [&](size_t w) {
@@ -317,9 +330,14 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
                 logging::warn(kComponent, std::string("batch rolled back by a conflict with "
                                                       "another worker, retrying: ") +
                                               e.what());
+                // Apart in time, so that the two do not collide again at once.
+                std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt * (w + 1)));
               }
             }
             std::lock_guard lock(progress_mutex);
+            for (const auto& r : records)
+              if (shares[w].counted.contains(r.partition.value()) && is_erasure(r))
+                erasures.push_back(r);
             result.quarantined += quarantined;
             for (const auto& r : records)
               if (shares[w].counted.contains(r.partition.value())) ++result.events;
@@ -338,7 +356,12 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
   };
   {
     std::vector<std::jthread> workers;
-    for (size_t w = 1; w < shares.size(); ++w) workers.emplace_back(work, w);
+    try {
+      for (size_t w = 1; w < shares.size(); ++w) workers.emplace_back(work, w);
+    } catch (...) {
+      abandon = true;  // the workers already started stop at their next batch
+      throw;
+    }
     work(0);
   }  // joins the workers
   for (auto& failure : failures)
@@ -347,6 +370,19 @@ RebuildResult rebuild_into_schema(pg::PgPool& pool, log::Log& log, FieldDecrypto
   for (const auto& per_worker : counts)
     for (const auto& [p, n] : per_worker) result.counts[p] = std::max(result.counts[p], n);
   auto lease = pool.acquire(kDbTimeout);
+  // An erasure updates rows that events of other partitions wrote (a client's sessions, their
+  // patient records, their reviews). Whether those rows existed when it was applied depended on
+  // which partition was loaded first, or, with several workers, on whether the other worker had
+  // committed them yet. Applied again now over everything loaded, each erasure reaches them
+  // all; erasure handlers are idempotent.
+  if (!erasures.empty()) {
+    std::sort(erasures.begin(), erasures.end(), [](const log::Record& a, const log::Record& b) {
+      return std::pair(a.partition.value(), a.offset.value()) <
+             std::pair(b.partition.value(), b.offset.value());
+    });
+    result.quarantined +=
+        apply_shadow_batch(lease.connection(), result.schema, projections, erasures, decryptor, {});
+  }
   if (!deferred_indexes.empty()) {
     pqxx::work tx(lease.connection());
     // Sorts for the index builds in memory rather than in temporary files.

@@ -24,7 +24,8 @@ struct RebuildOptions {
   // Events per transaction. Larger batches mean fewer commits and key look-ups; a batch with a
   // poisoned event is applied twice (the second time with a savepoint per event).
   size_t batch_size = 20000;
-  // Connections loading partitions side by side; 0: one per core.
+  // Connections loading side by side (0: one per core); at most one per partition and per
+  // spare pool connection, and one when no projection rebuilt has partition-local rows.
   int workers = 0;
   RebuildProgressFn progress;
 };

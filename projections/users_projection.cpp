@@ -14,7 +14,8 @@ namespace {
 class UsersProjection final : public Projection {
  public:
   std::string_view name() const override { return "users"; }
-  bool rows_are_partition_local() const override { return true; }
+  // Not partition-local: credentials.email_hash is unique across accounts, and an erased
+  // person's address may come back on a new account (another stream, another partition).
   std::vector<std::string> tables() const override {
     return {"users", "credentials", "recovery_codes", "client_profiles"};
   }

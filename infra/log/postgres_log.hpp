@@ -1,6 +1,9 @@
 #pragma once
 // The postgres log engine: the log port on tables in the `log` schema (infra/pg/migrations/
-// 001_log.sql). Offsets come from log.heads under its row lock (dense, visible in order);
+// 001_log.sql). log.records is partitioned into one table per (topic, partition),
+// log.records_t<topic>_p<partition> (011_log_records_by_partition.sql; created when the log is
+// first opened), so a partition's records lie together for range reads. Offsets come from
+// log.heads under its row lock (dense, visible in order);
 // partition ownership is a session advisory lock per (group, partition) plus an owner epoch in
 // log.partition_owners that every lease commit checks in its own transaction (fencing);
 // LISTEN/NOTIFY on channel `counsel_log` (payload "<topic>:<partition>") wakes readers.
@@ -24,7 +27,7 @@ struct PostgresLogOptions {
 class PostgresLog : public Log {
  public:
   // Expects the migrations to be applied. Records partition_count in log.settings on first
-  // start; throws std::runtime_error if the database was set up with a different count (keys
+  // start and creates the records table of every (topic, partition) missing; throws std::runtime_error if the database was set up with a different count (keys
   // would move to other partitions) and pg::PgUnavailable if PostgreSQL cannot be reached.
   // `member` names this process in consumer groups (each consumer adds a unique suffix).
   PostgresLog(std::string conninfo, int partition_count, std::string member,

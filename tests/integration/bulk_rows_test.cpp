@@ -45,7 +45,10 @@ BOOST_AUTO_TEST_CASE(values_reach_postgres_as_given_in_order) {
   for (size_t i = 0; i < values.size(); ++i)
     set.rows(kInsert, 2, {"fixed tag"}).add({std::to_string(i), values[i]});
   BOOST_TEST(!set.empty());
-  BOOST_TEST(set.rows(kInsert, 2).size() == values.size());
+  BOOST_TEST(set.rows(kInsert, 2, {"fixed tag"}).size() == values.size());
+  // One statement text is one shape: asking for it otherwise is a programming error.
+  BOOST_CHECK_THROW(set.rows(kInsert, 2, {"other tag"}), std::logic_error);
+  BOOST_CHECK_THROW(set.rows(kInsert, 3, {"fixed tag"}), std::logic_error);
   {
     pqxx::work tx(*c);
     set.write(tx);

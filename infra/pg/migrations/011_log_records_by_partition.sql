@@ -52,10 +52,16 @@ END $$;
 
 -- An existing log moves over in (topic, partition, offset) order, so each table starts out in
 -- the order its reads want. Its partition count is the one the engine recorded (or, for a log
--- never opened by this engine version, the highest partition it holds plus one).
+-- never opened by this engine version, the highest partition it holds plus one); the tables
+-- of every topic the engine has (commands, events, results: infra/log/log.hpp) are created
+-- now, so processes started before this migration can go on appending to any of them.
+--
+-- This runs in one transaction that holds log.records exclusively and writes the log a second
+-- time: on a large log, plan the downtime and the disk space (about the log's size again).
 SELECT log.ensure_record_partitions(
-  coalesce((SELECT array_agg(DISTINCT topic ORDER BY topic) FROM log.records_before_011),
-           '{}'::smallint[]),
+  '{1,2,3}'::smallint[]
+    || coalesce((SELECT array_agg(DISTINCT topic ORDER BY topic) FROM log.records_before_011
+                 WHERE topic NOT IN (1, 2, 3)), '{}'::smallint[]),
   coalesce((SELECT value::int FROM log.settings WHERE name = 'partition_count'),
            (SELECT max(partition) + 1 FROM log.records_before_011), 0));
 INSERT INTO log.records (topic, partition, "offset", key, value, appended_at)
