@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
@@ -52,45 +53,9 @@ constexpr const char* notify_sql = R"(
 SELECT set_config('synchronous_commit', 'off', true), count(pg_notify('counsel_log', c))
 FROM unnest($1::text[]) AS c)";
 
-// Reads each partition from its position; round-robin across partitions (ordered by the
-// record's rank within its partition) so one busy partition cannot starve the others. Only
-// partitions whose head is past the position are read: most polls follow a wake-up about one
-// partition, and probing the others' tables for nothing was most of their cost. (Heads move in
-// the transaction that inserts the records, so a head past the position means records.)
-constexpr const char* read_sql = R"(
-SELECT r.partition, r."offset", r.key, r.value,
-       (extract(epoch FROM r.appended_at) * 1000)::bigint AS appended_ms
-FROM unnest($2::int[], $3::bigint[]) AS a(partition, from_offset)
-JOIN log.heads h ON h.topic = $1 AND h.partition = a.partition AND h.next_offset > a.from_offset
-CROSS JOIN LATERAL (
-  SELECT x.partition, x."offset", x.key, x.value, x.appended_at,
-         row_number() OVER (ORDER BY x."offset") AS rank
-  FROM log.records x
-  WHERE x.topic = $1 AND x.partition = a.partition AND x."offset" >= a.from_offset
-  ORDER BY x."offset"
-  LIMIT $4) r
-ORDER BY r.rank, r.partition
-LIMIT $4)";
-
-// One partition (range reads: rebuilds, replay, verify) needs neither the round robin nor its
-// sort, which spills to disk once a batch of large records outgrows work_mem: the index already
-// gives the records in offset order.
-constexpr const char* read_one_sql = R"(
-SELECT partition, "offset", key, value, (extract(epoch FROM appended_at) * 1000)::bigint
-FROM log.records
-WHERE topic = $1 AND partition = $2 AND "offset" >= $3
-ORDER BY "offset"
-LIMIT $4)";
-
 void prepare_statements(pqxx::connection& c) {
-  // log.records is partitioned per (topic, partition): a custom plan of the round-robin read
-  // plans every partition's table again on each poll (milliseconds on the hot path), while the
-  // generic plan is made once and prunes to the partitions asked for when it runs.
-  pqxx::nontransaction(c).exec0("SET plan_cache_mode = force_generic_plan");
   c.prepare("log_append", append_sql);
   c.prepare("log_notify", notify_sql);
-  c.prepare("log_read", read_sql);
-  c.prepare("log_read_one", read_one_sql);
   c.prepare("log_end_offset",
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
   c.prepare("log_fence",
@@ -286,26 +251,50 @@ void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
   notify_appended(c, pointers_to(records), positions);
 }
 
+// The read of `topic` from positions in these partitions (in this order): $1 is the limit,
+// $2... the offsets. It names each partition's own table (log.records_t<topic>_p<partition>,
+// migration 011) rather than the partitioned log.records: a plan over the parent covers every
+// partition's table, and once PostgreSQL settles on its generic plan (offsets and limit
+// unknown) it can pick scans of whole tables, which cost a poll 75 ms on a 1M-event log. On
+// one table the plan is the index range scan, whatever the parameters. One partition needs
+// neither the round robin nor its sort; several are read round-robin (ordered by the record's
+// rank within its partition), so one busy partition cannot starve the others.
+std::string read_sql(Topic topic, const std::vector<Position>& from) {
+  auto table = [&](const Position& p) {
+    return "log.records_t" + std::to_string(static_cast<int>(topic)) + "_p" +
+           std::to_string(p.partition.value());
+  };
+  if (from.size() == 1) {
+    return "SELECT partition, \"offset\", key, value,"
+           " (extract(epoch FROM appended_at) * 1000)::bigint FROM " +
+           table(from[0]) + " WHERE \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1";
+  }
+  std::string branches;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (i) branches += " UNION ALL ";
+    branches +=
+        "(SELECT partition, \"offset\", key, value, appended_at,"
+        " row_number() OVER (ORDER BY \"offset\") AS rank FROM " +
+        table(from[i]) + " WHERE \"offset\" >= $" + std::to_string(i + 2) +
+        " ORDER BY \"offset\" LIMIT $1)";
+  }
+  return "SELECT partition, \"offset\", key, value,"
+         " (extract(epoch FROM appended_at) * 1000)::bigint FROM (" +
+         branches + ") r ORDER BY rank, partition LIMIT $1";
+}
+
 // Reads records of `topic` from each position; advances the positions past what it returns.
 std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<Position>& from,
                                  size_t max_records) {
   const auto limit = static_cast<int64_t>(std::max<size_t>(max_records, 1));
+  // A reader keeps its partitions for long: each set's statement is prepared once.
+  const std::string sql = read_sql(topic, from);
+  const std::string name = "log_read_" + std::to_string(std::hash<std::string>{}(sql));
+  c.prepare(name, sql);
+  std::vector<int64_t> params{limit};
+  for (const auto& p : from) params.push_back(p.offset.value());
   pqxx::nontransaction tx(c);
-  const bool one_partition = from.size() == 1;
-  pqxx::result rows;
-  if (one_partition) {
-    rows = tx.exec_prepared("log_read_one", static_cast<int>(topic), from[0].partition.value(),
-                            from[0].offset.value(), limit);
-  } else {
-    std::vector<int32_t> partitions;
-    std::vector<int64_t> offsets;
-    for (const auto& p : from) {
-      partitions.push_back(p.partition.value());
-      offsets.push_back(p.offset.value());
-    }
-    rows = tx.exec_prepared("log_read", static_cast<int>(topic), int_array(partitions),
-                            int_array(offsets), limit);
-  }
+  const pqxx::result rows = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
   std::vector<Record> records;
   records.reserve(rows.size());
   for (const auto& row : rows) {
@@ -318,7 +307,7 @@ std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<P
     r.appended_at = Timestamp{std::chrono::milliseconds{row[4].as<int64_t>()}};
     records.push_back(std::move(r));
   }
-  if (!one_partition)
+  if (from.size() > 1)
     std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
       return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
     });
