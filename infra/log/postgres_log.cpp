@@ -260,14 +260,18 @@ void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
 // neither the round robin nor its sort; several are read round-robin (ordered by the record's
 // rank within its partition), so one busy partition cannot starve the others.
 std::string read_sql(Topic topic, const std::vector<Position>& from) {
+  // The table, and the conditions that let its primary key (topic, partition, offset) give the
+  // records in offset order from the position.
   auto table = [&](const Position& p) {
-    return "log.records_t" + std::to_string(static_cast<int>(topic)) + "_p" +
-           std::to_string(p.partition.value());
+    const std::string t = std::to_string(static_cast<int>(topic));
+    const std::string n = std::to_string(p.partition.value());
+    return "log.records_t" + t + "_p" + n + " WHERE topic = " + t + " AND partition = " + n +
+           " AND";
   };
   if (from.size() == 1) {
     return "SELECT partition, \"offset\", key, value,"
            " (extract(epoch FROM appended_at) * 1000)::bigint FROM " +
-           table(from[0]) + " WHERE \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1";
+           table(from[0]) + " \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1";
   }
   std::string branches;
   for (size_t i = 0; i < from.size(); ++i) {
@@ -275,7 +279,7 @@ std::string read_sql(Topic topic, const std::vector<Position>& from) {
     branches +=
         "(SELECT partition, \"offset\", key, value, appended_at,"
         " row_number() OVER (ORDER BY \"offset\") AS rank FROM " +
-        table(from[i]) + " WHERE \"offset\" >= $" + std::to_string(i + 2) +
+        table(from[i]) + " \"offset\" >= $" + std::to_string(i + 2) +
         " ORDER BY \"offset\" LIMIT $1)";
   }
   return "SELECT partition, \"offset\", key, value,"
