@@ -4,10 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -63,16 +63,16 @@ void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
   chunk = std::max<size_t>(chunk, 1);
   std::mutex mutex;
   std::condition_variable changed;
-  std::deque<std::vector<log::Record>> ready;
+  std::optional<std::vector<log::Record>> ready;  // the one chunk handed over, not yet taken
   bool read_all = false;
   bool stop = false;  // the sink failed: the reader quits at its next chunk
   std::exception_ptr read_failure;
   // Hands a full chunk over; false once the consumer has stopped.
   auto hand_over = [&](std::vector<log::Record>&& records) {
     std::unique_lock lock(mutex);
-    changed.wait(lock, [&] { return ready.size() < 1 || stop; });
+    changed.wait(lock, [&] { return !ready || stop; });
     if (stop) return false;
-    ready.push_back(std::move(records));
+    ready = std::move(records);
     changed.notify_all();
     return true;
   };
@@ -120,10 +120,10 @@ void read_range(log::Log& log, const std::map<int32_t, int64_t>& from,
     std::vector<log::Record> records;
     {
       std::unique_lock lock(mutex);
-      changed.wait(lock, [&] { return !ready.empty() || read_all; });
-      if (ready.empty()) break;
-      records = std::move(ready.front());
-      ready.pop_front();
+      changed.wait(lock, [&] { return ready || read_all; });
+      if (!ready) break;
+      records = std::move(*ready);
+      ready.reset();
       changed.notify_all();
     }
     try {
