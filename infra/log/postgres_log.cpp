@@ -53,8 +53,34 @@ constexpr const char* notify_sql = R"(
 SELECT set_config('synchronous_commit', 'off', true), count(pg_notify('counsel_log', c))
 FROM unnest($1::text[]) AS c)";
 
+// The read of one topic from positions in several partitions: one probe per position ($2
+// partitions, $3 offsets, $4 the topic, $1 the limit), each the primary key's range scan of
+// that partition's own table (log.records_t<topic>_p<partition>, migration 011), which
+// PostgreSQL picks per probe at execution (run-time partition pruning). The partitions are
+// read round-robin (ordered by the record's rank within its partition), so one busy partition
+// cannot starve the others.
+//
+// The statement is the same whatever the partitions and offsets, so it is prepared once per
+// connection and runs on its generic plan (the reading connection sets plan_cache_mode): that
+// plan is the index range scans, whatever the parameters, because the partition is only known
+// per probe. The UNION ALL of one branch per partition's table it replaces was planned on
+// every poll (its custom plans looked cheaper) and started up 16 branches: 0.57 ms for an
+// empty poll of 16 partitions against 0.1 ms (pgbench, 100k-event log).
+constexpr const char* read_sql = R"(
+SELECT r.partition, r."offset", r.key, r.value,
+       (extract(epoch FROM r.appended_at) * 1000)::bigint
+FROM unnest($2::int[], $3::bigint[]) AS p(part, off)
+CROSS JOIN LATERAL (
+  SELECT partition, "offset", key, value, appended_at,
+         row_number() OVER (ORDER BY "offset") AS rank
+  FROM log.records
+  WHERE topic = $4::smallint AND partition = p.part AND "offset" >= p.off
+  ORDER BY "offset" LIMIT $1::bigint) r
+ORDER BY r.rank, r.partition LIMIT $1::bigint)";
+
 void prepare_statements(pqxx::connection& c) {
   c.prepare("log_append", append_sql);
+  c.prepare("log_read", read_sql);
   c.prepare("log_notify", notify_sql);
   c.prepare("log_end_offset",
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
@@ -251,54 +277,39 @@ void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
   notify_appended(c, pointers_to(records), positions);
 }
 
-// The read of `topic` from positions in these partitions (in this order): $1 is the limit,
-// $2... the offsets. It names each partition's own table (log.records_t<topic>_p<partition>,
-// migration 011) rather than the partitioned log.records: a plan over the parent covers every
-// partition's table, and once PostgreSQL settles on its generic plan (offsets and limit
-// unknown) it can pick scans of whole tables, which cost a poll 75 ms on a 1M-event log. On
-// one table the plan is the index range scan, whatever the parameters. One partition needs
-// neither the round robin nor its sort; several are read round-robin (ordered by the record's
-// rank within its partition), so one busy partition cannot starve the others.
-std::string read_sql(Topic topic, const std::vector<Position>& from) {
-  // The table, and the conditions that let its primary key (topic, partition, offset) give the
-  // records in offset order from the position.
-  auto table = [&](const Position& p) {
-    const std::string t = std::to_string(static_cast<int>(topic));
-    const std::string n = std::to_string(p.partition.value());
-    return "log.records_t" + t + "_p" + n + " WHERE topic = " + t + " AND partition = " + n +
-           " AND";
-  };
-  if (from.size() == 1) {
-    return "SELECT partition, \"offset\", key, value,"
-           " (extract(epoch FROM appended_at) * 1000)::bigint FROM " +
-           table(from[0]) + " \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1";
-  }
-  std::string branches;
-  for (size_t i = 0; i < from.size(); ++i) {
-    if (i) branches += " UNION ALL ";
-    branches +=
-        "(SELECT partition, \"offset\", key, value, appended_at,"
-        " row_number() OVER (ORDER BY \"offset\") AS rank FROM " +
-        table(from[i]) + " \"offset\" >= $" + std::to_string(i + 2) +
-        " ORDER BY \"offset\" LIMIT $1)";
-  }
-  return "SELECT partition, \"offset\", key, value,"
-         " (extract(epoch FROM appended_at) * 1000)::bigint FROM (" +
-         branches + ") r ORDER BY rank, partition LIMIT $1";
-}
-
 // Reads records of `topic` from each position; advances the positions past what it returns.
 std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<Position>& from,
                                  size_t max_records) {
   const auto limit = static_cast<int64_t>(std::max<size_t>(max_records, 1));
-  // A reader keeps its partitions for long: each set's statement is prepared once.
-  const std::string sql = read_sql(topic, from);
-  const std::string name = "log_read_" + std::to_string(std::hash<std::string>{}(sql));
-  c.prepare(name, sql);
-  std::vector<int64_t> params{limit};
-  for (const auto& p : from) params.push_back(p.offset.value());
-  pqxx::nontransaction tx(c);
-  const pqxx::result rows = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+  pqxx::result rows;
+  if (from.size() == 1) {
+    // One partition (a range read): its own table, with neither the round robin nor its sort.
+    const std::string t = std::to_string(static_cast<int>(topic));
+    const std::string n = std::to_string(from[0].partition.value());
+    const std::string name = "log_read_t" + t + "_p" + n;
+    c.prepare(name,
+              "SELECT partition, \"offset\", key, value,"
+              " (extract(epoch FROM appended_at) * 1000)::bigint FROM log.records_t" +
+                  t + "_p" + n + " WHERE topic = " + t + " AND partition = " + n +
+                  " AND \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1");
+    pqxx::nontransaction tx(c);
+    rows = tx.exec_prepared(name, limit, from[0].offset.value());
+  } else {
+    std::string partitions = "{";
+    std::string offsets = "{";
+    for (size_t i = 0; i < from.size(); ++i) {
+      if (i > 0) {
+        partitions += ',';
+        offsets += ',';
+      }
+      partitions += std::to_string(from[i].partition.value());
+      offsets += std::to_string(from[i].offset.value());
+    }
+    partitions += '}';
+    offsets += '}';
+    pqxx::nontransaction tx(c);
+    rows = tx.exec_prepared("log_read", limit, partitions, offsets, static_cast<int>(topic));
+  }
   std::vector<Record> records;
   records.reserve(rows.size());
   for (const auto& row : rows) {
@@ -349,6 +360,9 @@ class ListeningConnection {
   pqxx::connection& get() {
     if (!connection_) {
       auto c = pg::open_connection(conninfo_);
+      // For log_read (see read_sql). The connection's other statements are lookups by key, on
+      // the same plan either way.
+      c->set_variable("plan_cache_mode", "force_generic_plan");
       prepare_statements(*c);
       wakeup_ = std::make_unique<Wakeup>(*c);  // issues LISTEN
       connection_ = std::move(c);

@@ -2,6 +2,7 @@
 // is fixed, concurrent appends get gap-free offsets, an epoch bump or a lost session fences the
 // former owner, a commit that fails half-way stores nothing. The port's contract, which this
 // engine shares with the kafka one, is in log_contract_test.
+#include <algorithm>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -113,6 +114,51 @@ BOOST_AUTO_TEST_CASE(concurrent_appenders_get_gap_free_increasing_offsets) {
     BOOST_REQUIRE(end.has_value());
     BOOST_TEST(end->value() == next);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_reader_of_several_partitions_takes_them_round_robin_from_its_positions) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test");
+  // Partition 3 is busy (40 records), partitions 5 and 9 have 3 each; the reader starts part
+  // way into 3 and 9 and reads in polls of 6.
+  std::vector<OutRecord> batch;
+  for (int i = 0; i < 40; ++i)
+    batch.push_back(to_partition(Topic::events, 3, "p3-" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) {
+    batch.push_back(to_partition(Topic::events, 5, "p5-" + std::to_string(i)));
+    batch.push_back(to_partition(Topic::events, 9, "p9-" + std::to_string(i)));
+  }
+  batch.push_back(to_partition(Topic::commands, 5, "a command"));
+  BOOST_REQUIRE(log.append(batch).has_value());
+
+  auto reader = log.reader();
+  reader->assign(Topic::events, {{PartitionId{3}, Offset{10}},
+                                 {PartitionId{5}, Offset{0}},
+                                 {PartitionId{9}, Offset{1}},
+                                 {PartitionId{12}, Offset{0}}});
+  auto first = reader->poll(6, 0ms);
+  BOOST_REQUIRE(first.has_value());
+  // Two rounds of one record per partition that has any, then the busy partition alone.
+  std::vector<std::string> values;
+  for (const auto& r : *first) values.push_back(r.value);
+  BOOST_TEST(values == (std::vector<std::string>{"p3-10", "p3-11", "p5-0", "p5-1", "p9-1", "p9-2"}),
+             boost::test_tools::per_element());
+  std::vector<std::string> rest;
+  while (true) {
+    auto more = reader->poll(6, 0ms);
+    BOOST_REQUIRE(more.has_value());
+    if (more->empty()) break;
+    for (const auto& r : *more) {
+      BOOST_TEST((r.topic == Topic::events));
+      rest.push_back(r.value);
+    }
+  }
+  std::vector<std::string> expected{"p5-2"};
+  for (int i = 12; i < 40; ++i) expected.push_back("p3-" + std::to_string(i));
+  std::sort(expected.begin(), expected.end());
+  std::sort(rest.begin(), rest.end());
+  BOOST_TEST(rest == expected, boost::test_tools::per_element());
+  BOOST_TEST(reader->at_end(PartitionId{3}));
 }
 
 BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
