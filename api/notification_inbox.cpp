@@ -1,6 +1,7 @@
 #include "api/notification_inbox.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "domain/json.hpp"
 #include "domain/time.hpp"
@@ -183,24 +184,40 @@ void record_in_app_deliveries(pqxx::connection& conn, const std::vector<InAppDel
         {&d, crypto::encrypt_field(*key, d.notification->json, d.notification->recipient_id)});
   }
   if (sealed.empty()) return;
-  pqxx::work tx(conn, "notifications-record-in-app");
+  // One statement for the batch (a statement per notification was one round trip each),
+  // and so no transaction around it. A notification announced twice is recorded once.
+  std::vector<std::string> ids, users, templates, payloads, errors;
+  std::string ok = "{";
+  std::set<std::string> seen;
   for (const auto& s : sealed) {
     const Notification& n = *s.delivery->notification;
+    if (!seen.insert(n.id).second) continue;
     const notify::DeliveryResult& result = s.delivery->result;
-    // Only the process whose outbox row went in records the attempt.
-    tx.exec_params0(
-        "WITH recorded AS ("
-        " INSERT INTO notify.outbox (id, user_id, channel, template, payload, attempts,"
-        "  delivered_at, gave_up_at, last_error)"
-        " VALUES ($1::uuid, $2::uuid, $3, $4, $5, 1,"
-        "  CASE WHEN $6 THEN now() END, CASE WHEN $6 THEN NULL ELSE now() END, NULLIF($7, ''))"
-        " ON CONFLICT (id) DO NOTHING RETURNING id)"
-        " INSERT INTO notify.delivery_attempts (outbox_id, attempt, ok, error)"
-        " SELECT id, 1, $6, NULLIF($7, '') FROM recorded",
-        n.id, n.recipient_id, std::string(notify::kInAppChannel), n.kind, s.payload, result.ok,
-        result.ok ? std::string() : result.error);
+    ids.push_back(n.id);
+    users.push_back(n.recipient_id);
+    templates.push_back(n.kind);
+    payloads.push_back(s.payload);
+    errors.push_back(result.ok ? std::string() : result.error);
+    if (ok.size() > 1) ok += ',';
+    ok += result.ok ? 't' : 'f';
   }
-  tx.commit();
+  ok += '}';
+  pqxx::nontransaction tx(conn, "notifications-record-in-app");
+  // Only the process whose outbox row went in records the attempt.
+  tx.exec_params0(
+      "WITH d AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
+      "  $5::bool[], $6::text[]) AS d(id, user_id, template, payload, ok, error)),"
+      " recorded AS ("
+      "  INSERT INTO notify.outbox (id, user_id, channel, template, payload, attempts,"
+      "   delivered_at, gave_up_at, last_error)"
+      "  SELECT id, user_id, $7, template, payload, 1, CASE WHEN ok THEN now() END,"
+      "   CASE WHEN ok THEN NULL ELSE now() END, NULLIF(error, '') FROM d ORDER BY id"
+      "  ON CONFLICT (id) DO NOTHING RETURNING id)"
+      " INSERT INTO notify.delivery_attempts (outbox_id, attempt, ok, error)"
+      " SELECT d.id, 1, d.ok, NULLIF(d.error, '') FROM recorded JOIN d USING (id)",
+      projections::text_array_literal(ids), projections::text_array_literal(users),
+      projections::text_array_literal(templates), projections::text_array_literal(payloads), ok,
+      projections::text_array_literal(errors), std::string(notify::kInAppChannel));
 }
 
 }  // namespace counsel::api::inbox

@@ -40,7 +40,7 @@ namespace {
 // projection -> partition -> `column` of projection.checkpoints; absent rows read as 0.
 CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
                           const std::vector<std::string>& names,
-                          const std::vector<int32_t>& partitions) {
+                          const std::vector<int32_t>& partitions, bool for_update = false) {
   CheckpointMap out;
   for (const auto& n : names) {
     auto& per_partition = out[n];
@@ -49,7 +49,8 @@ CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
   auto rows =
       tx.exec_params(std::string("SELECT projection, partition, ") + column +
                          " FROM projection.checkpoints"
-                         " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])",
+                         " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])" +
+                         (for_update ? " ORDER BY projection, partition FOR UPDATE" : ""),
                      text_array_literal(names), int_array_literal(partitions));
   for (const auto& row : rows) {
     out[row[0].as<std::string>()][row[1].as<int32_t>()] = row[2].as<int64_t>();
@@ -63,12 +64,19 @@ CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std
   return load_column(tx, "next_offset", names, partitions);
 }
 
+CheckpointMap load_checkpoints_for_update(pqxx::transaction_base& tx,
+                                          const std::vector<std::string>& names,
+                                          const std::vector<int32_t>& partitions) {
+  return load_column(tx, "next_offset", names, partitions, /*for_update=*/true);
+}
+
 CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                 const std::vector<int32_t>& partitions) {
   return load_column(tx, "events_applied", names, partitions);
 }
 
-bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves) {
+bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves,
+                         bool rows_locked) {
   if (moves.empty()) return true;
   std::vector<std::string> names;
   std::vector<int32_t> partitions;
@@ -82,12 +90,13 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
   }
   // The existing rows locked in key order first, as the one-row-at-a-time moves used to: two
   // projector owners overlapping at a handover then wait for each other instead of deadlocking.
-  tx.exec_params(
-      "SELECT 1 FROM projection.checkpoints c"
-      " JOIN unnest($1::text[], $2::int[]) AS m(projection, partition)"
-      "  ON c.projection = m.projection AND c.partition = m.partition"
-      " ORDER BY c.projection, c.partition FOR UPDATE OF c",
-      text_array_literal(names), int_array_literal(partitions));
+  if (!rows_locked)
+    tx.exec_params(
+        "SELECT 1 FROM projection.checkpoints c"
+        " JOIN unnest($1::text[], $2::int[]) AS m(projection, partition)"
+        "  ON c.projection = m.projection AND c.partition = m.partition"
+        " ORDER BY c.projection, c.partition FOR UPDATE OF c",
+        text_array_literal(names), int_array_literal(partitions));
   // First moves (expected 0) may find no row yet; a concurrent first writer makes their WHERE
   // fail. The two halves touch different rows, so one statement can carry both.
   const auto r = tx.exec_params(

@@ -17,6 +17,12 @@ using CheckpointMap = std::map<std::string, std::map<int32_t, int64_t>>;
 CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                const std::vector<int32_t>& partitions);
 
+// The same, locking the rows that exist in key order (as advance_checkpoints would): a batch
+// that starts with this can then advance without locking them again.
+CheckpointMap load_checkpoints_for_update(pqxx::transaction_base& tx,
+                                          const std::vector<std::string>& names,
+                                          const std::vector<int32_t>& partitions);
+
 // projection -> partition -> events applied so far (what consistency tokens compare).
 CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                 const std::vector<int32_t>& partitions);
@@ -33,7 +39,9 @@ struct CheckpointAdvance {
 // Every move of a batch in one statement (a batch spanning 16 partitions and 7 projections would
 // otherwise pay 112 round trips). False when any stored value is no longer its `expected`; the
 // batch must then not commit.
-bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves);
+// `rows_locked`: the transaction holds the rows already (load_checkpoints_for_update).
+bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves,
+                         bool rows_locked = false);
 
 // Bumps projection.read_model_versions of `projections` (in name order, so concurrent bumps
 // cannot deadlock): cached query results of those read models are stale from this commit on.

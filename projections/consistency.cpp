@@ -99,24 +99,26 @@ struct ConsistencyWatcher::State {
     std::map<std::string, uint64_t, std::less<>> versions;
   };
 
+  // One statement, no transaction around it: a load follows every projector commit, and
+  // BEGIN, SET TRANSACTION and ROLLBACK around two statements were four more round trips each
+  // time. The versions come from the same snapshot as the checkpoints, and a projector bumps
+  // them in the transaction that moves its checkpoints, so they include at least every change
+  // the checkpoints do.
   Loaded load(pqxx::connection& conn) {
     static const std::vector<std::string> names = projection_names();
+    static const std::string names_literal = text_array_literal(names);
     Loaded loaded;
-    pqxx::read_transaction tx(conn);
-    auto rows = tx.exec_params(
-        "SELECT partition, count(*), min(events_applied) FROM projection.checkpoints"
-        " WHERE projection = ANY($1::text[]) GROUP BY partition",
-        text_array_literal(names));
+    pqxx::nontransaction tx(conn);
+    const auto rows = tx.exec_prepared("consistency_load", names_literal);
     for (const auto& row : rows) {
-      // A projection without a row for the partition has applied nothing there.
-      const bool all = row[1].as<int64_t>() == static_cast<int64_t>(names.size());
-      loaded.applied[row[0].as<int32_t>()] = all ? row[2].as<int64_t>() : 0;
+      if (row[0].is_null()) {
+        // A projection without a row for the partition has applied nothing there.
+        const bool all = row[2].as<int64_t>() == static_cast<int64_t>(names.size());
+        loaded.applied[row[1].as<int32_t>()] = all ? row[3].as<int64_t>() : 0;
+      } else {
+        loaded.versions[row[0].as<std::string>()] = row[3].as<uint64_t>();
+      }
     }
-    // After the checkpoints (each statement reads a newer snapshot): the versions then include
-    // at least every change the checkpoints do.
-    for (const auto& row :
-         tx.exec("SELECT projection, version FROM projection.read_model_versions"))
-      loaded.versions[row[0].as<std::string>()] = row[1].as<uint64_t>();
     return loaded;
   }
 
@@ -124,6 +126,12 @@ struct ConsistencyWatcher::State {
     while (running) {
       try {
         auto conn = pg::open_connection(conninfo);
+        conn->prepare("consistency_load",
+                      "SELECT NULL::text, partition, count(*), min(events_applied)"
+                      " FROM projection.checkpoints WHERE projection = ANY($1::text[])"
+                      " GROUP BY partition"
+                      " UNION ALL SELECT projection, NULL::int, NULL::bigint, version"
+                      " FROM projection.read_model_versions");
         Wakeup wakeup(*conn, kProjectionChannel);
         while (running) {
           auto loaded = load(*conn);

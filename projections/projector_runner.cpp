@@ -202,10 +202,17 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
   for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
     auto lease = pool_.acquire(options_.db_timeout);
     pqxx::work tx(lease.connection());
-    // Shared: batches of several projectors run side by side; a rebuild swap waits for them.
-    tx.exec_params("SELECT pg_advisory_xact_lock_shared($1)", kProjectionLockKey);
-    tx.exec0("SET LOCAL search_path TO read, public");
-    const CheckpointMap checkpoints = load_checkpoints(tx, names_, partitions);
+    // One round trip for three things (a batch pays a round trip per statement):
+    // - the projection lock, shared: batches of several projectors run side by side, and a
+    //   rebuild swap waits for them;
+    // - the read schema for this transaction only (SET LOCAL);
+    // - the wake-up of consistency waiters, which PostgreSQL sends only if this commits.
+    tx.exec_params(
+        "SELECT pg_advisory_xact_lock_shared($1),"
+        " set_config('search_path', 'read, public', true), pg_notify($2, '')",
+        kProjectionLockKey, kProjectionChannel);
+    // Locked now rather than when they move: the batch then needs one statement less.
+    const CheckpointMap checkpoints = load_checkpoints_for_update(tx, names_, partitions);
     for (const auto& [p, span] : spans) {
       int64_t lowest = INT64_MAX;
       for (const auto& n : names_) lowest = std::min(lowest, checkpoints.at(n).at(p));
@@ -238,7 +245,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
         moves.push_back({n, p, current, next, applied});
       }
     }
-    if (!advance_checkpoints(tx, moves)) {
+    if (!advance_checkpoints(tx, moves, /*rows_locked=*/true)) {
       // Fenced: someone else (a new owner, a rebuild swap) moved a checkpoint. Re-read every
       // partition of the batch from its checkpoints.
       logging::warn(kComponent,
@@ -248,7 +255,6 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
       return 0;
     }
     bump_read_model_versions(tx, ctx.changed);
-    tx.exec0(std::string("NOTIFY ") + kProjectionChannel);
     tx.commit();
     {
       std::lock_guard lock(owned_mutex_);

@@ -45,14 +45,6 @@ inserted AS (
   SELECT topic, partition, "offset", key, value FROM numbered ORDER BY topic, partition, "offset")
 SELECT ord, partition, "offset" FROM numbered ORDER BY ord)";
 
-// Wakes readers after the append committed. Not inside the append's transaction: PostgreSQL
-// holds a database-wide lock from a notifying transaction's pre-commit until its commit is
-// flushed, which would serialize every append behind one WAL flush each (no group commit).
-// This transaction writes nothing worth flushing, so it commits without waiting for the disk.
-constexpr const char* notify_sql = R"(
-SELECT set_config('synchronous_commit', 'off', true), count(pg_notify('counsel_log', c))
-FROM unnest($1::text[]) AS c)";
-
 // The read of one topic from positions in several partitions: one probe per position ($2
 // partitions, $3 offsets, $4 the topic, $1 the limit), each the primary key's range scan of
 // that partition's own table (log.records_t<topic>_p<partition>, migration 011), which
@@ -81,7 +73,6 @@ ORDER BY r.rank, r.partition LIMIT $1::bigint)";
 void prepare_statements(pqxx::connection& c) {
   c.prepare("log_append", append_sql);
   c.prepare("log_read", read_sql);
-  c.prepare("log_notify", notify_sql);
   c.prepare("log_end_offset",
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
   c.prepare("log_fence",
@@ -248,10 +239,9 @@ std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch&
   return positions;
 }
 
-// Best effort: the records are committed either way, and a reader that misses the wake-up
-// still finds them when its wait times out.
-void notify_appended(pqxx::connection& c, const std::vector<const OutRecord*>& records,
-                     const std::vector<Position>& positions) {
+// "<topic>:<partition>" of each partition the records went to, without repeats.
+std::vector<std::string> appended_channels(const std::vector<const OutRecord*>& records,
+                                           const std::vector<Position>& positions) {
   std::vector<std::string> channels;
   for (size_t i = 0; i < positions.size(); ++i) {
     channels.push_back(std::to_string(static_cast<int>(records[i]->topic)) + ":" +
@@ -259,22 +249,7 @@ void notify_appended(pqxx::connection& c, const std::vector<const OutRecord*>& r
   }
   std::sort(channels.begin(), channels.end());
   channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
-  std::string payloads = "{";
-  for (size_t i = 0; i < channels.size(); ++i) {
-    if (i > 0) payloads += ',';
-    payloads += channels[i];  // digits and a colon: no quoting needed
-  }
-  payloads += '}';
-  try {
-    pqxx::nontransaction tx(c);
-    tx.exec_prepared("log_notify", payloads);
-  } catch (const std::exception&) {
-  }
-}
-
-void notify_appended(pqxx::connection& c, const std::vector<OutRecord>& records,
-                     const std::vector<Position>& positions) {
-  notify_appended(c, pointers_to(records), positions);
+  return channels;
 }
 
 // Reads records of `topic` from each position; advances the positions past what it returns.
@@ -483,7 +458,7 @@ class PostgresPartitionLease : public PartitionLease {
       tx.exec_prepared("log_store_position", group_, partition_.value(), consumed.value());
       tx.commit();
       consumed_ = consumed;
-      if (!positions.empty()) notify_appended(*lease, records, positions);
+      if (!positions.empty()) log_.announce_appended(pointers_to(records), positions);
       return positions;
     } catch (const std::exception& e) {
       return unexpected(to_log_error(e));
@@ -586,7 +561,7 @@ class PostgresGroupConsumer : public GroupConsumer {
       tx.exec_prepared("log_store_positions", group_, int_array(partitions), int_array(consumed));
       tx.commit();
       for (size_t i = 0; i < commits.size(); ++i) leases[i]->committed(commits[i].consumed);
-      if (!positions.empty()) notify_appended(*connection, records, positions);
+      if (!positions.empty()) log_.announce_appended(records, positions);
       return positions_per_commit(positions, commits);
     } catch (const std::exception& e) {
       return unexpected(to_log_error(e));
@@ -770,7 +745,8 @@ PostgresLog::PostgresLog(std::string conninfo, int partition_count, std::string 
       partition_count_(partition_count),
       member_(std::move(member)),
       options_(options),
-      pool_(conninfo_, options_.pool_size, [](pqxx::connection& c) { prepare_statements(c); }) {
+      pool_(conninfo_, options_.pool_size, [](pqxx::connection& c) { prepare_statements(c); }),
+      announcer_(std::make_unique<AppendAnnouncer>(conninfo_)) {
   if (partition_count_ <= 0) {
     throw std::invalid_argument("the log needs at least one partition");
   }
@@ -796,6 +772,14 @@ PostgresLog::PostgresLog(std::string conninfo, int partition_count, std::string 
 
 PostgresLog::~PostgresLog() = default;
 
+// After the commit, never inside the transaction: PostgreSQL holds a database-wide lock from a
+// notifying transaction's pre-commit until its commit is flushed, which would serialize every
+// append behind one WAL flush each (no group commit).
+void PostgresLog::announce_appended(const std::vector<const OutRecord*>& records,
+                                    const std::vector<Position>& positions) {
+  announcer_->announce(appended_channels(records, positions));
+}
+
 Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {
   if (records.empty()) return std::vector<Position>{};
   auto batch = encode_batch(records, partition_count_);
@@ -809,7 +793,7 @@ Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& 
         pqxx::nontransaction tx(*lease);
         positions = run_append(tx, *batch);
       }
-      notify_appended(*lease, records, positions);
+      announce_appended(pointers_to(records), positions);
       return positions;
     } catch (const std::exception& e) {
       // Nothing was written; safe to run again.

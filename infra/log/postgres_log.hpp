@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "infra/log/append_announcer.hpp"
 #include "infra/log/log.hpp"
 #include "infra/pg/connection_pool.hpp"
 
@@ -27,9 +28,10 @@ struct PostgresLogOptions {
 class PostgresLog : public Log {
  public:
   // Expects the migrations to be applied. Records partition_count in log.settings on first
-  // start and creates the records table of every (topic, partition) missing; throws std::runtime_error if the database was set up with a different count (keys
-  // would move to other partitions) and pg::PgUnavailable if PostgreSQL cannot be reached.
-  // `member` names this process in consumer groups (each consumer adds a unique suffix).
+  // start and creates the records table of every (topic, partition) missing; throws
+  // std::runtime_error if the database was set up with a different count (keys would move to other
+  // partitions) and pg::PgUnavailable if PostgreSQL cannot be reached. `member` names this process
+  // in consumer groups (each consumer adds a unique suffix).
   PostgresLog(std::string conninfo, int partition_count, std::string member,
               PostgresLogOptions options = {});
   ~PostgresLog() override;
@@ -48,6 +50,9 @@ class PostgresLog : public Log {
   const std::string& member() const { return member_; }
   const PostgresLogOptions& options() const { return options_; }
   pg::PgPool& pool() { return pool_; }
+  // Wakes readers of the partitions these committed records went to (AppendAnnouncer).
+  void announce_appended(const std::vector<const OutRecord*>& records,
+                         const std::vector<Position>& positions);
 
  private:
   const std::string conninfo_;
@@ -55,6 +60,7 @@ class PostgresLog : public Log {
   const std::string member_;
   const PostgresLogOptions options_;
   pg::PgPool pool_;
+  std::unique_ptr<AppendAnnouncer> announcer_;
 };
 
 std::unique_ptr<PostgresLog> make_postgres_log(const std::string& conninfo, int partition_count,
