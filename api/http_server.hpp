@@ -70,7 +70,7 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;  // 0 ⇒ an ephemeral port, see HttpServer::port()
   int io_threads = 2;
-  int worker_threads = 32;
+  int worker_threads = 128;  // see infra/config.hpp
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
   std::chrono::seconds idle_timeout{30};

@@ -43,10 +43,17 @@ class SessionsProjection final : public Projection {
     tx.exec0("CREATE INDEX IF NOT EXISTS sessions_status_idx ON " + sessions + " (status)");
   }
 
+  // A requested session's row goes in with the batch's other new sessions, one statement per
+  // batch (bulk_rows.hpp); every other event changes a row, so the rows still pending are
+  // written first, and the change finds its session even when both are in one batch.
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
     if (e.type == "session.requested") {
-      requested(tx, e, ctx);
-    } else if (e.type == "session.confirmed") {
+      requested(e, ctx);
+      return;
+    }
+    if (!e.type.starts_with("session.") && e.type != "account.erased") return;
+    ctx.bulk.rows(kInsertSessions, 9).write(tx);
+    if (e.type == "session.confirmed") {
       move_to(tx, e, "confirmed");
     } else if (e.type == "session.completed") {
       move_to(tx, e, "completed");
@@ -69,20 +76,25 @@ class SessionsProjection final : public Projection {
   }
 
  private:
-  static void requested(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+  static constexpr const char* kInsertSessions =
+      "INSERT INTO sessions (session_id, counselor_id, client_id, start_at, end_at,"
+      " duration_minutes, topic, mode, status, created_at, updated_at)"
+      " SELECT r.session_id::uuid, r.counselor_id::uuid, r.client_id::uuid,"
+      " r.start_at::timestamptz, r.end_at::timestamptz, r.duration_minutes::integer, r.topic,"
+      " r.mode, 'requested', r.at::timestamptz, r.at::timestamptz"
+      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+      " $7::text[], $8::text[], $9::text[]) AS r(session_id, counselor_id, client_id, start_at,"
+      " end_at, duration_minutes, topic, mode, at)";
+
+  static void requested(const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     const Uuid client = d.uuid("client_id");
-    const auto topic = ctx.decryptor.decrypt(client, d.str("topic"));
-    const auto at = format_rfc3339(e.occurred_at);
-    exec_prepared_sql0(
-        tx,
-        "INSERT INTO sessions (session_id, counselor_id, client_id, start_at, end_at,"
-        " duration_minutes, topic, mode, status, created_at, updated_at)"
-        " VALUES ($1::uuid, $2::uuid, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, $8,"
-        " 'requested', $9::timestamptz, $9::timestamptz)",
-        d.uuid("session_id").str(), d.uuid("counselor_id").str(), client.str(),
-        d.timestamp("start"), d.timestamp("end"), d.integer("duration_minutes"), topic,
-        d.str("mode"), at);
+    ctx.bulk.rows(kInsertSessions, 9)
+        .add({d.uuid("session_id").str(), d.uuid("counselor_id").str(), client.str(),
+              d.timestamp("start"), d.timestamp("end"),
+              std::to_string(d.integer("duration_minutes")),
+              ctx.decryptor.decrypt(client, d.str("topic")), d.str("mode"),
+              format_rfc3339(e.occurred_at)});
   }
 
   static void require_one_row(const pqxx::result& r, const EventEnvelope& e) {
