@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <map>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
@@ -239,7 +238,7 @@ std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch&
   return positions;
 }
 
-// "<topic>:<partition>" of each partition the records went to, without repeats.
+// "<topic>:<partition>" of the partition each record went to (the announcer drops repeats).
 std::vector<std::string> appended_channels(const std::vector<const OutRecord*>& records,
                                            const std::vector<Position>& positions) {
   std::vector<std::string> channels;
@@ -247,8 +246,6 @@ std::vector<std::string> appended_channels(const std::vector<const OutRecord*>& 
     channels.push_back(std::to_string(static_cast<int>(records[i]->topic)) + ":" +
                        std::to_string(positions[i].partition.value()));
   }
-  std::sort(channels.begin(), channels.end());
-  channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
   return channels;
 }
 
@@ -270,20 +267,15 @@ std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<P
     pqxx::nontransaction tx(c);
     rows = tx.exec_prepared(name, limit, from[0].offset.value());
   } else {
-    std::string partitions = "{";
-    std::string offsets = "{";
-    for (size_t i = 0; i < from.size(); ++i) {
-      if (i > 0) {
-        partitions += ',';
-        offsets += ',';
-      }
-      partitions += std::to_string(from[i].partition.value());
-      offsets += std::to_string(from[i].offset.value());
+    std::vector<int32_t> partitions;
+    std::vector<int64_t> offsets;
+    for (const auto& p : from) {
+      partitions.push_back(p.partition.value());
+      offsets.push_back(p.offset.value());
     }
-    partitions += '}';
-    offsets += '}';
     pqxx::nontransaction tx(c);
-    rows = tx.exec_prepared("log_read", limit, partitions, offsets, static_cast<int>(topic));
+    rows = tx.exec_prepared("log_read", limit, int_array(partitions), int_array(offsets),
+                            static_cast<int>(topic));
   }
   std::vector<Record> records;
   records.reserve(rows.size());
