@@ -24,6 +24,7 @@ void CommandBus::start() {
 
 void CommandBus::stop() {
   running_ = false;
+  if (reader_) reader_->interrupt();  // created by start() before the thread
   if (reader_thread_.joinable()) reader_thread_.join();
 }
 

@@ -18,6 +18,7 @@
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/stop_signal.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/checkpoints.hpp"
 
@@ -275,6 +276,7 @@ struct OutboxDispatcher::State {
   std::string channel_names;  // a text[] literal of the channels we deliver
   OutboxProbe probe;
   std::atomic<bool> running{false};
+  pg::StopSignal stop;
   std::thread thread;
 
   State(std::string conninfo_, crypto::SubjectKeyring& keyring_, Channels channels_,
@@ -400,16 +402,13 @@ struct OutboxDispatcher::State {
   void idle(pqxx::connection& conn) {
     const auto deadline = std::chrono::steady_clock::now() + options.idle_poll;
     while (running && std::chrono::steady_clock::now() < deadline) {
-      // Short slices keep stop() prompt.
-      if (conn.await_notification(0, 200'000) > 0) return;
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (pg::await_notification(conn, stop, left) > 0 || stop.raised()) return;
     }
   }
 
-  void pause(std::chrono::milliseconds how_long) {
-    const auto deadline = std::chrono::steady_clock::now() + how_long;
-    while (running && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  void pause(std::chrono::milliseconds how_long) { stop.sleep_for(how_long); }
 
   void run() {
     while (running) {
@@ -441,6 +440,7 @@ OutboxDispatcher::~OutboxDispatcher() {
 
 void OutboxDispatcher::start() {
   if (state_->running.exchange(true)) return;
+  state_->stop.clear();
   if (!state_->channels.contains(kEmailChannel))
     logging::warn(kComponent,
                   "no email channel (--mail-dir / COUNSEL_MAIL_DIR): emails stay queued in "
@@ -450,6 +450,7 @@ void OutboxDispatcher::start() {
 
 void OutboxDispatcher::stop() {
   state_->running = false;
+  state_->stop.raise();
   if (state_->thread.joinable()) state_->thread.join();
 }
 

@@ -9,6 +9,7 @@
 #include "api/notification_inbox.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/stop_signal.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::api {
@@ -53,6 +54,7 @@ struct NotificationRelay::State {
   InAppChannel channel;
 
   std::atomic<bool> running{false};
+  pg::StopSignal stop;
   std::thread listener_thread;
   std::thread delivery_thread;
 
@@ -99,14 +101,14 @@ struct NotificationRelay::State {
         auto conn = pg::open_connection(conninfo);
         Listener listener(*conn);
         while (running) {
-          conn->await_notification(0, 200'000);  // short slices keep stop() prompt
+          pg::await_notification(*conn, stop, std::chrono::seconds(1));
           if (listener.pending.empty()) continue;
           enqueue(listener.pending);
           listener.pending.clear();
         }
       } catch (const std::exception& e) {
         logging::warn(kComponent, std::string("listening for notifications failed: ") + e.what());
-        std::this_thread::sleep_for(kReconnectPause);
+        stop.sleep_for(kReconnectPause);
       }
     }
   }
@@ -136,7 +138,7 @@ struct NotificationRelay::State {
         logging::warn(kComponent, "delivering " + std::to_string(batch.size()) +
                                       " notifications failed: " + e.what());
         conn.reset();
-        std::this_thread::sleep_for(kReconnectPause);
+        stop.sleep_for(kReconnectPause);
       }
     }
   }
@@ -176,12 +178,14 @@ void NotificationRelay::set_pusher(std::shared_ptr<NotificationPusher> pusher) {
 
 void NotificationRelay::start() {
   if (state_->running.exchange(true)) return;
+  state_->stop.clear();
   state_->listener_thread = std::thread([this] { state_->listen(); });
   state_->delivery_thread = std::thread([this] { state_->deliver_loop(); });
 }
 
 void NotificationRelay::stop() {
   state_->running = false;
+  state_->stop.raise();
   state_->queue_changed.notify_all();
   if (state_->listener_thread.joinable()) state_->listener_thread.join();
   if (state_->delivery_thread.joinable()) state_->delivery_thread.join();

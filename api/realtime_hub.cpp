@@ -66,12 +66,18 @@ RealtimeHub::~RealtimeHub() {
 
 void RealtimeHub::start() {
   if (running_.exchange(true)) return;
+  stop_.clear();
   tail_thread_ = std::thread([this] { tail_events(); });
   typing_thread_ = std::thread([this] { listen_typing(); });
 }
 
 void RealtimeHub::stop() {
   running_ = false;
+  stop_.raise();
+  {
+    std::lock_guard lock(tail_reader_mutex_);
+    if (tail_reader_) tail_reader_->interrupt();
+  }
   if (tail_thread_.joinable()) tail_thread_.join();
   if (typing_thread_.joinable()) typing_thread_.join();
 }
@@ -192,17 +198,19 @@ void RealtimeHub::tail_events() {
       }
       reader = app_.log->reader();
       reader->assign(log::Topic::events, from);
+      std::lock_guard lock(tail_reader_mutex_);
+      tail_reader_ = reader.get();
     } catch (const std::exception& e) {
       logging::warn("realtime", std::string("cannot follow the events log yet: ") + e.what());
       reader.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      stop_.sleep_for(std::chrono::milliseconds(500));
     }
   }
   while (running_) {
     auto batch = reader->poll(512, std::chrono::milliseconds(200));
     if (!batch) {
       logging::warn("realtime", "reading events failed: " + batch.error().message);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      stop_.sleep_for(std::chrono::milliseconds(200));
       continue;
     }
     for (const auto& record : *batch) {
@@ -221,6 +229,8 @@ void RealtimeHub::tail_events() {
                       envelope->type == "chat.message_sent" ? message_id_of(*frame) : "", "");
     }
   }
+  std::lock_guard lock(tail_reader_mutex_);
+  tail_reader_ = nullptr;  // before the reader goes
 }
 
 void RealtimeHub::listen_typing() {
@@ -235,7 +245,7 @@ void RealtimeHub::listen_typing() {
       auto conn = pg::open_connection(app_.config.db);
       Receiver receiver(*conn);
       while (running_) {
-        conn->await_notification(0, 200000);
+        pg::await_notification(*conn, stop_, std::chrono::seconds(1));
         auto payloads = std::move(receiver.pending);
         receiver.pending.clear();
         for (const auto& p : payloads) {
@@ -247,7 +257,7 @@ void RealtimeHub::listen_typing() {
       }
     } catch (const std::exception& e) {
       logging::warn("realtime", std::string("typing channel failed: ") + e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      stop_.sleep_for(std::chrono::milliseconds(500));
     }
   }
 }

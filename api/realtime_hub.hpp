@@ -22,6 +22,7 @@
 #include "api/app_context.hpp"
 #include "api/http_server.hpp"
 #include "api/notification_push.hpp"
+#include "infra/pg/stop_signal.hpp"
 
 namespace counsel::api {
 
@@ -68,6 +69,9 @@ class RealtimeHub {
   std::map<std::string, std::set<std::shared_ptr<RoomSubscription>>> rooms_;
   std::multimap<std::string, std::weak_ptr<WebSocketConnection>> notification_watchers_;
   std::atomic<bool> running_{false};
+  pg::StopSignal stop_;
+  std::mutex tail_reader_mutex_;
+  log::LogReader* tail_reader_ = nullptr;  // the tail thread's, for stop() to interrupt
   std::thread tail_thread_;
   std::thread typing_thread_;
 };

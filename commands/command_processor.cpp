@@ -35,6 +35,8 @@ void CommandProcessor::start() {
 
 void CommandProcessor::stop() {
   running_ = false;
+  // Created by start() before the thread, replaced only after join: no race on the pointer.
+  if (consumer_) consumer_->interrupt();
   if (thread_.joinable()) thread_.join();
   if (consumer_) {
     consumer_->close();

@@ -10,6 +10,7 @@
 
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/stop_signal.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::projections {
@@ -46,6 +47,7 @@ struct AccountGate::State {
   std::unordered_map<std::string, std::pair<bool, Timestamp>> suspensions;
   std::unordered_set<std::string> staff_with_two_factor;
   std::atomic<bool> running{false};
+  pg::StopSignal stop;
   std::thread thread;
 
   void apply(const UserRow& r) {
@@ -108,7 +110,7 @@ struct AccountGate::State {
         load_all(*conn);
         auto next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (running) {
-          conn->await_notification(0, 200000);
+          pg::await_notification(*conn, stop, std::chrono::seconds(1));
           auto users = std::move(listener.pending);
           listener.pending.clear();
           for (const auto& u : users) load_one(*conn, u);
@@ -121,7 +123,7 @@ struct AccountGate::State {
         }
       } catch (const std::exception& e) {
         logging::warn("account-gate", std::string("following account status failed: ") + e.what());
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        stop.sleep_for(std::chrono::milliseconds(500));
       }
     }
   }
@@ -137,6 +139,7 @@ AccountGate::~AccountGate() {
 
 void AccountGate::start() {
   if (state_->running.exchange(true)) return;
+  state_->stop.clear();
   {
     auto conn = pg::open_connection(state_->conninfo);
     ensure_read_models(*conn);  // an api may start before any projector created them
@@ -147,6 +150,7 @@ void AccountGate::start() {
 
 void AccountGate::stop() {
   state_->running = false;
+  state_->stop.raise();
   if (state_->thread.joinable()) state_->thread.join();
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "infra/logging.hpp"
+#include "infra/pg/stop_signal.hpp"
 
 #include "projections/checkpoints.hpp"
 #include "projections/projection.hpp"
@@ -84,6 +85,7 @@ struct ConsistencyWatcher::State {
   // older than the changes the checkpoints include).
   std::map<std::string, uint64_t, std::less<>> versions;
   std::atomic<bool> running{false};
+  pg::StopSignal stop;
   std::thread thread;
 
   bool reached(const std::vector<log::Position>& positions) const {
@@ -144,7 +146,7 @@ struct ConsistencyWatcher::State {
           }
           changed.notify_all();
           // Woken by a projector's commit; the timeout is a fallback for a missed NOTIFY.
-          conn->await_notification(0, 100000);
+          pg::await_notification(*conn, stop, std::chrono::milliseconds(100));
         }
       } catch (const std::exception& e) {
         {
@@ -152,7 +154,7 @@ struct ConsistencyWatcher::State {
           fresh = false;
         }
         logging::warn("consistency", std::string("watching projections failed: ") + e.what());
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        stop.sleep_for(std::chrono::milliseconds(500));
       }
     }
   }
@@ -168,11 +170,13 @@ ConsistencyWatcher::~ConsistencyWatcher() {
 
 void ConsistencyWatcher::start() {
   if (state_->running.exchange(true)) return;
+  state_->stop.clear();
   state_->thread = std::thread([this] { state_->run(); });
 }
 
 void ConsistencyWatcher::stop() {
   state_->running = false;
+  state_->stop.raise();
   if (state_->thread.joinable()) state_->thread.join();
 }
 

@@ -48,9 +48,14 @@ void ProjectorRunner::start() {
 
 void ProjectorRunner::stop() {
   stopping_ = true;
+  {
+    std::lock_guard lock(consumer_mutex_);
+    if (consumer_) consumer_->interrupt();
+  }
   if (thread_.joinable()) thread_.join();
   if (consumer_) {
     consumer_->close();
+    std::lock_guard lock(consumer_mutex_);
     consumer_.reset();
   }
   std::lock_guard lock(owned_mutex_);
@@ -79,7 +84,10 @@ void ProjectorRunner::ensure_joined() {
     auto lease = pool_.acquire(options_.db_timeout);
     ensure_read_models(lease.connection());
   }
-  consumer_ = log_.join_group(log::Topic::events, options_.group, *this);
+  // Not under consumer_mutex_: joining may call on_assigned, which takes owned_mutex_.
+  auto consumer = log_.join_group(log::Topic::events, options_.group, *this);
+  std::lock_guard lock(consumer_mutex_);
+  consumer_ = std::move(consumer);
 }
 
 void ProjectorRunner::on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) {

@@ -78,7 +78,8 @@ class ProjectorRunner final : private log::RebalanceListener {
   std::vector<std::unique_ptr<Projection>> projections_;
   std::vector<std::string> names_;
 
-  std::unique_ptr<log::GroupConsumer> consumer_;
+  std::unique_ptr<log::GroupConsumer> consumer_;  // set on the loop thread
+  std::mutex consumer_mutex_;  // guards consumer_'s assignment against stop()'s interrupt
   mutable std::mutex owned_mutex_;
   std::map<int32_t, std::unique_ptr<log::PartitionLease>> leases_;
   // Partitions whose read position must be reset from the checkpoints before use.

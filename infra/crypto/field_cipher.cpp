@@ -332,11 +332,13 @@ SubjectErasureFollower::~SubjectErasureFollower() {
 
 void SubjectErasureFollower::start() {
   if (running_.exchange(true)) return;
+  stop_.clear();
   thread_ = std::thread([this] { run(); });
 }
 
 void SubjectErasureFollower::stop() {
   running_ = false;
+  stop_.raise();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -367,7 +369,7 @@ void SubjectErasureFollower::run() {
         }
       }
       while (running_) {
-        conn->await_notification(0, 200000);
+        pg::await_notification(*conn, stop_, std::chrono::seconds(1));
         auto announced = std::move(listener.pending);
         listener.pending.clear();
         for (const auto& payload : announced)
@@ -375,7 +377,7 @@ void SubjectErasureFollower::run() {
       }
     } catch (const std::exception& e) {
       logging::warn("keyring", std::string("following subject erasures failed: ") + e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      stop_.sleep_for(std::chrono::milliseconds(500));
     }
   }
 }

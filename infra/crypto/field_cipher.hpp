@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "domain/uuid.hpp"
+#include "infra/pg/stop_signal.hpp"
 
 namespace counsel::pg {
 class PgPool;
@@ -161,6 +162,7 @@ class SubjectErasureFollower {
   std::string conninfo_;
   SubjectKeyring& keyring_;
   std::atomic<bool> running_{false};
+  pg::StopSignal stop_;
   std::thread thread_;
 };
 

@@ -77,6 +77,10 @@ class LogReader {
   // (its end at that moment). An empty poll alone does not say so: on Kafka it may only mean
   // the fetch has not arrived yet, which under load takes longer than any fixed wait.
   virtual bool at_end(PartitionId partition) const = 0;
+  // The one call another thread may make: a poll waiting now (or the next one) returns soon,
+  // possibly with nothing, so a loop that polls with long waits stops promptly. An engine that
+  // cannot cut a wait short returns at its end.
+  virtual void interrupt() {}
 };
 
 // Reads [from, end) of one partition in offset order, handing batches of up to `batch` records
@@ -141,6 +145,8 @@ class GroupConsumer {
   virtual void seek(PartitionId partition, Offset offset) = 0;
   // Leaves the group, releasing every partition (on_revoked is called first).
   virtual void close() = 0;
+  // As LogReader::interrupt: safe from another thread; a waiting poll returns soon.
+  virtual void interrupt() {}
   // Commits several owned partitions' records and consumed positions at once, all or nothing:
   // one transaction (postgres: one disk flush; Kafka: one producer transaction) instead of one
   // per partition, which is what bounds a processor's throughput. Returns each commit's

@@ -1,5 +1,7 @@
 #include "infra/log/postgres_log.hpp"
 
+#include "infra/pg/stop_signal.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -348,24 +350,31 @@ class ListeningConnection {
     }
     connection_.reset();
   }
-  // Waits until an append to `topic` is announced or `until` passes. True when woken.
-  bool wait(Topic topic, Clock::time_point until) {
+  enum class Waited { woken, timed_out, interrupted };
+  // Waits until an append to `topic` is announced, `until` passes or interrupt() is called.
+  Waited wait(Topic topic, Clock::time_point until) {
     auto& c = get();
     wakeup_->expect(topic);
     while (true) {
-      if (wakeup_->take()) return true;
+      if (wakeup_->take()) return Waited::woken;
+      if (interrupt_.raised()) {
+        interrupt_.clear();
+        return Waited::interrupted;
+      }
       const auto now = Clock::now();
-      if (now >= until) return false;
-      const auto remaining = std::chrono::duration_cast<std::chrono::microseconds>(until - now);
-      c.await_notification(static_cast<long>(remaining.count() / 1000000),
-                           static_cast<long>(remaining.count() % 1000000));
+      if (now >= until) return Waited::timed_out;
+      pg::await_notification(c, interrupt_,
+                             std::chrono::duration_cast<std::chrono::microseconds>(until - now));
     }
   }
+  // From any thread: the current or next wait() returns Waited::interrupted.
+  void interrupt() noexcept { interrupt_.raise(); }
 
  private:
   std::string conninfo_;
   std::unique_ptr<pqxx::connection> connection_;
   std::unique_ptr<Wakeup> wakeup_;
+  pg::StopSignal interrupt_;
 };
 
 class PostgresLogReader : public LogReader {
@@ -379,6 +388,7 @@ class PostgresLogReader : public LogReader {
   }
 
   bool at_end(PartitionId) const override { return at_end_; }
+  void interrupt() override { channel_.interrupt(); }
 
   Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
     const auto deadline = Clock::now() + wait;
@@ -392,7 +402,9 @@ class PostgresLogReader : public LogReader {
         auto records = read_records(c, topic_, positions_, max_records);
         // Offsets are assigned under the partition's row lock, so an empty read is the end.
         at_end_ = records.empty();
-        if (!records.empty() || !channel_.wait(topic_, deadline)) return records;
+        if (!records.empty() ||
+            channel_.wait(topic_, deadline) != ListeningConnection::Waited::woken)
+          return records;
       }
     } catch (const std::exception& e) {
       channel_.reset();
@@ -507,7 +519,8 @@ class PostgresGroupConsumer : public GroupConsumer {
         if (Clock::now() >= deadline) return std::vector<Record>{};
         auto wake_at = std::min(deadline, next_heartbeat_);
         if (static_cast<int>(owned_.size()) < share_) wake_at = std::min(wake_at, next_acquire_);
-        channel_.wait(topic_, wake_at);
+        if (channel_.wait(topic_, wake_at) == ListeningConnection::Waited::interrupted)
+          return std::vector<Record>{};
       }
     } catch (const std::exception& e) {
       auto error = to_log_error(e);
@@ -515,6 +528,8 @@ class PostgresGroupConsumer : public GroupConsumer {
       return unexpected(std::move(error));
     }
   }
+
+  void interrupt() override { channel_.interrupt(); }
 
   void seek(PartitionId partition, Offset offset) override {
     if (auto it = owned_.find(partition.value()); it != owned_.end()) it->second.next = offset;

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <fstream>
 #include <pqxx/pqxx>
+#include <set>
 #include <sstream>
 
 #include "infra/pg/connection_pool.hpp"
@@ -72,7 +73,17 @@ std::vector<Migration> apply_migrations(pqxx::connection& connection,
                                         const std::filesystem::path& dir) {
   const auto migrations = list_migrations(dir);
   std::vector<Migration> applied;
+  // Every process start runs this, and usually nothing is pending: learn that in two round
+  // trips instead of five per migration under the lock.
+  std::set<int> done_before;
+  {
+    pqxx::nontransaction tx(connection, "migration check");
+    if (!tx.exec("SELECT to_regclass('public.schema_migrations')")[0][0].is_null())
+      for (const auto& row : tx.exec("SELECT version FROM public.schema_migrations"))
+        done_before.insert(row[0].as<int>());
+  }
   for (const auto& migration : migrations) {
+    if (done_before.contains(migration.version)) continue;
     const std::string sql = read_file(migration.file);
     try {
       pqxx::work tx(connection, "migration");

@@ -161,6 +161,56 @@ BOOST_AUTO_TEST_CASE(a_reader_of_several_partitions_takes_them_round_robin_from_
   BOOST_TEST(reader->at_end(PartitionId{3}));
 }
 
+BOOST_AUTO_TEST_CASE(an_interrupt_cuts_a_waiting_poll_short_and_reading_goes_on) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test");
+  auto reader = log.reader();
+  reader->assign(Topic::events, {{PartitionId{2}, Offset{0}}});
+  // Raised before the poll: the poll returns at once instead of waiting it out.
+  reader->interrupt();
+  const auto before = std::chrono::steady_clock::now();
+  auto first = reader->poll(10, 60s);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(first->empty());
+  // Raised from another thread while the poll waits.
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(100ms);
+    reader->interrupt();
+  });
+  auto second = reader->poll(10, 60s);
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST(second->empty());
+  BOOST_TEST((std::chrono::steady_clock::now() - before < 30s));
+  stopper.join();
+  // The interrupt is spent: the reader still wakes for an append and reads it.
+  std::jthread appender([&] {
+    std::this_thread::sleep_for(100ms);
+    BOOST_CHECK(log.append({to_partition(Topic::events, 2, "after")}).has_value());
+  });
+  auto third = reader->poll(10, 30s);
+  BOOST_REQUIRE(third.has_value());
+  BOOST_REQUIRE_EQUAL(third->size(), 1u);
+  BOOST_TEST(third->front().value == "after");
+}
+
+BOOST_AUTO_TEST_CASE(an_interrupt_cuts_a_group_consumers_wait_short) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test", fast_group_options());
+  RecordingListener listener;
+  auto consumer = log.join_group(Topic::commands, "interrupted", listener);
+  const auto before = std::chrono::steady_clock::now();
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(200ms);
+    consumer->interrupt();
+  });
+  auto polled = consumer->poll(10, 60s);
+  BOOST_REQUIRE(polled.has_value());
+  BOOST_TEST(polled->empty());
+  BOOST_TEST((std::chrono::steady_clock::now() - before < 30s));
+  stopper.join();
+  consumer->close();
+}
+
 BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
