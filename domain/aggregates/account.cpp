@@ -601,12 +601,7 @@ void evolve(State& s, const Event& event) {
           s.registered = true;
           s.user_id = e.user_id;
           s.role = e.role;
-          s.email = e.email;
           s.email_hash = e.email_hash;
-          s.display_name = e.display_name;
-          s.password_hash = e.password_hash;
-        } else if constexpr (std::is_same_v<E, AccountPasswordChanged>) {
-          s.password_hash = e.password_hash;
         } else if constexpr (std::is_same_v<E, Verified>) {
           s.verified = true;
         } else if constexpr (std::is_same_v<E, Suspended>) {
@@ -615,7 +610,6 @@ void evolve(State& s, const Event& event) {
           s.suspended = false;
         } else if constexpr (std::is_same_v<E, TwoFactorEnabled>) {
           s.two_factor_enabled = true;
-          s.totp_secret = e.totp_secret;
           s.unused_recovery_codes = {e.recovery_code_hashes.begin(), e.recovery_code_hashes.end()};
         } else if constexpr (std::is_same_v<E, RecoveryCodeUsed>) {
           s.unused_recovery_codes.erase(e.code_hash);
@@ -626,14 +620,9 @@ void evolve(State& s, const Event& event) {
         } else if constexpr (std::is_same_v<E, ErasureRejected>) {
           s.erasure_pending = false;
         } else if constexpr (std::is_same_v<E, Erased>) {
-          // The sealed copies the state keeps are useless without the key: drop them.
           s.erased = true;
           s.erasure_pending = false;
           s.suspended = true;
-          s.email.clear();
-          s.display_name.clear();
-          s.password_hash.clear();
-          s.totp_secret.clear();
           s.unused_recovery_codes.clear();
         }
         // Sign-ins, failures, reset requests and reveals are records; they change no state.

@@ -151,18 +151,18 @@ using Event =
 std::string_view event_type(const Event& e);
 
 // ---- state ----
+// What decisions and the account's view read, nothing more: a processor holds one per account
+// of its partitions. The sealed email, display name, password hash and TOTP secret live in the
+// events and the read models; no rule here reads them, and keeping copies cost about 420 bytes
+// of an account's 650 (110,000 accounts in the 1M-event bench data set: 46 MB).
 struct State {
   UserId user_id;  // from the stream key
   bool registered = false;
   Role role = Role::client;
-  std::string email;
   std::string email_hash;
-  std::string display_name;
-  std::string password_hash;
   bool verified = false;
   bool suspended = false;
   bool two_factor_enabled = false;
-  std::string totp_secret;
   std::set<std::string> unused_recovery_codes;  // hashes
   bool anonymous = false;
   bool erasure_pending = false;

@@ -6,9 +6,9 @@
 // ciphertext still allows: ownership, existence, tags, sessions and the wallet never going
 // below zero. Phone and owner uniqueness are reserved in PostgreSQL before the command (like
 // identity.email_claims).
+#include <boost/container/flat_map.hpp>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +57,9 @@ std::string phone_digits(std::string_view phone);
 // has "password" where commands have "password_hash"). sessions are canonical JSON objects,
 // sealed in commands and events (see "Session entries"), clear in validate_input()'s result.
 struct Details {
-  std::map<std::string, std::string> text;
+  // Sorted by name like a std::map, in one allocation: a processor holds a record's dozen
+  // fields per patient, and a map's node per field cost about 600 bytes more each.
+  boost::container::flat_map<std::string, std::string> text;
   std::optional<std::vector<std::string>> tags;
   std::optional<std::vector<std::string>> sessions;
   std::optional<int64_t> wallet_balance_cents;
