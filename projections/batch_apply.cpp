@@ -3,6 +3,8 @@
 #include <optional>
 #include <string_view>
 
+#include "domain/events/canonical_event_view.hpp"
+
 namespace counsel::projections {
 namespace {
 
@@ -76,8 +78,12 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& record = records[i];
     auto& d = decoded[i];
+    // Read from the record's end, no parse: what none of the due projections handles is not
+    // decoded at all. A record whose type cannot be read so is decoded for all of them.
+    const auto type = peek_event_type(record.value);
     for (const auto* p : projections) {
-      if (checkpoint_of(from, p->name(), record.partition.value()) <= record.offset.value())
+      if (checkpoint_of(from, p->name(), record.partition.value()) <= record.offset.value() &&
+          (!type || p->handles(*type)))
         d.due.push_back(p);
     }
     if (d.due.empty()) continue;

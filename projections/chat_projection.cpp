@@ -17,6 +17,9 @@ class ChatProjection final : public Projection {
   std::vector<std::string> tables() const override {
     return {"chat_rooms", "chat_messages", "chat_reads"};
   }
+  bool handles(std::string_view type) const override {
+    return type == "room.opened" || type == "chat.message_sent" || type == "chat.messages_read";
+  }
 
   std::vector<std::string> query_only_indexes() const override {
     return {"chat_rooms_client_idx", "chat_rooms_counselor_idx"};

@@ -37,6 +37,9 @@ class PatientsProjection final : public Projection {
   std::string_view name() const override { return "patients"; }
   bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override { return {"patients"}; }
+  bool handles(std::string_view type) const override {
+    return type.starts_with("patient.") || type == "account.erased";
+  }
 
   void create_tables(pqxx::work& tx, const std::string& schema) const override {
     const auto patients = qualified(tx, schema, "patients");

@@ -49,6 +49,10 @@ class Projection {
   // quarantines it). Must commute across partitions: a rebuild replays partition after
   // partition while the live projector interleaves them, and both must end equal.
   virtual void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const = 0;
+  // False only for event types apply() certainly ignores: the batch then need not decode such
+  // a record for this projection (a rebuild of one projection reads the whole log, and most of
+  // it is other projections' events). When in doubt, true.
+  virtual bool handles(std::string_view /*event_type*/) const { return true; }
 };
 
 // users, counselors, sessions, patients, chat, notifications, audit, in that order.

@@ -12,6 +12,9 @@ class SessionsProjection final : public Projection {
   std::string_view name() const override { return "sessions"; }
   bool rows_are_partition_local() const override { return true; }
   std::vector<std::string> tables() const override { return {"sessions"}; }
+  bool handles(std::string_view type) const override {
+    return type.starts_with("session.") || type == "account.erased";
+  }
 
   // Not sessions_client_start_idx: account.erased finds the client's sessions by it.
   std::vector<std::string> query_only_indexes() const override {

@@ -255,4 +255,35 @@ std::optional<CanonicalEventView> view_canonical_event(std::string_view record) 
   return view;
 }
 
+std::optional<std::string_view> peek_event_type(std::string_view record) {
+  // ...,"type":"<type>","version":<digits>}
+  if (record.empty() || record.back() != '}') return std::nullopt;
+  size_t digits_begin = record.size() - 1;
+  while (digits_begin > 0 && is_digit(record[digits_begin - 1])) --digits_begin;
+  if (digits_begin == record.size() - 1) return std::nullopt;
+  constexpr std::string_view version_member = "\",\"version\":";
+  const auto before_version = record.substr(0, digits_begin);
+  if (!before_version.ends_with(version_member)) return std::nullopt;
+  const auto type_end = before_version.size() - version_member.size();
+  constexpr std::string_view type_member = ",\"type\":\"";
+  const auto type_member_at = record.rfind(type_member, type_end);
+  if (type_member_at == std::string_view::npos) return std::nullopt;
+  const auto type_begin = type_member_at + type_member.size();
+  const auto type = record.substr(type_begin, type_end - type_begin);
+  if (type.empty() ||
+      type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._") != std::string_view::npos)
+    return std::nullopt;
+  // The member before is "stream", a string without quotes or escapes: then the "type" found is
+  // the envelope's own, not text inside another member (a record with duplicate keys).
+  constexpr std::string_view stream_member = ",\"stream\":\"";
+  if (type_member_at == 0 || record[type_member_at - 1] != '"') return std::nullopt;
+  const auto stream_member_at = record.rfind(stream_member, type_member_at);
+  if (stream_member_at == std::string_view::npos) return std::nullopt;
+  const auto stream_begin = stream_member_at + stream_member.size();
+  if (stream_begin > type_member_at - 1) return std::nullopt;
+  const auto stream = record.substr(stream_begin, type_member_at - 1 - stream_begin);
+  if (stream.find_first_of("\"\\") != std::string_view::npos) return std::nullopt;
+  return type;
+}
+
 }  // namespace counsel

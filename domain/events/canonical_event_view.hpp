@@ -31,4 +31,10 @@ struct CanonicalEventView {
 
 std::optional<CanonicalEventView> view_canonical_event(std::string_view record);
 
+// The type of a record as encode_event writes it, read from its end without a parse: the
+// members are sorted, so the envelope's "type" and then "version" are last. For skipping records
+// a consumer has no use for (a rebuild of one projection reads the whole log); nullopt when the
+// end is not that shape, and the caller decodes the record to learn more.
+std::optional<std::string_view> peek_event_type(std::string_view record);
+
 }  // namespace counsel

@@ -210,6 +210,42 @@ BOOST_AUTO_TEST_CASE(no_edit_of_a_record_makes_the_view_disagree_with_the_decode
   BOOST_TEST(viewed > 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_peeked_type_is_the_decoders_or_none) {
+  const auto written = encode_event(make_event(3));
+  BOOST_TEST(peek_event_type(written).value_or("") == "session.requested");
+  // Shapes it leaves to the decoder.
+  BOOST_TEST(!peek_event_type(""));
+  BOOST_TEST(!peek_event_type("{}"));
+  BOOST_TEST(!peek_event_type(R"({"type":"a.b","version":1})"));  // no stream before it
+  BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"a.b","version":1} )"));
+  BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"a.b","version":x})"));
+  BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"A\u0042","version":1})"));
+  // Duplicate keys: the last "type" is not necessarily the one a parser keeps.
+  BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"a.b","type":"c.d","version":1})"));
+  BOOST_TEST(peek_event_type(R"({"x":1,"stream":"s","type":"a.b","version":12})").value_or("") ==
+             "a.b");
+  // Random edits of real records: whenever both read a type, it is the same.
+  std::mt19937 random(20261207);
+  const std::string alphabet = "\"\\{}:,.atyps0123456789";
+  int peeked = 0;
+  for (int round = 0; round < 20000; ++round) {
+    auto record = encode_event(make_event(static_cast<unsigned>(round % 5)));
+    // Edits near the end, where the type and version are.
+    const auto tail = std::min<size_t>(record.size(), 120);
+    const auto pos = record.size() - 1 - std::uniform_int_distribution<size_t>(0, tail - 1)(random);
+    const char c = alphabet[std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(random)];
+    if (round % 2 == 0)
+      record[pos] = c;
+    else
+      record.insert(record.begin() + static_cast<std::ptrdiff_t>(pos), c);
+    const auto type = peek_event_type(record);
+    if (!type) continue;
+    ++peeked;
+    if (auto decoded = decode_event(record)) BOOST_TEST(decoded->type == *type, record);
+  }
+  BOOST_TEST(peeked > 0);
+}
+
 BOOST_AUTO_TEST_CASE(libcrypto_sha256_is_the_domains) {
   crypto::Sha256 sha256;
   BOOST_TEST(sha256.hex({""}) == sha256_hex(""));
