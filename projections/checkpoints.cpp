@@ -1,5 +1,7 @@
 #include "projections/checkpoints.hpp"
 
+#include "projections/prepared_sql.hpp"
+
 namespace counsel::projections {
 
 namespace {
@@ -46,12 +48,14 @@ CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
     auto& per_partition = out[n];
     for (int32_t p : partitions) per_partition[p] = 0;
   }
+  // Prepared (see prepared_sql.hpp): every projector batch and consistency wait runs it.
   auto rows =
-      tx.exec_params(std::string("SELECT projection, partition, ") + column +
-                         " FROM projection.checkpoints"
-                         " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])" +
-                         (for_update ? " ORDER BY projection, partition FOR UPDATE" : ""),
-                     text_array_literal(names), int_array_literal(partitions));
+      exec_prepared_sql(tx,
+                        std::string("SELECT projection, partition, ") + column +
+                            " FROM projection.checkpoints"
+                            " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])" +
+                            (for_update ? " ORDER BY projection, partition FOR UPDATE" : ""),
+                        text_array_literal(names), int_array_literal(partitions));
   for (const auto& row : rows) {
     out[row[0].as<std::string>()][row[1].as<int32_t>()] = row[2].as<int64_t>();
   }
@@ -91,15 +95,16 @@ bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<Checkpoin
   // The existing rows locked in key order first, as the one-row-at-a-time moves used to: two
   // projector owners overlapping at a handover then wait for each other instead of deadlocking.
   if (!rows_locked)
-    tx.exec_params(
-        "SELECT 1 FROM projection.checkpoints c"
-        " JOIN unnest($1::text[], $2::int[]) AS m(projection, partition)"
-        "  ON c.projection = m.projection AND c.partition = m.partition"
-        " ORDER BY c.projection, c.partition FOR UPDATE OF c",
-        text_array_literal(names), int_array_literal(partitions));
+    exec_prepared_sql(tx,
+                      "SELECT 1 FROM projection.checkpoints c"
+                      " JOIN unnest($1::text[], $2::int[]) AS m(projection, partition)"
+                      "  ON c.projection = m.projection AND c.partition = m.partition"
+                      " ORDER BY c.projection, c.partition FOR UPDATE OF c",
+                      text_array_literal(names), int_array_literal(partitions));
   // First moves (expected 0) may find no row yet; a concurrent first writer makes their WHERE
   // fail. The two halves touch different rows, so one statement can carry both.
-  const auto r = tx.exec_params(
+  const auto r = exec_prepared_sql(
+      tx,
       "WITH m AS (SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[],"
       "  $5::bigint[]) AS m(projection, partition, expected, next, applied)),"
       " first_moves AS ("

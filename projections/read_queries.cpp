@@ -9,6 +9,7 @@
 #include "projections/checkpoints.hpp"
 #include "projections/like_pattern.hpp"
 #include "projections/page_json.hpp"
+#include "projections/prepared_sql.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::projections {
@@ -201,11 +202,12 @@ std::optional<std::string> get_counselor(pqxx::connection& conn, const std::stri
   if (!valid_uuid(id)) return std::nullopt;
   // One statement: no transaction around it (BEGIN and COMMIT would be two more round trips).
   pqxx::nontransaction tx(conn);
-  const auto rows = tx.exec_params("SELECT " + kCounselorColumns +
-                                       " FROM read.counselors c WHERE c.counselor_id = $1::uuid"
-                                       " AND c.role = 'counselor'"
-                                       " AND ($2 OR (c.verified AND NOT c.suspended))",
-                                   id, include_unlisted);
+  // Prepared (prepared_sql.hpp): a booking reads it, and planning it cost more than running it.
+  static const std::string sql = "SELECT " + kCounselorColumns +
+                                 " FROM read.counselors c WHERE c.counselor_id = $1::uuid"
+                                 " AND c.role = 'counselor'"
+                                 " AND ($2 OR (c.verified AND NOT c.suspended))";
+  const auto rows = exec_prepared_sql(tx, sql, id, include_unlisted);
   if (rows.empty()) return std::nullopt;
   JsonOut out;
   write_counselor(out, rows[0]);
@@ -342,8 +344,10 @@ std::string list_sessions_for_user(pqxx::connection& conn, const std::string& us
 std::optional<SessionView> get_session(pqxx::connection& conn, const std::string& id) {
   if (!valid_uuid(id)) return std::nullopt;
   pqxx::nontransaction tx(conn);  // one statement
-  const auto rows = tx.exec_params(
-      "SELECT " + kSessionColumns + " FROM read.sessions s WHERE s.session_id = $1::uuid", id);
+  // Prepared (prepared_sql.hpp): every booking's answer reads it.
+  static const std::string sql =
+      "SELECT " + kSessionColumns + " FROM read.sessions s WHERE s.session_id = $1::uuid";
+  const auto rows = exec_prepared_sql(tx, sql, id);
   if (rows.empty()) return std::nullopt;
   JsonOut out;
   write_session(out, rows[0]);
