@@ -72,7 +72,11 @@ void RealtimeHub::start() {
 }
 
 void RealtimeHub::stop() {
-  running_ = false;
+  {
+    std::lock_guard lock(mutex_);  // the idle tail checks running_ under it
+    running_ = false;
+  }
+  rooms_changed_.notify_all();
   stop_.raise();
   {
     std::lock_guard lock(tail_reader_mutex_);
@@ -91,10 +95,29 @@ std::shared_ptr<RealtimeHub::RoomSubscription> RealtimeHub::join_room(
   sub->user_id = user_id;
   sub->conn = conn;
   sub->catching_up = !after_message_id.empty();
+  bool tail_idle = false;
   {
     std::lock_guard lock(mutex_);
+    tail_idle = tail_idle_;
+  }
+  // The ends before the subscription: whatever is appended after it is at or past them.
+  std::optional<std::vector<log::Position>> ends;
+  if (tail_idle) ends = events_ends();
+  {
+    std::lock_guard lock(mutex_);
+    if (ends && tail_idle_) {
+      if (!resume_from_) {
+        resume_from_ = std::move(*ends);
+      } else {
+        // Several first joins at once: the earliest ends are before every one of them.
+        for (size_t i = 0; i < resume_from_->size() && i < ends->size(); ++i)
+          if ((*ends)[i].offset < (*resume_from_)[i].offset)
+            (*resume_from_)[i].offset = (*ends)[i].offset;
+      }
+    }
     rooms_[room_id].insert(sub);
   }
+  rooms_changed_.notify_all();
   if (!sub->catching_up) return sub;
   // Subscribed first, then the backlog is read: a message committed in between is either in
   // the backlog or held, never lost.
@@ -186,18 +209,30 @@ void RealtimeHub::deliver_to_room(const std::string& room_id, const std::string&
     if (skip_user.empty() || sub->user_id != skip_user) sub->send(frame, message_id);
 }
 
+std::optional<std::vector<log::Position>> RealtimeHub::events_ends() {
+  try {
+    std::vector<log::Position> ends;
+    for (int p = 0; p < app_.log->partition_count(); ++p) {
+      auto end = app_.log->end_offset(log::Topic::events, log::PartitionId{p});
+      if (!end) throw std::runtime_error(end.error().message);
+      ends.push_back({log::PartitionId{p}, *end});
+    }
+    return ends;
+  } catch (const std::exception& e) {
+    // The tail then resumes where it stopped: a backlog to read through, nothing missed.
+    logging::warn("realtime", std::string("cannot read the events log's ends: ") + e.what());
+    return std::nullopt;
+  }
+}
+
 void RealtimeHub::tail_events() {
   std::unique_ptr<log::LogReader> reader;
   while (running_ && !reader) {
     try {
-      std::vector<log::Position> from;
-      for (int p = 0; p < app_.log->partition_count(); ++p) {
-        auto end = app_.log->end_offset(log::Topic::events, log::PartitionId{p});
-        if (!end) throw std::runtime_error(end.error().message);
-        from.push_back({log::PartitionId{p}, *end});
-      }
+      auto from = events_ends();
+      if (!from) throw std::runtime_error("no ends");
       reader = app_.log->reader();
-      reader->assign(log::Topic::events, from);
+      reader->assign(log::Topic::events, *from);
       std::lock_guard lock(tail_reader_mutex_);
       tail_reader_ = reader.get();
     } catch (const std::exception& e) {
@@ -207,6 +242,19 @@ void RealtimeHub::tail_events() {
     }
   }
   while (running_) {
+    std::optional<std::vector<log::Position>> resume;
+    {
+      std::unique_lock lock(mutex_);
+      if (rooms_.empty()) {
+        tail_idle_ = true;
+        rooms_changed_.wait(lock, [this] { return !rooms_.empty() || !running_; });
+        tail_idle_ = false;
+        resume = std::exchange(resume_from_, std::nullopt);
+      }
+    }
+    if (!running_) break;
+    // Without ends from a join, on from where it stopped: nothing missed either way.
+    if (resume) reader->assign(log::Topic::events, *resume);
     auto batch = reader->poll(512, std::chrono::milliseconds(200));
     if (!batch) {
       logging::warn("realtime", "reading events failed: " + batch.error().message);

@@ -11,9 +11,11 @@
 // calls push_notification (the notification relay, after the notifications projection
 // announced a new row).
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -60,6 +62,8 @@ class RealtimeHub {
 
  private:
   void tail_events();
+  // Every partition's end offset of the events topic; nullopt (logged) when the log fails.
+  std::optional<std::vector<log::Position>> events_ends();
   void listen_typing();
   void deliver_to_room(const std::string& room_id, const std::string& frame,
                        const std::string& message_id, const std::string& skip_user);
@@ -68,6 +72,13 @@ class RealtimeHub {
   mutable std::mutex mutex_;
   std::map<std::string, std::set<std::shared_ptr<RoomSubscription>>> rooms_;
   std::multimap<std::string, std::weak_ptr<WebSocketConnection>> notification_watchers_;
+  // While no room is watched the tail thread reads nothing (each booking's events would wake it
+  // for a poll that delivers nothing). The first join after that hands it where to resume: the
+  // log's ends, taken before the subscription is added, so nothing after the join is missed and
+  // the backlog of the idle time is skipped. All three guarded by mutex_.
+  bool tail_idle_ = false;
+  std::optional<std::vector<log::Position>> resume_from_;
+  std::condition_variable rooms_changed_;
   std::atomic<bool> running_{false};
   pg::StopSignal stop_;
   std::mutex tail_reader_mutex_;

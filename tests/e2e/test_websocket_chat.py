@@ -243,6 +243,25 @@ class WebSocketChatTest(unittest.TestCase):
         finally:
             again.close()
 
+    def test_a_fresh_join_gets_only_what_is_sent_after_it(self):
+        # Nobody watches the room here meanwhile, so the api's tail of the events log idles and
+        # a join resumes it at the log's end: what was sent before is history, not live.
+        for i in range(3):
+            r = self.client.post(f"/api/v1/chatrooms/{self.room_id}/messages",
+                                 {"content": f"while nobody watched {i}", "message_type": "text"})
+            self.assertEqual(r.status, 201, r)
+        fresh = Socket(self.api, self.path, token=self.client.token)
+        try:
+            time.sleep(0.2)  # subscribed
+            r = self.counselor.post(f"/api/v1/chatrooms/{self.room_id}/messages",
+                                    {"content": "after the join", "message_type": "text"})
+            self.assertEqual(r.status, 201, r)
+            fresh.wait_messages(1)
+            time.sleep(0.3)  # anything else would have arrived by now
+            self.assertEqual([m["content"] for m in fresh.messages()], ["after the join"])
+        finally:
+            fresh.close()
+
     def test_outsiders_and_strangers_cannot_join(self):
         outsider = self.api.new_user("client")
         for api in (self.api, self.other_api):
