@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+
 #include "api/chat_service.hpp"
 #include "domain/events/envelope.hpp"
 #include "domain/json.hpp"
@@ -105,7 +107,10 @@ std::shared_ptr<RealtimeHub::RoomSubscription> RealtimeHub::join_room(
   if (tail_idle) ends = events_ends();
   {
     std::lock_guard lock(mutex_);
-    if (ends && tail_idle_) {
+    // Only while no subscription is in yet, or others already set ends: a subscription added
+    // without ends (the tail looked active, or the ends failed) needs the tail to go on from
+    // where it stopped, and later ends would skip what was appended after it.
+    if (ends && tail_idle_ && (rooms_.empty() || resume_from_)) {
       if (!resume_from_) {
         resume_from_ = std::move(*ends);
       } else {
@@ -141,6 +146,8 @@ void RealtimeHub::leave_room(const std::shared_ptr<RoomSubscription>& subscripti
   if (it == rooms_.end()) return;
   it->second.erase(subscription);
   if (it->second.empty()) rooms_.erase(it);
+  // Ends a join set for an idle tail that has not woken yet are stale once nobody watches.
+  if (rooms_.empty() && tail_idle_) resume_from_.reset();
 }
 
 void RealtimeHub::typing(const std::string& room_id, const std::string& user_id) {
@@ -226,35 +233,58 @@ std::optional<std::vector<log::Position>> RealtimeHub::events_ends() {
 }
 
 void RealtimeHub::tail_events() {
-  std::unique_ptr<log::LogReader> reader;
-  while (running_ && !reader) {
-    try {
-      auto from = events_ends();
-      if (!from) throw std::runtime_error("no ends");
-      reader = app_.log->reader();
-      reader->assign(log::Topic::events, *from);
-      std::lock_guard lock(tail_reader_mutex_);
-      tail_reader_ = reader.get();
-    } catch (const std::exception& e) {
-      logging::warn("realtime", std::string("cannot follow the events log yet: ") + e.what());
-      reader.reset();
+  // Where the tail has read to, per partition: kept here because the reader is dropped while
+  // the tail idles (its LISTEN connection, unread, would hold back PostgreSQL's notification
+  // queue for every listener of the database).
+  std::vector<log::Position> read_to;
+  while (running_ && read_to.empty()) {
+    if (auto ends = events_ends()) {
+      read_to = std::move(*ends);
+    } else {
       stop_.sleep_for(std::chrono::milliseconds(500));
     }
   }
+  std::unique_ptr<log::LogReader> reader;
+  auto drop_reader = [&] {
+    {
+      std::lock_guard lock(tail_reader_mutex_);
+      tail_reader_ = nullptr;  // before the reader goes
+    }
+    reader.reset();
+  };
   while (running_) {
     std::optional<std::vector<log::Position>> resume;
     {
       std::unique_lock lock(mutex_);
       if (rooms_.empty()) {
         tail_idle_ = true;
+        lock.unlock();
+        drop_reader();
+        lock.lock();
         rooms_changed_.wait(lock, [this] { return !rooms_.empty() || !running_; });
         tail_idle_ = false;
         resume = std::exchange(resume_from_, std::nullopt);
       }
     }
     if (!running_) break;
-    // Without ends from a join, on from where it stopped: nothing missed either way.
-    if (resume) reader->assign(log::Topic::events, *resume);
+    // Ends from a join skip the idle time's backlog; without them, on from where it stopped.
+    // Either way nothing appended after a join is missed.
+    if (resume)
+      for (size_t p = 0; p < read_to.size() && p < resume->size(); ++p)
+        read_to[p].offset = std::max(read_to[p].offset, (*resume)[p].offset);
+    if (!reader) {
+      try {
+        reader = app_.log->reader();
+        reader->assign(log::Topic::events, read_to);
+        std::lock_guard lock(tail_reader_mutex_);
+        tail_reader_ = reader.get();
+      } catch (const std::exception& e) {
+        logging::warn("realtime", std::string("cannot follow the events log: ") + e.what());
+        reader.reset();
+        stop_.sleep_for(std::chrono::milliseconds(500));
+        continue;
+      }
+    }
     auto batch = reader->poll(512, std::chrono::milliseconds(200));
     if (!batch) {
       logging::warn("realtime", "reading events failed: " + batch.error().message);
@@ -262,6 +292,9 @@ void RealtimeHub::tail_events() {
       continue;
     }
     for (const auto& record : *batch) {
+      const auto p = static_cast<size_t>(record.partition.value());
+      if (p < read_to.size())
+        read_to[p].offset = std::max(read_to[p].offset, log::Offset{record.offset.value() + 1});
       // Cheap pre-filter: only room streams matter, and only rooms someone here watches.
       if (!record.key.starts_with("room-")) continue;
       const std::string room_id = record.key.substr(5);
@@ -277,8 +310,7 @@ void RealtimeHub::tail_events() {
                       envelope->type == "chat.message_sent" ? message_id_of(*frame) : "", "");
     }
   }
-  std::lock_guard lock(tail_reader_mutex_);
-  tail_reader_ = nullptr;  // before the reader goes
+  drop_reader();
 }
 
 void RealtimeHub::listen_typing() {

@@ -88,6 +88,7 @@ void ProjectorRunner::ensure_joined() {
   auto consumer = log_.join_group(log::Topic::events, options_.group, *this);
   std::lock_guard lock(consumer_mutex_);
   consumer_ = std::move(consumer);
+  if (stopping_) consumer_->interrupt();  // stop() found no consumer to interrupt
 }
 
 void ProjectorRunner::on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) {

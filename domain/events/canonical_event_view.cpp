@@ -283,6 +283,9 @@ std::optional<std::string_view> peek_event_type(std::string_view record) {
   if (stream_begin > type_member_at - 1) return std::nullopt;
   const auto stream = record.substr(stream_begin, type_member_at - 1 - stream_begin);
   if (stream.find_first_of("\"\\") != std::string_view::npos) return std::nullopt;
+  // No "type" member anywhere before it (decode_event keeps the first of duplicate keys; data
+  // with a member of that name is simply decoded).
+  if (record.find("\"type\":") != type_member_at + 1) return std::nullopt;
   return type;
 }
 

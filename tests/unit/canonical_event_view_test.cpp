@@ -222,6 +222,8 @@ BOOST_AUTO_TEST_CASE(a_peeked_type_is_the_decoders_or_none) {
   BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"A\u0042","version":1})"));
   // Duplicate keys: the last "type" is not necessarily the one a parser keeps.
   BOOST_TEST(!peek_event_type(R"({"x":1,"stream":"s","type":"a.b","type":"c.d","version":1})"));
+  BOOST_TEST(!peek_event_type(R"({"type":"a.b","x":1,"stream":"s","type":"c.d","version":1})"));
+  BOOST_TEST(!peek_event_type(R"({"data":{"type":"x"},"stream":"s","type":"c.d","version":1})"));
   BOOST_TEST(peek_event_type(R"({"x":1,"stream":"s","type":"a.b","version":12})").value_or("") ==
              "a.b");
   // Random edits of real records: whenever both read a type, it is the same.
