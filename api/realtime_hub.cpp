@@ -97,14 +97,15 @@ std::shared_ptr<RealtimeHub::RoomSubscription> RealtimeHub::join_room(
   sub->user_id = user_id;
   sub->conn = conn;
   sub->catching_up = !after_message_id.empty();
-  bool tail_idle = false;
+  bool first_for_idle_tail = false;
   {
     std::lock_guard lock(mutex_);
-    tail_idle = tail_idle_;
+    first_for_idle_tail = tail_idle_ && rooms_.empty();
   }
-  // The ends before the subscription: whatever is appended after it is at or past them.
+  // The ends before the subscription: whatever is appended after it is at or past them. Only
+  // the first joins of an idle tail read them (16 round trips); later ones would not be used.
   std::optional<std::vector<log::Position>> ends;
-  if (tail_idle) ends = events_ends();
+  if (first_for_idle_tail) ends = events_ends();
   {
     std::lock_guard lock(mutex_);
     // Only while no subscription is in yet, or others already set ends: a subscription added
