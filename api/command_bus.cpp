@@ -10,14 +10,10 @@ CommandBus::~CommandBus() {
 }
 
 void CommandBus::start() {
-  std::vector<log::Position> from;
-  for (int p = 0; p < log_.partition_count(); ++p) {
-    auto end = log_.end_offset(log::Topic::results, log::PartitionId{p});
-    if (!end) throw std::runtime_error("cannot read results end offset: " + end.error().message);
-    from.push_back({log::PartitionId{p}, *end});
-  }
+  auto from = log::end_positions(log_, log::Topic::results);
+  if (!from) throw std::runtime_error("cannot read results end offset: " + from.error().message);
   reader_ = log_.reader();
-  reader_->assign(log::Topic::results, from);
+  reader_->assign(log::Topic::results, *from);
   running_ = true;
   reader_thread_ = std::thread([this] { read_results(); });
 }

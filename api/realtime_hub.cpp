@@ -219,13 +219,9 @@ void RealtimeHub::deliver_to_room(const std::string& room_id, const std::string&
 
 std::optional<std::vector<log::Position>> RealtimeHub::events_ends() {
   try {
-    std::vector<log::Position> ends;
-    for (int p = 0; p < app_.log->partition_count(); ++p) {
-      auto end = app_.log->end_offset(log::Topic::events, log::PartitionId{p});
-      if (!end) throw std::runtime_error(end.error().message);
-      ends.push_back({log::PartitionId{p}, *end});
-    }
-    return ends;
+    auto ends = log::end_positions(*app_.log, log::Topic::events);
+    if (!ends) throw std::runtime_error(ends.error().message);
+    return std::move(*ends);
   } catch (const std::exception& e) {
     // The tail then resumes where it stopped: a backlog to read through, nothing missed.
     logging::warn("realtime", std::string("cannot read the events log's ends: ") + e.what());

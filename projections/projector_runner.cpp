@@ -284,14 +284,10 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
 }
 
 std::map<std::string, int64_t> ProjectorRunner::lag() {
-  std::vector<log::Position> ends;
-  for (int32_t p = 0; p < log_.partition_count(); ++p) {
-    auto end = log_.end_offset(log::Topic::events, log::PartitionId{p});
-    if (!end) throw std::runtime_error("reading the events log end failed: " + end.error().message);
-    ends.push_back({log::PartitionId{p}, *end});
-  }
+  const auto ends = log::end_positions(log_, log::Topic::events);
+  if (!ends) throw std::runtime_error("reading the events log end failed: " + ends.error().message);
   auto lease = pool_.acquire(options_.db_timeout);
-  return projection_lag(lease.connection(), ends);
+  return projection_lag(lease.connection(), *ends);
 }
 
 }  // namespace counsel::projections

@@ -90,14 +90,10 @@ void update_lag_gauges(AppContext& app) {
                             .Name("counsel_projection_lag_events")
                             .Help("Events in the log not yet applied by a projection")
                             .Register(metrics::registry());
-  std::vector<log::Position> ends;
-  for (int p = 0; p < app.log->partition_count(); ++p) {
-    auto end = app.log->end_offset(log::Topic::events, log::PartitionId{p});
-    if (!end) return;
-    ends.push_back({log::PartitionId{p}, *end});
-  }
+  const auto ends = log::end_positions(*app.log, log::Topic::events);
+  if (!ends) return;
   auto lag =
-      with_db(app, [&](pqxx::connection& c) { return projections::projection_lag(c, ends); });
+      with_db(app, [&](pqxx::connection& c) { return projections::projection_lag(c, *ends); });
   for (auto& [name, value] : lag)
     family.Add({{"projection", name}}).Set(static_cast<double>(value));
 }

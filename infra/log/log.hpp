@@ -83,6 +83,11 @@ class LogReader {
   virtual void interrupt() {}
 };
 
+// Every partition's end offset of `topic`, partition 0 first: where a reader that wants only
+// what is appended from now on starts, and what lag is measured against. Fails with the first
+// partition that cannot be read.
+Result<std::vector<Position>> end_positions(Log& log, Topic topic);
+
 // Reads [from, end) of one partition in offset order, handing batches of up to `batch` records
 // to `sink` (which returns false to stop early). Ends at `end`, or where the reader has seen the
 // partition's end (on Kafka the offsets before `end` may be transaction markers, which no reader

@@ -1,7 +1,5 @@
 #include "infra/log/postgres_log.hpp"
 
-#include "infra/pg/stop_signal.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -11,6 +9,8 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <thread>
+
+#include "infra/pg/stop_signal.hpp"
 
 namespace counsel::log {
 namespace {

@@ -34,6 +34,15 @@ void notify(const std::string& conninfo, const std::string& channel, const std::
   tx.exec("SELECT pg_notify(" + tx.quote(channel) + ", " + tx.quote(payload) + ")");
 }
 
+// Waits in slices of 5 s (up to 30 s) until a wait delivers something; returns how many.
+int first_delivery(pqxx::connection& conn, const pg::StopSignal& stop) {
+  int delivered = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (delivered == 0 && std::chrono::steady_clock::now() < deadline)
+    delivered = pg::await_notification(conn, stop, 5s);
+  return delivered;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(stop_signal_test)
@@ -47,11 +56,7 @@ BOOST_AUTO_TEST_CASE(a_wait_delivers_a_notification_to_its_receiver) {
     std::this_thread::sleep_for(100ms);
     notify(db.conninfo(), "stop_signal_test", "hello");
   });
-  int delivered = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (delivered == 0 && std::chrono::steady_clock::now() < deadline)
-    delivered = pg::await_notification(*conn, stop, 5s);
-  BOOST_TEST(delivered == 1);
+  BOOST_TEST(first_delivery(*conn, stop) == 1);
   BOOST_TEST(collector.payloads == std::vector<std::string>{"hello"},
              boost::test_tools::per_element());
 }
@@ -88,11 +93,7 @@ BOOST_AUTO_TEST_CASE(a_cleared_signal_waits_again_and_still_hears_notifications)
   BOOST_TEST(!stop.raised());
   BOOST_TEST(!stop.sleep_for(20ms));  // slept the whole time
   notify(db.conninfo(), "stop_signal_test", "again");
-  int delivered = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (delivered == 0 && std::chrono::steady_clock::now() < deadline)
-    delivered = pg::await_notification(*conn, stop, 5s);
-  BOOST_TEST(delivered == 1);
+  BOOST_TEST(first_delivery(*conn, stop) == 1);
   BOOST_TEST(collector.payloads == std::vector<std::string>{"again"},
              boost::test_tools::per_element());
 }
