@@ -1,5 +1,6 @@
 #include "infra/log/append_announcer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <pqxx/nontransaction>
@@ -18,11 +19,12 @@ constexpr const char* kNotifySql =
 
 constexpr auto kReconnectPause = std::chrono::milliseconds(200);
 
-std::string text_array(const std::set<std::string>& payloads) {
+std::string text_array(const std::map<std::pair<Topic, int32_t>, int64_t>& ends) {
   std::string out = "{";
-  for (const auto& p : payloads) {
+  for (const auto& [partition, end] : ends) {
     if (out.size() > 1) out += ',';
-    out += p;  // digits and a colon: no quoting needed
+    // digits and colons: no quoting needed
+    out += announcement_payload({partition.first, PartitionId{partition.second}, Offset{end}});
   }
   return out + '}';
 }
@@ -40,12 +42,15 @@ AppendAnnouncer::~AppendAnnouncer() {
   if (thread_.joinable()) thread_.join();
 }
 
-void AppendAnnouncer::announce(const std::vector<std::string>& payloads) {
-  if (payloads.empty()) return;
+void AppendAnnouncer::announce(const std::vector<AppendedEnd>& ends) {
+  if (ends.empty()) return;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    pending_.insert(payloads.begin(), payloads.end());
+    for (const auto& e : ends) {
+      auto& end = pending_[{e.topic, e.partition.value()}];
+      end = std::max(end, e.end.value());
+    }
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
   pending_changed_.notify_one();

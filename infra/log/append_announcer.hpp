@@ -1,6 +1,7 @@
 #pragma once
-// Wakes the postgres engine's waiting readers after appends: NOTIFY counsel_log with one
-// "<topic>:<partition>" payload per partition that grew.
+// Wakes the postgres engine's waiting readers in other processes after appends: NOTIFY
+// counsel_log with one "<topic>:<partition>:<end>" payload per partition that grew (the readers
+// of this process learn it at once from AppendWatch).
 //
 // From a thread and connection of its own, so that an appender (the api's group append, a
 // processor's commit) returns as soon as its records are committed, and so that the
@@ -12,11 +13,13 @@
 // Best effort: a reader that misses an announcement finds the records when its wait times
 // out, as before.
 #include <condition_variable>
+#include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "infra/log/append_watch.hpp"
 
 namespace counsel::log {
 
@@ -28,8 +31,8 @@ class AppendAnnouncer {
   AppendAnnouncer(const AppendAnnouncer&) = delete;
   AppendAnnouncer& operator=(const AppendAnnouncer&) = delete;
 
-  // Queues the payloads ("<topic>:<partition>"); never waits for the database.
-  void announce(const std::vector<std::string>& payloads);
+  // Queues the ends; never waits for the database.
+  void announce(const std::vector<AppendedEnd>& ends);
 
  private:
   void run();
@@ -37,7 +40,7 @@ class AppendAnnouncer {
   const std::string conninfo_;
   std::mutex mutex_;
   std::condition_variable pending_changed_;
-  std::set<std::string> pending_;
+  std::map<std::pair<Topic, int32_t>, int64_t> pending_;  // the furthest end of each partition
   bool stopping_ = false;
   std::thread thread_;  // started by the first announcement
 };

@@ -5,7 +5,6 @@
 #include <map>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
-#include <pqxx/notification>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <thread>
@@ -16,8 +15,6 @@ namespace counsel::log {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* notify_channel = "counsel_log";
 
 // One statement appends a whole batch: per touched partition it reserves a block of offsets in
 // log.heads (the row lock serializes appenders of that partition until commit, so offsets are
@@ -240,15 +237,21 @@ std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch&
   return positions;
 }
 
-// "<topic>:<partition>" of the partition each record went to (the announcer drops repeats).
-std::vector<std::string> appended_channels(const std::vector<const OutRecord*>& records,
-                                           const std::vector<Position>& positions) {
-  std::vector<std::string> channels;
+// The end each commit gave the partitions its records went to.
+std::vector<AppendedEnd> appended_ends(const std::vector<const OutRecord*>& records,
+                                       const std::vector<Position>& positions) {
+  std::vector<AppendedEnd> ends;
   for (size_t i = 0; i < positions.size(); ++i) {
-    channels.push_back(std::to_string(static_cast<int>(records[i]->topic)) + ":" +
-                       std::to_string(positions[i].partition.value()));
+    const Offset end{positions[i].offset.value() + 1};
+    auto same = std::find_if(ends.begin(), ends.end(), [&](const AppendedEnd& e) {
+      return e.topic == records[i]->topic && e.partition == positions[i].partition;
+    });
+    if (same == ends.end())
+      ends.push_back({records[i]->topic, positions[i].partition, end});
+    else if (same->end.value() < end.value())
+      same->end = end;
   }
-  return channels;
+  return ends;
 }
 
 // Reads records of `topic` from each position; advances the positions past what it returns.
@@ -304,27 +307,12 @@ std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<P
   return records;
 }
 
-// Remembers whether a NOTIFY for the awaited topic arrived.
-class Wakeup : public pqxx::notification_receiver {
+// A reader's own connection (a group consumer's also holds its partitions' advisory locks).
+// Opened lazily; reset() after an error and the next get() reconnects. It does not LISTEN: the
+// process's AppendWatch does, for all its readers.
+class ReadingConnection {
  public:
-  explicit Wakeup(pqxx::connection_base& c) : pqxx::notification_receiver(c, notify_channel) {}
-  void operator()(const std::string& payload, int) override {
-    if (payload.rfind(prefix_, 0) == 0) woken_ = true;
-  }
-  void expect(Topic topic) { prefix_ = std::to_string(static_cast<int>(topic)) + ":"; }
-  bool take() { return std::exchange(woken_, false); }
-
- private:
-  std::string prefix_ = "0:";
-  bool woken_ = false;
-};
-
-// A dedicated connection that LISTENs for appends. Opened lazily; reset() after an error and
-// the next get() reconnects.
-class ListeningConnection {
- public:
-  explicit ListeningConnection(std::string conninfo) : conninfo_(std::move(conninfo)) {}
-  ~ListeningConnection() { reset(); }
+  explicit ReadingConnection(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
   pqxx::connection& get() {
     if (!connection_) {
@@ -337,58 +325,50 @@ class ListeningConnection {
       // of every poll that reads a few records.
       c->set_variable("jit", "off");
       prepare_statements(*c);
-      wakeup_ = std::make_unique<Wakeup>(*c);  // issues LISTEN
       connection_ = std::move(c);
     }
     return *connection_;
   }
   bool connected() const { return connection_ && connection_->is_open(); }
-  void reset() {
-    try {
-      wakeup_.reset();
-    } catch (...) {  // UNLISTEN on a dying connection: the session goes anyway
-    }
-    connection_.reset();
-  }
-  enum class Waited { woken, timed_out, interrupted };
-  // Waits until an append to `topic` is announced, `until` passes or interrupt() is called.
-  Waited wait(Topic topic, Clock::time_point until) {
-    auto& c = get();
-    wakeup_->expect(topic);
-    while (true) {
-      if (wakeup_->take()) return Waited::woken;
-      if (interrupt_.raised()) {
-        interrupt_.clear();
-        return Waited::interrupted;
-      }
-      const auto now = Clock::now();
-      if (now >= until) return Waited::timed_out;
-      pg::await_notification(c, interrupt_,
-                             std::chrono::duration_cast<std::chrono::microseconds>(until - now));
-    }
-  }
-  // From any thread: the current or next wait() returns Waited::interrupted.
-  void interrupt() noexcept { interrupt_.raise(); }
+  void reset() { connection_.reset(); }
 
  private:
   std::string conninfo_;
   std::unique_ptr<pqxx::connection> connection_;
-  std::unique_ptr<Wakeup> wakeup_;
-  pg::StopSignal interrupt_;
 };
+
+// Reads what `schedule` says is due of `positions` (advancing them) and notes what reached the
+// end. Empty when nothing is due.
+std::vector<Record> read_due(pqxx::connection& c, Topic topic, std::vector<Position>& positions,
+                             size_t max_records, ReadSchedule& schedule,
+                             const AppendWatch::Subscription& watch) {
+  auto due = schedule.due(positions, watch, Clock::now());
+  if (due.empty()) return {};
+  auto records = read_records(c, topic, due, max_records);
+  schedule.after_read(due, records.size(), std::max<size_t>(max_records, 1));
+  for (const auto& d : due)
+    for (auto& p : positions)
+      if (p.partition == d.partition) p.offset = d.offset;
+  return records;
+}
 
 class PostgresLogReader : public LogReader {
  public:
-  explicit PostgresLogReader(const std::string& conninfo) : channel_(conninfo) {}
+  explicit PostgresLogReader(PostgresLog& log)
+      : connection_(log.conninfo()),
+        watch_(log.watch().subscribe(topic_)),
+        schedule_(log.partition_count()) {}
 
   void assign(Topic topic, const std::vector<Position>& from) override {
+    if (topic != topic_) watch_->follow(topic);
     topic_ = topic;
     positions_ = from;
+    schedule_.read_everything();
     at_end_ = false;
   }
 
   bool at_end(PartitionId) const override { return at_end_; }
-  void interrupt() override { channel_.interrupt(); }
+  void interrupt() override { watch_->interrupt(); }
 
   Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
     const auto deadline = Clock::now() + wait;
@@ -397,24 +377,32 @@ class PostgresLogReader : public LogReader {
         std::this_thread::sleep_until(deadline);
         return std::vector<Record>{};
       }
-      auto& c = channel_.get();
+      auto& c = connection_.get();
       while (true) {
-        auto records = read_records(c, topic_, positions_, max_records);
-        // Offsets are assigned under the partition's row lock, so an empty read is the end.
+        auto records = read_due(c, topic_, positions_, max_records, schedule_, *watch_);
+        // Offsets are assigned under the partition's row lock, so an empty read is the end;
+        // nothing due means every partition's last read reached its end and nothing was
+        // announced past it.
         at_end_ = records.empty();
-        if (!records.empty() ||
-            channel_.wait(topic_, deadline) != ListeningConnection::Waited::woken)
-          return records;
+        if (!records.empty()) return records;
+        const auto waited = watch_->wait(deadline);
+        if (waited == AppendWatch::Subscription::Waited::woken) continue;
+        // A missed announcement is found by the full read after a wait that timed out.
+        if (waited == AppendWatch::Subscription::Waited::timed_out) schedule_.read_everything();
+        return records;
       }
     } catch (const std::exception& e) {
-      channel_.reset();
+      connection_.reset();
+      schedule_.read_everything();
       return unexpected(to_log_error(e));
     }
   }
 
  private:
-  ListeningConnection channel_;
+  ReadingConnection connection_;
   Topic topic_ = Topic::events;
+  std::unique_ptr<AppendWatch::Subscription> watch_;
+  ReadSchedule schedule_;
   std::vector<Position> positions_;
   bool at_end_ = false;  // the last read found nothing past any position
 };
@@ -491,7 +479,9 @@ class PostgresGroupConsumer : public GroupConsumer {
         group_(std::move(group)),
         listener_(listener),
         lock_key_(static_cast<int32_t>(murmur2("counsel_log_group:" + group_))),
-        channel_(log.conninfo()) {}
+        channel_(log.conninfo()),
+        watch_(log.watch().subscribe(topic)),
+        schedule_(log.partition_count()) {}
 
   ~PostgresGroupConsumer() override {
     if (closed_) return;
@@ -512,26 +502,30 @@ class PostgresGroupConsumer : public GroupConsumer {
           for (const auto& [partition, owned] : owned_) {
             from.push_back({PartitionId{partition}, owned.next});
           }
-          auto records = read_records(channel_.get(), topic_, from, max_records);
+          auto records = read_due(channel_.get(), topic_, from, max_records, schedule_, *watch_);
           for (const auto& p : from) owned_.at(p.partition.value()).next = p.offset;
           if (!records.empty()) return records;
         }
         if (Clock::now() >= deadline) return std::vector<Record>{};
         auto wake_at = std::min(deadline, next_heartbeat_);
         if (static_cast<int>(owned_.size()) < share_) wake_at = std::min(wake_at, next_acquire_);
-        if (channel_.wait(topic_, wake_at) == ListeningConnection::Waited::interrupted)
-          return std::vector<Record>{};
+        const auto waited = watch_->wait(wake_at);
+        if (waited == AppendWatch::Subscription::Waited::interrupted) return std::vector<Record>{};
+        // A missed announcement is found by the full read after a wait that timed out.
+        if (waited == AppendWatch::Subscription::Waited::timed_out) schedule_.read_everything();
       }
     } catch (const std::exception& e) {
       auto error = to_log_error(e);
+      schedule_.read_everything();
       if (!channel_.connected()) lose_everything();
       return unexpected(std::move(error));
     }
   }
 
-  void interrupt() override { channel_.interrupt(); }
+  void interrupt() override { watch_->interrupt(); }
 
   void seek(PartitionId partition, Offset offset) override {
+    schedule_.read_again(partition);
     if (auto it = owned_.find(partition.value()); it != owned_.end()) it->second.next = offset;
   }
 
@@ -682,6 +676,7 @@ class PostgresGroupConsumer : public GroupConsumer {
       const Offset consumed = positions.contains(p) ? positions[p] : Offset{0};
       auto state = std::make_shared<LeaseState>();
       owned_[p] = Owned{consumed, state};
+      schedule_.read_again(PartitionId{p});
       leases.push_back(std::make_unique<PostgresPartitionLease>(log_, group_, PartitionId{p},
                                                                 epochs.at(p), consumed, state));
     }
@@ -739,7 +734,9 @@ class PostgresGroupConsumer : public GroupConsumer {
   const std::string group_;
   RebalanceListener& listener_;
   const int32_t lock_key_;
-  ListeningConnection channel_;
+  ReadingConnection channel_;
+  std::unique_ptr<AppendWatch::Subscription> watch_;
+  ReadSchedule schedule_;
   std::string member_id_;
   std::map<int32_t, Owned> owned_;
   int share_ = 0;
@@ -757,7 +754,8 @@ PostgresLog::PostgresLog(std::string conninfo, int partition_count, std::string 
       member_(std::move(member)),
       options_(options),
       pool_(conninfo_, options_.pool_size, [](pqxx::connection& c) { prepare_statements(c); }),
-      announcer_(std::make_unique<AppendAnnouncer>(conninfo_)) {
+      announcer_(std::make_unique<AppendAnnouncer>(conninfo_)),
+      watch_(std::make_unique<AppendWatch>(conninfo_, partition_count)) {
   if (partition_count_ <= 0) {
     throw std::invalid_argument("the log needs at least one partition");
   }
@@ -788,7 +786,9 @@ PostgresLog::~PostgresLog() = default;
 // append behind one WAL flush each (no group commit).
 void PostgresLog::announce_appended(const std::vector<const OutRecord*>& records,
                                     const std::vector<Position>& positions) {
-  announcer_->announce(appended_channels(records, positions));
+  const auto ends = appended_ends(records, positions);
+  watch_->appended(ends);
+  announcer_->announce(ends);
 }
 
 Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {
@@ -827,7 +827,7 @@ Result<Offset> PostgresLog::end_offset(Topic topic, PartitionId partition) {
 }
 
 std::unique_ptr<LogReader> PostgresLog::reader() {
-  return std::make_unique<PostgresLogReader>(conninfo_);
+  return std::make_unique<PostgresLogReader>(*this);
 }
 
 std::unique_ptr<GroupConsumer> PostgresLog::join_group(Topic topic, const std::string& group,

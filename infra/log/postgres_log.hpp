@@ -6,12 +6,14 @@
 // log.heads under its row lock (dense, visible in order);
 // partition ownership is a session advisory lock per (group, partition) plus an owner epoch in
 // log.partition_owners that every lease commit checks in its own transaction (fencing);
-// LISTEN/NOTIFY on channel `counsel_log` (payload "<topic>:<partition>") wakes readers.
+// LISTEN/NOTIFY on channel `counsel_log` (payload "<topic>:<partition>:<end>") wakes readers
+// in other processes, and AppendWatch those of this one.
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "infra/log/append_announcer.hpp"
+#include "infra/log/append_watch.hpp"
 #include "infra/log/log.hpp"
 #include "infra/pg/connection_pool.hpp"
 
@@ -50,7 +52,9 @@ class PostgresLog : public Log {
   const std::string& member() const { return member_; }
   const PostgresLogOptions& options() const { return options_; }
   pg::PgPool& pool() { return pool_; }
-  // Wakes readers of the partitions these committed records went to (AppendAnnouncer).
+  AppendWatch& watch() { return *watch_; }
+  // Wakes readers of the partitions these committed records went to: this process's at once
+  // (AppendWatch), the others' by NOTIFY (AppendAnnouncer).
   void announce_appended(const std::vector<const OutRecord*>& records,
                          const std::vector<Position>& positions);
 
@@ -61,6 +65,7 @@ class PostgresLog : public Log {
   const PostgresLogOptions options_;
   pg::PgPool pool_;
   std::unique_ptr<AppendAnnouncer> announcer_;
+  std::unique_ptr<AppendWatch> watch_;
 };
 
 std::unique_ptr<PostgresLog> make_postgres_log(const std::string& conninfo, int partition_count,

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 #include <set>
 #include <thread>
 
@@ -208,6 +209,184 @@ BOOST_AUTO_TEST_CASE(an_interrupt_cuts_a_group_consumers_wait_short) {
   BOOST_TEST(polled->empty());
   BOOST_TEST((std::chrono::steady_clock::now() - before < 30s));
   stopper.join();
+  consumer->close();
+}
+
+BOOST_AUTO_TEST_CASE(announcements_carry_each_partitions_end_and_parse_back) {
+  const AppendedEnd e{Topic::results, PartitionId{11}, Offset{4321}};
+  BOOST_TEST(announcement_payload(e) == "3:11:4321");
+  bool has_end = false;
+  auto parsed = parse_announcement("3:11:4321", &has_end);
+  BOOST_REQUIRE(parsed.has_value());
+  BOOST_TEST(has_end);
+  BOOST_TEST((parsed->topic == Topic::results));
+  BOOST_TEST(parsed->partition.value() == 11);
+  BOOST_TEST(parsed->end.value() == 4321);
+  // The older form, without the end, still names the partition.
+  parsed = parse_announcement("2:7", &has_end);
+  BOOST_REQUIRE(parsed.has_value());
+  BOOST_TEST(!has_end);
+  BOOST_TEST(parsed->partition.value() == 7);
+  for (const char* bad : {"", "2", "9:1:1", "2:-1:5", "2:1:", "2:1:x", "x:1:1", "2:1:1:1", ":1:1"})
+    BOOST_TEST(!parse_announcement(bad, nullptr).has_value(), bad);
+}
+
+BOOST_AUTO_TEST_CASE(a_read_schedule_reads_everything_first_then_only_what_has_news) {
+  TestDatabase db;
+  AppendWatch watch(db.conninfo(), partitions);
+  auto subscription = watch.subscribe(Topic::events);
+  ReadSchedule schedule(partitions);
+  std::vector<Position> all;
+  for (int p = 0; p < partitions; ++p) all.push_back({PartitionId{p}, Offset{0}});
+  const auto now = std::chrono::steady_clock::now();
+  auto partitions_of = [](const std::vector<Position>& positions) {
+    std::vector<int> out;
+    for (const auto& p : positions) out.push_back(p.partition.value());
+    return out;
+  };
+
+  BOOST_TEST(schedule.due(all, *subscription, now).size() == all.size());
+  schedule.after_read(all, 3, 100);  // short of the limit: every partition reached its end
+  BOOST_TEST(schedule.due(all, *subscription, now).empty());
+
+  // An append of this process: its partition only, and only while its end is ahead.
+  watch.appended(
+      {{Topic::events, PartitionId{5}, Offset{2}}, {Topic::commands, PartitionId{6}, Offset{9}}});
+  BOOST_TEST(partitions_of(schedule.due(all, *subscription, now)) == std::vector<int>{5},
+             boost::test_tools::per_element());
+  all[5].offset = Offset{2};
+  schedule.after_read({all[5]}, 2, 100);
+  BOOST_TEST(schedule.due(all, *subscription, now).empty());
+
+  // A read that filled the limit may have left records behind: that partition again.
+  watch.appended({{Topic::events, PartitionId{9}, Offset{500}}});
+  schedule.after_read({all[9]}, 100, 100);
+  all[9].offset = Offset{100};
+  BOOST_TEST(partitions_of(schedule.due(all, *subscription, now)) == std::vector<int>{9},
+             boost::test_tools::per_element());
+  all[9].offset = Offset{500};
+  schedule.after_read({all[9]}, 40, 100);
+  BOOST_TEST(schedule.due(all, *subscription, now).empty());
+
+  // A seek back, and the full read at least once a second.
+  schedule.read_again(PartitionId{12});
+  BOOST_TEST(partitions_of(schedule.due(all, *subscription, now)) == std::vector<int>{12},
+             boost::test_tools::per_element());
+  schedule.after_read({all[12]}, 0, 100);
+  BOOST_TEST(schedule.due(all, *subscription, now + 2s).size() == all.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_notify_from_another_process_wakes_the_reader_and_an_old_one_reads_all) {
+  TestDatabase db;
+  PostgresLog here(db.conninfo(), partitions, "here");
+  PostgresLog there(db.conninfo(), partitions, "there");  // another process: its own watch
+  BOOST_REQUIRE(there.append({to_partition(Topic::events, 7, "before")}).has_value());
+  auto reader = here.reader();
+  reader->assign(Topic::events, {{PartitionId{7}, Offset{0}}, {PartitionId{8}, Offset{0}}});
+  auto first = reader->poll(10, 0ms);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_REQUIRE_EQUAL(first->size(), 1u);
+
+  // Only the NOTIFY of the other log's announcer tells this reader: it wakes well before its
+  // deadline, and an append to a partition it does not read does not end its wait.
+  std::jthread appender([&] {
+    std::this_thread::sleep_for(200ms);
+    BOOST_CHECK(there.append({to_partition(Topic::events, 9, "elsewhere")}).has_value());
+    BOOST_CHECK(there.append({to_partition(Topic::commands, 8, "a command")}).has_value());
+    std::this_thread::sleep_for(200ms);
+    BOOST_CHECK(there.append({to_partition(Topic::events, 8, "there")}).has_value());
+  });
+  const auto before = std::chrono::steady_clock::now();
+  auto woken = reader->poll(10, 60s);
+  BOOST_REQUIRE(woken.has_value());
+  BOOST_REQUIRE_EQUAL(woken->size(), 1u);
+  BOOST_TEST(woken->front().value == "there");
+  BOOST_TEST((std::chrono::steady_clock::now() - before < 30s));
+  appender.join();
+
+  // A record whose announcement never came (written past the log's port) is found by the
+  // full read that follows a wait that timed out.
+  {
+    auto c = pg::open_connection(db.conninfo());
+    pqxx::work tx(*c);
+    tx.exec(
+        "WITH h AS (UPDATE log.heads SET next_offset = next_offset + 1"
+        " WHERE topic = 2 AND partition = 7 RETURNING next_offset - 1 AS o)"
+        " INSERT INTO log.records (topic, partition, \"offset\", key, value)"
+        " SELECT 2, 7, o, 'k', 'unannounced' FROM h");
+    tx.commit();
+  }
+  std::vector<std::string> found;
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (found.empty() && std::chrono::steady_clock::now() < give_up) {
+    auto polled = reader->poll(10, 200ms);
+    BOOST_REQUIRE(polled.has_value());
+    for (const auto& r : *polled) found.push_back(r.value);
+  }
+  BOOST_TEST(found == std::vector<std::string>{"unannounced"}, boost::test_tools::per_element());
+
+  // An announcement without an end (an older process) makes the reader read everything.
+  {
+    auto c = pg::open_connection(db.conninfo());
+    pqxx::work tx(*c);
+    tx.exec(
+        "WITH h AS (UPDATE log.heads SET next_offset = next_offset + 1"
+        " WHERE topic = 2 AND partition = 8 RETURNING next_offset - 1 AS o)"
+        " INSERT INTO log.records (topic, partition, \"offset\", key, value)"
+        " SELECT 2, 8, o, 'k', 'old style' FROM h");
+    tx.commit();
+    pqxx::nontransaction notify(*c);
+    notify.exec("SELECT pg_notify('counsel_log', '2:8')");
+  }
+  auto old_style = reader->poll(10, 60s);
+  BOOST_REQUIRE(old_style.has_value());
+  BOOST_REQUIRE_EQUAL(old_style->size(), 1u);
+  BOOST_TEST(old_style->front().value == "old style");
+}
+
+BOOST_AUTO_TEST_CASE(group_consumers_get_every_record_once_from_local_and_remote_appends) {
+  TestDatabase db;
+  PostgresLog here(db.conninfo(), partitions, "here", fast_group_options());
+  PostgresLog there(db.conninfo(), partitions, "there", fast_group_options());
+  RecordingListener listener;
+  auto consumer = here.join_group(Topic::commands, "everything-once", listener);
+  // Small polls against appends from both logs to few partitions at a time: the consumer
+  // reads partitions with news, and some reads stop at the limit.
+  constexpr int kPerLog = 300;
+  std::jthread local([&] {
+    for (int i = 0; i < kPerLog; i += 3)
+      BOOST_CHECK(
+          here.append(
+                  {to_partition(Topic::commands, i % partitions, "h" + std::to_string(i)),
+                   to_partition(Topic::commands, (i + 1) % partitions, "h" + std::to_string(i + 1)),
+                   to_partition(Topic::commands, (i + 2) % partitions,
+                                "h" + std::to_string(i + 2))})
+              .has_value());
+  });
+  std::jthread remote([&] {
+    for (int i = 0; i < kPerLog; ++i)
+      BOOST_CHECK(there
+                      .append({to_partition(Topic::commands, (i * 7) % partitions,
+                                            "t" + std::to_string(i))})
+                      .has_value());
+  });
+  std::map<int, int64_t> next_offset;
+  std::set<std::string> seen;
+  size_t received = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (received < 2 * kPerLog && std::chrono::steady_clock::now() < give_up) {
+    auto polled = consumer->poll(7, 500ms);
+    BOOST_REQUIRE(polled.has_value());
+    for (const auto& r : *polled) {
+      // In order and without gaps per partition.
+      BOOST_TEST(r.offset.value() == next_offset[r.partition.value()]);
+      next_offset[r.partition.value()] = r.offset.value() + 1;
+      seen.insert(r.value);
+      ++received;
+    }
+  }
+  BOOST_TEST(received == static_cast<size_t>(2 * kPerLog));
+  BOOST_TEST(seen.size() == static_cast<size_t>(2 * kPerLog));
   consumer->close();
 }
 

@@ -1,0 +1,248 @@
+#include "infra/log/append_watch.hpp"
+
+#include <charconv>
+#include <pqxx/notification>
+#include <pqxx/pqxx>
+
+#include "infra/logging.hpp"
+#include "infra/pg/connection_pool.hpp"
+
+namespace counsel::log {
+namespace {
+
+constexpr const char* kChannel = "counsel_log";
+constexpr auto kReconnectPause = std::chrono::milliseconds(200);
+
+size_t topic_index(Topic t) {
+  return static_cast<size_t>(static_cast<int>(t) - static_cast<int>(kAllTopics[0]));
+}
+constexpr size_t kTopics = std::size(kAllTopics);
+
+bool parse_number(std::string_view text, int64_t& out) {
+  if (text.empty()) return false;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc{} && end == text.data() + text.size() && out >= 0;
+}
+
+}  // namespace
+
+std::string announcement_payload(const AppendedEnd& e) {
+  return std::to_string(static_cast<int>(e.topic)) + ":" + std::to_string(e.partition.value()) +
+         ":" + std::to_string(e.end.value());
+}
+
+std::optional<AppendedEnd> parse_announcement(const std::string& payload, bool* has_end) {
+  const std::string_view text(payload);
+  const auto first = text.find(':');
+  if (first == std::string_view::npos) return std::nullopt;
+  const auto second = text.find(':', first + 1);
+  int64_t topic = 0, partition = 0, end = 0;
+  if (!parse_number(text.substr(0, first), topic)) return std::nullopt;
+  if (!parse_number(text.substr(first + 1, second == std::string_view::npos ? std::string_view::npos
+                                                                            : second - first - 1),
+                    partition))
+    return std::nullopt;
+  const bool with_end = second != std::string_view::npos;
+  if (with_end && !parse_number(text.substr(second + 1), end)) return std::nullopt;
+  bool known_topic = false;
+  for (auto t : kAllTopics) known_topic = known_topic || static_cast<int>(t) == topic;
+  if (!known_topic || partition > INT32_MAX) return std::nullopt;
+  if (has_end != nullptr) *has_end = with_end;
+  return AppendedEnd{static_cast<Topic>(topic), PartitionId{static_cast<int32_t>(partition)},
+                     Offset{end}};
+}
+
+struct AppendWatch::Waiter {
+  Topic topic;
+  std::condition_variable changed;
+  bool signalled = false;
+  bool interrupted = false;
+};
+
+struct AppendWatch::Shared {
+  explicit Shared(int partition_count) {
+    for (auto& ends : ends_by_topic) ends.assign(static_cast<size_t>(partition_count), 0);
+  }
+
+  // Applies announcements and wakes the waiters of each topic that moved.
+  void apply(const std::vector<AppendedEnd>& ends, const std::vector<Topic>& without_end) {
+    std::lock_guard lock(mutex);
+    bool moved[kTopics] = {};
+    for (const auto& e : ends) {
+      auto& topic_ends = ends_by_topic[topic_index(e.topic)];
+      const auto p = static_cast<size_t>(e.partition.value());
+      if (p >= topic_ends.size() || topic_ends[p] >= e.end.value()) continue;
+      topic_ends[p] = e.end.value();
+      moved[topic_index(e.topic)] = true;
+    }
+    for (auto t : without_end) {
+      ++generations[topic_index(t)];
+      moved[topic_index(t)] = true;
+    }
+    for (auto& w : waiters) {
+      if (!moved[topic_index(w.topic)]) continue;
+      w.signalled = true;
+      w.changed.notify_one();
+    }
+  }
+
+  // The listening connection was (re)opened: whatever came meanwhile is unknown.
+  void reset() {
+    std::lock_guard lock(mutex);
+    for (auto& g : generations) ++g;
+    for (auto& w : waiters) {
+      w.signalled = true;
+      w.changed.notify_one();
+    }
+  }
+
+  std::mutex mutex;
+  std::vector<int64_t> ends_by_topic[kTopics];
+  uint64_t generations[kTopics] = {};
+  std::list<Waiter> waiters;
+};
+
+AppendWatch::AppendWatch(std::string conninfo, int partition_count)
+    : conninfo_(std::move(conninfo)), shared_(std::make_shared<Shared>(partition_count)) {}
+
+AppendWatch::~AppendWatch() {
+  stop_.raise();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<AppendWatch::Subscription> AppendWatch::subscribe(Topic topic) {
+  std::call_once(started_, [this] { thread_ = std::thread([this] { run(); }); });
+  return std::unique_ptr<Subscription>(new Subscription(shared_, topic));
+}
+
+void AppendWatch::appended(const std::vector<AppendedEnd>& ends) {
+  shared_->apply(ends, {});
+}
+
+namespace {
+
+// Collects a connection's announcements; applied together once pqxx has delivered them all.
+class AnnouncementReceiver : public pqxx::notification_receiver {
+ public:
+  explicit AnnouncementReceiver(pqxx::connection_base& c)
+      : pqxx::notification_receiver(c, kChannel) {}
+  void operator()(const std::string& payload, int) override {
+    bool has_end = false;
+    auto parsed = parse_announcement(payload, &has_end);
+    if (!parsed) return;
+    if (has_end)
+      ends.push_back(*parsed);
+    else
+      without_end.push_back(parsed->topic);
+  }
+  std::vector<AppendedEnd> ends;
+  std::vector<Topic> without_end;
+};
+
+}  // namespace
+
+void AppendWatch::run() {
+  bool warned = false;
+  while (!stop_.raised()) {
+    try {
+      auto connection = pg::open_connection(conninfo_);
+      AnnouncementReceiver receiver(*connection);  // issues LISTEN
+      shared_->reset();
+      if (warned) logging::info("log", "listening for appends again");
+      warned = false;
+      while (!stop_.raised()) {
+        if (pg::await_notification(*connection, stop_, std::chrono::seconds(5)) == 0) continue;
+        shared_->apply(receiver.ends, receiver.without_end);
+        receiver.ends.clear();
+        receiver.without_end.clear();
+      }
+    } catch (const std::exception& e) {
+      // Readers fall back to their timeouts meanwhile, and read everything once this is back.
+      if (!warned) logging::warn("log", std::string("listening for appends failed: ") + e.what());
+      warned = true;
+      stop_.sleep_for(kReconnectPause);
+    }
+  }
+}
+
+AppendWatch::Subscription::Subscription(std::shared_ptr<Shared> shared, Topic topic)
+    : shared_(std::move(shared)) {
+  std::lock_guard lock(shared_->mutex);
+  waiter_ = shared_->waiters.emplace(shared_->waiters.end());
+  waiter_->topic = topic;
+}
+
+AppendWatch::Subscription::~Subscription() {
+  std::lock_guard lock(shared_->mutex);
+  shared_->waiters.erase(waiter_);
+}
+
+uint64_t AppendWatch::Subscription::snapshot(std::vector<int64_t>& ends) const {
+  std::lock_guard lock(shared_->mutex);
+  const auto t = topic_index(waiter_->topic);
+  ends = shared_->ends_by_topic[t];
+  return shared_->generations[t];
+}
+
+AppendWatch::Subscription::Waited AppendWatch::Subscription::wait(Clock::time_point until) {
+  std::unique_lock lock(shared_->mutex);
+  Waiter& w = *waiter_;
+  while (true) {
+    if (w.interrupted) {
+      w.interrupted = false;
+      return Waited::interrupted;
+    }
+    if (w.signalled) {
+      w.signalled = false;
+      return Waited::woken;
+    }
+    if (w.changed.wait_until(lock, until) == std::cv_status::timeout && !w.signalled &&
+        !w.interrupted)
+      return Waited::timed_out;
+  }
+}
+
+void AppendWatch::Subscription::interrupt() noexcept {
+  std::lock_guard lock(shared_->mutex);
+  waiter_->interrupted = true;
+  waiter_->changed.notify_one();
+}
+
+void AppendWatch::Subscription::follow(Topic topic) {
+  std::lock_guard lock(shared_->mutex);
+  waiter_->topic = topic;
+  waiter_->signalled = true;  // the new topic's ends are news to this reader
+}
+
+void ReadSchedule::read_again(PartitionId p) {
+  const auto i = static_cast<size_t>(p.value());
+  if (i < caught_up_.size()) caught_up_[i] = 0;
+}
+
+std::vector<Position> ReadSchedule::due(const std::vector<Position>& all,
+                                        const AppendWatch::Subscription& watch,
+                                        Clock::time_point now) {
+  const uint64_t generation = watch.snapshot(ends_);
+  if (generation != generation_ || now - last_full_read_ >= kFullReadEvery) full_due_ = true;
+  generation_ = generation;
+  if (full_due_) {
+    full_due_ = false;
+    last_full_read_ = now;
+    return all;
+  }
+  std::vector<Position> out;
+  for (const auto& p : all) {
+    const auto i = static_cast<size_t>(p.partition.value());
+    if (i >= caught_up_.size() || !caught_up_[i] || ends_[i] > p.offset.value()) out.push_back(p);
+  }
+  return out;
+}
+
+void ReadSchedule::after_read(const std::vector<Position>& read, size_t returned, size_t limit) {
+  for (const auto& p : read) {
+    const auto i = static_cast<size_t>(p.partition.value());
+    if (i < caught_up_.size()) caught_up_[i] = returned < limit ? 1 : 0;
+  }
+}
+
+}  // namespace counsel::log
