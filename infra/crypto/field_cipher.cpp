@@ -242,7 +242,7 @@ std::optional<SubjectKey> SubjectKeyring::find(const Uuid& subject) {
   const std::string subject_text = subject.str();
   StoredKey stored;
   with_connection_([&](pqxx::connection& connection) {
-    pqxx::read_transaction tx(connection);
+    pqxx::nontransaction tx(connection);  // one statement
     stored = select_key(tx, subject_text);
   });
   if (stored.erased()) forget(subject);
@@ -255,7 +255,7 @@ void SubjectKeyring::prefetch(const std::vector<Uuid>& subjects) {
   {
     std::lock_guard lock(mutex_);
     for (const auto& s : subjects)
-      if (!index_.contains(s) && !erased_.contains(s)) wanted.push_back(s);
+      if (!index_.contains(s) && !erased_.contains(s) && !keyless_.contains(s)) wanted.push_back(s);
   }
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
@@ -272,7 +272,7 @@ void SubjectKeyring::prefetch(const std::vector<Uuid>& subjects) {
   std::vector<std::pair<Uuid, SubjectKey>> keys;
   std::vector<Uuid> erased;
   with_connection_([&](pqxx::connection& connection) {
-    pqxx::read_transaction tx(connection);
+    pqxx::nontransaction tx(connection);  // one statement: BEGIN and COMMIT were two more trips
     // libpqxx 6 has no array parameters: the array travels as its text form.
     const pqxx::result rows = tx.exec_params(
         "SELECT subject::text, encode(key, 'hex') FROM identity.subject_keys"
@@ -294,6 +294,12 @@ void SubjectKeyring::prefetch(const std::vector<Uuid>& subjects) {
   // remember() (rightly, for a concurrent reader) caches nothing read before it.
   for (const auto& [subject, key] : keys) remember(subject, key, epoch);
   for (const auto& subject : erased) forget(subject);
+  std::lock_guard lock(mutex_);
+  for (const auto& s : wanted) {
+    if (index_.contains(s) || erased_.contains(s)) continue;
+    if (keyless_.size() >= capacity_) keyless_.clear();
+    keyless_.insert(s);
+  }
 }
 
 void SubjectKeyring::erase(const Uuid& subject) {
@@ -409,6 +415,7 @@ void SubjectKeyring::remember(const Uuid& subject, const SubjectKey& key,
     lru_.splice(lru_.begin(), lru_, it->second);
     return;
   }
+  keyless_.erase(subject);
   lru_.emplace_front(subject, key);
   index_.emplace(subject, lru_.begin());
   while (index_.size() > capacity_) {

@@ -117,7 +117,7 @@ class SubjectKeyring {
   // Loads into the cache, in one query, the keys of those of `subjects` it does not hold: a
   // projector's batch about thousands of subjects would otherwise fetch them one round trip
   // each. Tombstones are remembered as erasures; no key is created. At most the cache's
-  // capacity is loaded.
+  // capacity is loaded. Ids it found without a key are not asked for again by later prefetches.
   void prefetch(const std::vector<Uuid>& subjects);
   // Crypto-shredding: replaces the stored key by a tombstone (shred_subject_key), announces
   // it, and drops the cached copy.
@@ -143,6 +143,11 @@ class SubjectKeyring {
   uint64_t erase_epoch_ = 0;
   // Subjects known to be erased (erasures are rare: a set of ids is small).
   std::unordered_set<Uuid> erased_;
+  // Ids a prefetch found without a key: a projector prefetches every id an event names, and
+  // most (sessions, counsellors) never have one, so each batch asked again for them, on the
+  // projector's critical path. Only prefetch() skips them; find() still asks, so a key created
+  // later is found. Cleared when it reaches the cache's capacity.
+  std::unordered_set<Uuid> keyless_;
 };
 
 // Follows kSubjectErasedChannel on its own connection and tells the keyring. On every

@@ -212,6 +212,19 @@ class ErrorsTest(unittest.TestCase):
         self.assertIn(response.status, (404, 422), response)
         assert_problem(self, response, response.status)
 
+    def test_a_known_counselor_stays_bookable_and_others_stay_unknown(self):
+        # The api remembers counsellors that bookings found (per counselors read model
+        # version); an id that is no counsellor is asked about every time.
+        first = harness.book(self.client, self.other_counselor.id, harness.weekday_at(11, nth=3))
+        self.assertEqual(first.status, 201, first)
+        second = harness.book(self.other_client, self.other_counselor.id,
+                              harness.weekday_at(13, nth=3))
+        self.assertEqual(second.status, 201, second)
+        self.assertEqual(second.body["counselor_id"], self.other_counselor.id)
+        for _ in range(2):
+            assert_problem(self, self.client.post(SESSIONS, self.booking(
+                counselor_id=self.other_client.id)), 404, "counselor_not_found")
+
     # --- sessions and their state machine
 
     def test_someone_elses_session_is_not_found(self):
