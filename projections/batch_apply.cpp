@@ -64,8 +64,10 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
                            ApplyContext& ctx, ApplyMode mode,
                            const std::function<void(size_t)>& after_each) {
   BatchOutcome outcome;
-  // Rows left by an earlier attempt at this batch (a strict pass that failed) are not ours.
+  // Rows and payloads left by an earlier attempt at this batch (a strict pass that failed,
+  // rolled back) are not ours.
   ctx.bulk.clear();
+  ctx.bulk.take_announcements();
   // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
   // one query before the first apply.
   struct Decoded {

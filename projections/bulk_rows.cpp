@@ -41,8 +41,18 @@ void BulkRows::write(pqxx::transaction_base& tx) {
   for (const auto& f : fixed_) params.push_back(f);
   const std::string name = prepared_statement_name(sql_);
   tx.conn().prepare(name, sql_);
-  tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+  const auto result = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+  if (!announce_channel_.empty())
+    for (const auto& row : result)
+      if (!row[0].is_null()) announced_.push_back(row[0].as<std::string>());
   clear();
+}
+
+BulkRows& BulkRows::announcing_on(const std::string& channel) {
+  if (!announce_channel_.empty() && announce_channel_ != channel)
+    throw std::logic_error("bulk statement announced on two channels: " + sql_);
+  announce_channel_ = channel;
+  return *this;
 }
 
 void BulkRows::clear() {
@@ -65,6 +75,17 @@ void BulkRowSet::write(pqxx::transaction_base& tx) {
 
 void BulkRowSet::clear() {
   for (auto& [sql, rows] : by_sql_) rows.clear();
+}
+
+std::map<std::string, std::vector<std::string>> BulkRowSet::take_announcements() {
+  std::map<std::string, std::vector<std::string>> out;
+  for (auto& [sql, rows] : by_sql_) {
+    auto payloads = rows.take_announcements();
+    if (payloads.empty()) continue;
+    auto& into = out[rows.announce_channel()];
+    into.insert(into.end(), payloads.begin(), payloads.end());
+  }
+  return out;
 }
 
 bool BulkRowSet::empty() const {

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace counsel::projections {
@@ -31,9 +32,17 @@ class BulkRows {
   size_t size() const { return rows_; }
   size_t columns() const { return columns_.size(); }
   const std::vector<std::string>& fixed() const { return fixed_; }
+  // The statement returns one text column: payloads to NOTIFY on `channel` once the batch
+  // has committed (pg::PostCommitNotifier), never inside its transaction. Throws
+  // std::logic_error when another channel was set before.
+  BulkRows& announcing_on(const std::string& channel);
   // Runs the statement over the rows added since the last write (nothing when there are none).
   void write(pqxx::transaction_base& tx);
+  // Drops the rows not written yet (the payloads of earlier writes stay).
   void clear();
+  const std::string& announce_channel() const { return announce_channel_; }
+  // The payloads the writes returned, handed over once.
+  std::vector<std::string> take_announcements() { return std::exchange(announced_, {}); }
 
  private:
   std::string sql_;
@@ -41,6 +50,8 @@ class BulkRows {
   // Column-major: each column's array literal, built as rows arrive.
   std::vector<std::string> columns_;
   size_t rows_ = 0;
+  std::string announce_channel_;
+  std::vector<std::string> announced_;
 };
 
 // Every BulkRows of a batch, one per statement text. Statements are written in the order of
@@ -51,8 +62,12 @@ class BulkRowSet {
   // Throws std::logic_error when `sql` was first asked for with other columns or fixed values.
   BulkRows& rows(const std::string& sql, size_t columns, std::vector<std::string> fixed = {});
   void write(pqxx::transaction_base& tx);
+  // Drops the rows not written yet.
   void clear();
   bool empty() const;
+  // channel -> payloads the writes returned (BulkRows::announcing_on), handed over once: to
+  // announce after the commit, or to drop with a transaction that rolled back.
+  std::map<std::string, std::vector<std::string>> take_announcements();
 
  private:
   std::map<std::string, BulkRows> by_sql_;

@@ -80,14 +80,14 @@ class NotificationsProjection final : public Projection {
 
  private:
   // Inserts the notification unless this event already gave `recipient` one, and announces a
-  // new one (delivered at commit) to the api processes' notification relays. One already
-  // delivered in-app before a rebuild recreated it is not announced again. Notifications are
-  // only ever inserted here, so they go in bulk: one statement per batch (bulk_rows.hpp).
+  // new one to the api processes' notification relays once the batch has committed (the
+  // projector sends what the statement returns). One already delivered in-app before a rebuild
+  // recreated it is not announced again. Notifications are only ever inserted here, so they go
+  // in bulk: one statement per batch (bulk_rows.hpp).
   static void notify(ApplyContext& ctx, const EventEnvelope& e, const std::string& recipient,
                      const char* kind, const std::string& subject_id, const std::string& data) {
-    ctx.bulk
-        .rows(kInsertNotifications, 8,
-              {std::string(kNotificationsChannel), std::string(kPushWindow)})
+    ctx.bulk.rows(kInsertNotifications, 8, {std::string(kPushWindow)})
+        .announcing_on(kNotificationsChannel)
         .add({e.id.value().str(), recipient, std::string(kind), subject_id, data,
               format_rfc3339(e.occurred_at), e.stream, std::to_string(e.sequence)});
   }
@@ -104,9 +104,9 @@ class NotificationsProjection final : public Projection {
       "  event_stream, event_sequence)"
       " ON CONFLICT (notification_id) DO NOTHING"
       " RETURNING notification_id, recipient_id, created_at)"
-      " SELECT pg_notify($9, i.recipient_id::text || ':' || i.notification_id::text)"
+      " SELECT i.recipient_id::text || ':' || i.notification_id::text"
       " FROM inserted i"
-      " WHERE i.created_at > now() - $10::interval"
+      " WHERE i.created_at > now() - $9::interval"
       " AND NOT EXISTS (SELECT 1 FROM notify.outbox o WHERE o.id = i.notification_id)";
 
   // The ids every session notification carries.

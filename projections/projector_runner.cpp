@@ -32,7 +32,8 @@ ProjectorRunner::ProjectorRunner(pg::PgPool& pool, log::Log& log, FieldDecryptor
       decryptor_(decryptor),
       options_(std::move(options)),
       crash_mid_batch_(fault_requested("projector_crash_mid_batch")),
-      projections_(all_projections()) {
+      projections_(all_projections()),
+      notifier_(std::make_unique<pg::PostCommitNotifier>(pool.conninfo())) {
   for (const auto& p : projections_) names_.emplace_back(p->name());
 }
 
@@ -211,15 +212,13 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
   for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
     auto lease = pool_.acquire(options_.db_timeout);
     pqxx::work tx(lease.connection());
-    // One round trip for three things (a batch pays a round trip per statement):
+    // One round trip for two things (a batch pays a round trip per statement):
     // - the projection lock, shared: batches of several projectors run side by side, and a
     //   rebuild swap waits for them;
-    // - the read schema for this transaction only (SET LOCAL);
-    // - the wake-up of consistency waiters, which PostgreSQL sends only if this commits.
+    // - the read schema for this transaction only (SET LOCAL).
     tx.exec_params(
-        "SELECT pg_advisory_xact_lock_shared($1),"
-        " set_config('search_path', 'read, public', true), pg_notify($2, '')",
-        kProjectionLockKey, kProjectionChannel);
+        "SELECT pg_advisory_xact_lock_shared($1), set_config('search_path', 'read, public', true)",
+        kProjectionLockKey);
     // Locked now rather than when they move: the batch then needs one statement less.
     const CheckpointMap checkpoints = load_checkpoints_for_update(tx, names_, partitions);
     for (const auto& [p, span] : spans) {
@@ -265,6 +264,12 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     }
     bump_read_model_versions(tx, ctx.changed);
     tx.commit();
+    // Consistency waiters and the notification relays hear of the batch once it is visible.
+    // A NOTIFY inside the transaction made its commit wait for PostgreSQL's database-wide
+    // notify lock, behind every other notifying commit (pg::PostCommitNotifier).
+    notifier_->notify(kProjectionChannel, {""});
+    for (const auto& [channel, payloads] : ctx.bulk.take_announcements())
+      notifier_->notify(channel, payloads);
     {
       std::lock_guard lock(owned_mutex_);
       for (const auto& [p, span] : spans) {

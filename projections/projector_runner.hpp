@@ -16,6 +16,7 @@
 
 #include "infra/log/log.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/post_commit_notifier.hpp"
 #include "projections/checkpoints.hpp"
 #include "projections/projection.hpp"
 
@@ -77,6 +78,7 @@ class ProjectorRunner final : private log::RebalanceListener {
   const bool crash_mid_batch_;  // COUNSEL_FAULT=projector_crash_mid_batch
   std::vector<std::unique_ptr<Projection>> projections_;
   std::vector<std::string> names_;
+  std::unique_ptr<pg::PostCommitNotifier> notifier_;
 
   std::unique_ptr<log::GroupConsumer> consumer_;  // set on the loop thread
   std::mutex consumer_mutex_;  // guards consumer_'s assignment against stop()'s interrupt

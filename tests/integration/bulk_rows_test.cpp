@@ -78,4 +78,41 @@ BOOST_AUTO_TEST_CASE(a_row_of_the_wrong_width_is_refused_and_clear_drops_rows) {
   BOOST_TEST(rows.size() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_statement_announcing_on_a_channel_hands_its_results_over_once) {
+  TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  {
+    pqxx::work tx(*c);
+    tx.exec0("CREATE TABLE announced_probe (n int PRIMARY KEY)");
+    tx.commit();
+  }
+  constexpr const char* kInsertReturning =
+      "WITH i AS (INSERT INTO announced_probe (n) SELECT r.n::int FROM unnest($1::text[]) AS"
+      " r(n) ON CONFLICT DO NOTHING RETURNING n) SELECT 'new:' || n FROM i ORDER BY n";
+  projections::BulkRowSet set;
+  set.rows(kInsertReturning, 1).announcing_on("probe_channel").add({"1"});
+  set.rows(kInsertReturning, 1).add({"2"});
+  set.rows(kInsert, 2, {"tag"});  // a statement without a channel announces nothing
+  BOOST_CHECK_THROW(set.rows(kInsertReturning, 1).announcing_on("another_channel"),
+                    std::logic_error);
+  {
+    pqxx::work tx(*c);
+    tx.exec0(
+        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
+    set.write(tx);
+    // Rows added after a write and dropped by clear() never reach the statement.
+    set.rows(kInsertReturning, 1).add({"3"});
+    set.clear();
+    set.rows(kInsertReturning, 1).add({"1"});  // already there: not new, not announced
+    set.write(tx);
+    tx.commit();
+  }
+  const auto announced = set.take_announcements();
+  BOOST_REQUIRE_EQUAL(announced.size(), 1u);
+  BOOST_TEST(announced.begin()->first == "probe_channel");
+  BOOST_TEST(announced.begin()->second == (std::vector<std::string>{"new:1", "new:2"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(set.take_announcements().empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,8 +1,10 @@
 // pg::StopSignal and pg::await_notification against a real PostgreSQL: a wait delivers a
 // NOTIFY to its receiver, a raised signal ends a long wait early (before it starts or during
-// it), and the signal can be cleared for a restart.
+// it), and the signal can be cleared for a restart. pg::PostCommitNotifier sends what it is
+// given, once per payload and channel, and what is queued when it stops.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <pqxx/nontransaction>
 #include <pqxx/notification>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/post_commit_notifier.hpp"
 #include "infra/pg/stop_signal.hpp"
 #include "tests/integration/test_database.hpp"
 
@@ -95,6 +98,32 @@ BOOST_AUTO_TEST_CASE(a_cleared_signal_waits_again_and_still_hears_notifications)
   notify(db.conninfo(), "stop_signal_test", "again");
   BOOST_TEST(first_delivery(*conn, stop) == 1);
   BOOST_TEST(collector.payloads == std::vector<std::string>{"again"},
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_post_commit_notifier_sends_each_payload_once_and_flushes_on_stop) {
+  TestDatabase db;
+  auto conn = pg::open_connection(db.conninfo());
+  Collector first(*conn, "notifier_a");
+  Collector second(*conn, "notifier_b");
+  pg::StopSignal stop;
+  {
+    pg::PostCommitNotifier notifier(db.conninfo());
+    notifier.notify("notifier_a", {"x:1", "quote \" and \\ backslash", "x:1"});
+    notifier.notify("notifier_b", {""});
+    notifier.notify("notifier_a", {});
+    // Queued right before the notifier goes: still sent.
+    notifier.notify("notifier_b", {"last"});
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while ((first.payloads.size() < 2 || second.payloads.size() < 2) &&
+         std::chrono::steady_clock::now() < deadline)
+    pg::await_notification(*conn, stop, 1s);
+  std::sort(first.payloads.begin(), first.payloads.end());
+  std::sort(second.payloads.begin(), second.payloads.end());
+  BOOST_TEST(first.payloads == (std::vector<std::string>{"quote \" and \\ backslash", "x:1"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(second.payloads == (std::vector<std::string>{"", "last"}),
              boost::test_tools::per_element());
 }
 
