@@ -93,7 +93,7 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
     if (d.event && d.event->data_json.find(kEncryptedPrefix) != std::string::npos)
       collect_uuid_strings(d.event->data_json, subjects);
   }
-  if (!subjects.empty()) ctx.decryptor.prefetch(subjects);
+  ctx.decryptor.prefetch(subjects);  // also replaces the hint of an earlier batch
 
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& record = records[i];

@@ -32,8 +32,9 @@ class FieldDecryptor {
   // The subject was erased (account.erased): shred their key as part of `tx`, so the erasure
   // and the scrubbed read models commit together, and never decrypt for them again.
   virtual void shred(pqxx::work& tx, const Uuid& subject) = 0;
-  // A hint that fields of these subjects are about to be decrypted (a batch's worth), so their
-  // keys can be fetched together rather than one round trip each. Some may be no subject.
+  // A hint that fields of these subjects are about to be decrypted on this thread (a batch's
+  // worth), so their keys can be fetched together, when one is first needed, rather than one
+  // round trip each. Some may be no subject. Replaces this thread's earlier hint.
   virtual void prefetch(const std::vector<Uuid>& /*subjects*/) {}
 };
 

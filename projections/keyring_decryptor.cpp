@@ -7,6 +7,17 @@ namespace counsel::projections {
 std::optional<std::string> KeyringFieldDecryptor::decrypt(const Uuid& subject,
                                                           std::string_view value) {
   if (!crypto::is_encrypted(value)) return std::string(value);
+  if (!keyring_.holds(subject)) {
+    std::vector<Uuid> batch;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = pending_.find(std::this_thread::get_id()); it != pending_.end()) {
+        batch = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+    if (!batch.empty()) keyring_.prefetch(batch);
+  }
   auto key = keyring_.find(subject);
   if (!key) return std::nullopt;  // erased: crypto-shredded
   const std::string subject_text = subject.str();
@@ -27,7 +38,11 @@ void KeyringFieldDecryptor::shred(pqxx::work& tx, const Uuid& subject) {
 }
 
 void KeyringFieldDecryptor::prefetch(const std::vector<Uuid>& subjects) {
-  keyring_.prefetch(subjects);
+  std::lock_guard lock(mutex_);
+  if (subjects.empty())
+    pending_.erase(std::this_thread::get_id());
+  else
+    pending_[std::this_thread::get_id()] = subjects;
 }
 
 }  // namespace counsel::projections

@@ -327,6 +327,11 @@ bool SubjectKeyring::is_erased(const Uuid& subject) const {
   return erased_.contains(subject);
 }
 
+bool SubjectKeyring::holds(const Uuid& subject) const {
+  std::lock_guard lock(mutex_);
+  return index_.contains(subject) || erased_.contains(subject);
+}
+
 // --- SubjectErasureFollower ---
 
 SubjectErasureFollower::SubjectErasureFollower(std::string conninfo, SubjectKeyring& keyring)

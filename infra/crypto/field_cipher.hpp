@@ -126,6 +126,9 @@ class SubjectKeyring {
   // hands out a key for them again.
   void forget(const Uuid& subject);
   bool is_erased(const Uuid& subject) const;
+  // Whether find() would answer without the database: the key is cached or the subject is
+  // known to be erased.
+  bool holds(const Uuid& subject) const;
 
   size_t cached_count() const;
 

@@ -7,6 +7,7 @@
 
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "projections/keyring_decryptor.hpp"
 #include "tests/integration/test_database.hpp"
 
 using namespace counsel;
@@ -159,6 +160,65 @@ BOOST_AUTO_TEST_CASE(works_through_a_plain_connection_callback) {
   const Uuid dan = subject_number(5);
   const SubjectKey key = keyring.get_or_create(dan);
   BOOST_TEST((*keyring.find(dan) == key));
+}
+
+BOOST_AUTO_TEST_CASE(a_prefetch_asks_once_for_keyless_ids_and_find_still_asks) {
+  testing::TestDatabase db;
+  auto connection = pg::open_connection(db.conninfo());
+  int queries = 0;
+  SubjectKeyring keyring([&](const SubjectKeyring::ConnectionUser& use) {
+    ++queries;
+    use(*connection);
+  });
+  SubjectKeyring elsewhere([&](const SubjectKeyring::ConnectionUser& use) { use(*connection); });
+  const Uuid erin = subject_number(6), session = subject_number(7);
+  const SubjectKey key = elsewhere.get_or_create(erin);
+
+  keyring.prefetch({erin, session});
+  BOOST_TEST(queries == 1);
+  BOOST_TEST(keyring.holds(erin));
+  BOOST_TEST(!keyring.holds(session));
+  // The id without a key is not asked for again by a prefetch...
+  keyring.prefetch({session, erin});
+  BOOST_TEST(queries == 1);
+  // ...but find() asks, and finds a key made since.
+  BOOST_TEST(!keyring.find(session).has_value());
+  BOOST_TEST(queries == 2);
+  const SubjectKey made_later = elsewhere.get_or_create(session);
+  BOOST_REQUIRE(keyring.find(session).has_value());
+  BOOST_TEST((*keyring.find(session) == made_later));
+  BOOST_TEST((*keyring.find(erin) == key));
+}
+
+BOOST_AUTO_TEST_CASE(a_decryptor_fetches_a_batchs_keys_only_when_one_is_missing) {
+  testing::TestDatabase db;
+  auto connection = pg::open_connection(db.conninfo());
+  int queries = 0;
+  SubjectKeyring keyring([&](const SubjectKeyring::ConnectionUser& use) {
+    ++queries;
+    use(*connection);
+  });
+  SubjectKeyring elsewhere([&](const SubjectKeyring::ConnectionUser& use) { use(*connection); });
+  const Uuid held = subject_number(8), first = subject_number(9), second = subject_number(10);
+  const SubjectKey held_key = keyring.get_or_create(held);
+  const SubjectKey first_key = elsewhere.get_or_create(first);
+  const SubjectKey second_key = elsewhere.get_or_create(second);
+  projections::KeyringFieldDecryptor decryptor(keyring);
+  const int before = queries;
+
+  // Every key the batch needs is held: the hint costs no query.
+  decryptor.prefetch({held, first, second, subject_number(11)});
+  auto clear = decryptor.decrypt(held, encrypt_field(held_key, "held text", held.str()));
+  BOOST_TEST(clear.value_or("") == "held text");
+  BOOST_TEST(queries == before);
+  // The first key it lacks loads the batch's together: the second needs no query of its own.
+  BOOST_TEST(decryptor.decrypt(first, encrypt_field(first_key, "one", first.str())).value_or("") ==
+             "one");
+  BOOST_TEST(queries == before + 1);
+  BOOST_TEST(
+      decryptor.decrypt(second, encrypt_field(second_key, "two", second.str())).value_or("") ==
+      "two");
+  BOOST_TEST(queries == before + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
