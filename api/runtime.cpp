@@ -165,8 +165,15 @@ void Runtime::open() {
 }
 
 void Runtime::start(Roles roles, bool http) {
+  if (roles.api) {
+    watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db);
+    watcher_->start();
+  }
   if (roles.projector) {
     projector_ = std::make_unique<projections::ProjectorRunner>(*pool_, *log_, *decryptor_);
+    // This process's requests wait for this projector's batches: the watcher reloads after
+    // each commit instead of waiting for its NOTIFY to come back from PostgreSQL.
+    if (watcher_) projector_->on_committed = [watcher = watcher_.get()] { watcher->reload_soon(); };
     projector_->start();
   }
   if (roles.processor) {
@@ -180,8 +187,6 @@ void Runtime::start(Roles roles, bool http) {
     bus_ = std::make_unique<CommandBus>(*log_);
     bus_->start();
     probe_ = std::make_unique<HttpProbe>();
-    watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db);
-    watcher_->start();
     gate_ = std::make_unique<projections::AccountGate>(config_.db);
     gate_->start();
     access_probe_ = std::make_unique<AccessProbe>();

@@ -85,7 +85,8 @@ struct ConsistencyWatcher::State {
   // older than the changes the checkpoints include).
   std::map<std::string, uint64_t, std::less<>> versions;
   std::atomic<bool> running{false};
-  pg::StopSignal stop;
+  // Raised to stop (with running false) and to load at once (reload_soon()).
+  pg::StopSignal wake;
   std::thread thread;
 
   bool reached(const std::vector<log::Position>& positions) const {
@@ -145,8 +146,11 @@ struct ConsistencyWatcher::State {
             loaded_at = std::chrono::steady_clock::now();
           }
           changed.notify_all();
-          // Woken by a projector's commit; the timeout is a fallback for a missed NOTIFY.
-          pg::await_notification(*conn, stop, std::chrono::milliseconds(100));
+          // Woken by a projector's commit (its NOTIFY, or reload_soon() from this process's
+          // own projector); the timeout is a fallback for a missed NOTIFY. Re-armed before the
+          // next load, which sees every commit that raised it; stop() clears `running` first.
+          pg::await_notification(*conn, wake, std::chrono::milliseconds(100));
+          if (running) wake.clear();
         }
       } catch (const std::exception& e) {
         {
@@ -154,7 +158,8 @@ struct ConsistencyWatcher::State {
           fresh = false;
         }
         logging::warn("consistency", std::string("watching projections failed: ") + e.what());
-        stop.sleep_for(std::chrono::milliseconds(500));
+        if (running) wake.clear();  // a reload_soon() must not turn this into a busy retry
+        wake.sleep_for(std::chrono::milliseconds(500));
       }
     }
   }
@@ -170,13 +175,13 @@ ConsistencyWatcher::~ConsistencyWatcher() {
 
 void ConsistencyWatcher::start() {
   if (state_->running.exchange(true)) return;
-  state_->stop.clear();
+  state_->wake.clear();
   state_->thread = std::thread([this] { state_->run(); });
 }
 
 void ConsistencyWatcher::stop() {
   state_->running = false;
-  state_->stop.raise();
+  state_->wake.raise();
   if (state_->thread.joinable()) state_->thread.join();
 }
 
@@ -189,6 +194,10 @@ std::optional<uint64_t> ConsistencyWatcher::version(std::string_view projection)
     return std::nullopt;
   auto it = state_->versions.find(projection);
   return it == state_->versions.end() ? 0 : it->second;
+}
+
+void ConsistencyWatcher::reload_soon() {
+  state_->wake.raise();
 }
 
 bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,

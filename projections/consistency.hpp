@@ -48,6 +48,9 @@ class ConsistencyWatcher {
   // wait() has returned true it includes every change up to those positions. nullopt while
   // not watching (nothing may be served from such a cache then).
   std::optional<uint64_t> version(std::string_view projection) const;
+  // A projector of this process committed: load now rather than when its NOTIFY arrives.
+  // Safe from any thread.
+  void reload_soon();
 
  private:
   struct State;

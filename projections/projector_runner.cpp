@@ -270,6 +270,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     notifier_->notify(kProjectionChannel, {""});
     for (const auto& [channel, payloads] : ctx.bulk.take_announcements())
       notifier_->notify(channel, payloads);
+    if (on_committed) on_committed();
     {
       std::lock_guard lock(owned_mutex_);
       for (const auto& [p, span] : spans) {

@@ -61,6 +61,8 @@ class ProjectorRunner final : private log::RebalanceListener {
   // Test hook: called after each event applied inside the current batch, before commit, with
   // the number applied so far. May throw to simulate a crash mid-batch.
   std::function<void(size_t applied)> on_applied;
+  // Called on the runner's thread after each batch commits. Set before start().
+  std::function<void()> on_committed;
 
  private:
   void on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) override;
