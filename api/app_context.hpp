@@ -30,6 +30,7 @@ namespace counsel::api {
 class HttpProbe;
 class AccessRecorder;
 class ReadModelCache;
+class KnownCounselors;
 
 struct Principal {
   UserId id;
@@ -49,9 +50,7 @@ struct AppContext {
   projections::AccountGate* gate = nullptr;  // suspensions and staff two-factor, per request
   AccessRecorder* access = nullptr;  // reads of others' sensitive data; null in in-process tools
   ReadModelCache* counselor_search_cache = nullptr;  // null: every search runs its query
-  // Counsellors a booking found in the read model, per counselors read model version. Null:
-  // every booking asks.
-  ReadModelCache* known_counselors = nullptr;
+  KnownCounselors* known_counselors = nullptr;       // null: every booking asks the read model
   std::string jwt_secret;
   std::string version = "0.1.0";
 };

@@ -8,7 +8,10 @@
 // Every api process pushes every notification (the recipient may be connected to any of them),
 // while the record is written once: the outbox row's id is the notification's id, and only the
 // process that inserts it adds the attempt. GET /api/v1/notifications records the ones it
-// serves that have no record yet (an announcement missed while a relay was reconnecting).
+// serves that have no record yet (an announcement missed while a relay was reconnecting, or
+// lost when the projector's process died between its commit and the announcement, which is
+// sent after the commit: pg::PostCommitNotifier). Such a notification is in the list but was
+// never pushed live.
 //
 // The listener only queues ids; a second thread loads, pushes and records them in batches, so
 // a slow pusher or database never stalls the LISTEN connection. The queue is bounded: beyond

@@ -13,6 +13,7 @@
 #include "api/handler_support.hpp"
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
+#include "api/known_counselors.hpp"
 #include "api/notification_outbox.hpp"
 #include "api/notification_relay.hpp"
 #include "api/rate_limiter.hpp"
@@ -206,9 +207,8 @@ void Runtime::start(Roles roles, bool http) {
       search_cache_ = std::make_unique<ReadModelCache>(ReadModelCache::Limits{
           static_cast<size_t>(config_.search_cache_entries), size_t{32} << 20});
       app_.counselor_search_cache = search_cache_.get();
-      // An entry is a counsellor id and "1": 16,384 of them take about 3 MB.
-      known_counselors_ =
-          std::make_unique<ReadModelCache>(ReadModelCache::Limits{size_t{16384}, size_t{4} << 20});
+      // About 50 bytes a counsellor: 100,000 of them in 5 MB.
+      known_counselors_ = std::make_unique<KnownCounselors>(size_t{100000});
       app_.known_counselors = known_counselors_.get();
     }
     app_.jwt_secret = load_or_create_secret(config_.jwt_secret_file);

@@ -82,7 +82,7 @@ class Runtime {
   std::unique_ptr<AccessProbe> access_probe_;
   std::unique_ptr<AccessRecorder> access_;
   std::unique_ptr<ReadModelCache> search_cache_;
-  std::unique_ptr<ReadModelCache> known_counselors_;
+  std::unique_ptr<KnownCounselors> known_counselors_;
   // Serving api processes only, as the outbox.
   std::unique_ptr<NotificationRelay> relay_;
   std::unique_ptr<notify::OutboxDispatcher> outbox_;  // serving api processes only

@@ -68,6 +68,14 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
   // rolled back) are not ours.
   ctx.bulk.clear();
   ctx.bulk.take_announcements();
+  ctx.announcements.clear();
+  // What the bulk writes returned, once they stand (past their savepoint, or the batch's).
+  auto keep_announcements = [&ctx] {
+    for (auto& [channel, payloads] : ctx.bulk.take_announcements()) {
+      auto& kept = ctx.announcements[channel];
+      kept.insert(kept.end(), payloads.begin(), payloads.end());
+    }
+  };
   // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
   // one query before the first apply.
   struct Decoded {
@@ -122,12 +130,14 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
             // Event by event, so that a failure there is this event's alone.
             ctx.bulk.write(tx);
             tx.exec0("RELEASE SAVEPOINT projection_apply");
+            keep_announcements();
             continue;
           } catch (const std::exception& e) {
             if (is_infrastructure_error(std::current_exception())) throw;
             failure = e.what();
           }
           ctx.bulk.clear();
+          ctx.bulk.take_announcements();  // rolled back with the savepoint
           tx.exec0("ROLLBACK TO SAVEPOINT projection_apply");
         }
         if (mode == ApplyMode::strict) throw ApplyFailed(std::string(p->name()) + ": " + failure);
@@ -147,7 +157,9 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
       ctx.bulk.clear();
       throw ApplyFailed(std::string("bulk rows: ") + e.what());
     }
+    keep_announcements();
   }
+  ctx.decryptor.prefetch({});  // this batch's hint is spent
   return outcome;
 }
 

@@ -2,23 +2,10 @@
 
 #include <stdexcept>
 
+#include "infra/pg/array_literal.hpp"
 #include "projections/prepared_sql.hpp"
 
 namespace counsel::projections {
-
-void append_array_element(std::string& literal, const std::optional<std::string>& value) {
-  if (literal.size() > 1) literal += ',';
-  if (!value) {
-    literal += "NULL";
-    return;
-  }
-  literal += '"';
-  for (char c : *value) {
-    if (c == '"' || c == '\\') literal += '\\';
-    literal += c;
-  }
-  literal += '"';
-}
 
 BulkRows::BulkRows(std::string sql, size_t columns, std::vector<std::string> fixed)
     : sql_(std::move(sql)), fixed_(std::move(fixed)), columns_(columns, "{") {
@@ -29,7 +16,9 @@ void BulkRows::add(std::vector<std::optional<std::string>> row) {
   if (row.size() != columns_.size())
     throw std::invalid_argument("bulk row has " + std::to_string(row.size()) + " values for " +
                                 std::to_string(columns_.size()) + " columns");
-  for (size_t i = 0; i < row.size(); ++i) append_array_element(columns_[i], row[i]);
+  for (size_t i = 0; i < row.size(); ++i)
+    pg::append_array_element(columns_[i],
+                             row[i] ? std::optional<std::string_view>(*row[i]) : std::nullopt);
   ++rows_;
 }
 

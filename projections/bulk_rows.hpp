@@ -73,7 +73,4 @@ class BulkRowSet {
   std::map<std::string, BulkRows> by_sql_;
 };
 
-// Appends `value` to a PostgreSQL array literal's element list (quoted, backslash-escaped).
-void append_array_element(std::string& literal, const std::optional<std::string>& value);
-
 }  // namespace counsel::projections

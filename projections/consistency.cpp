@@ -158,8 +158,10 @@ struct ConsistencyWatcher::State {
           fresh = false;
         }
         logging::warn("consistency", std::string("watching projections failed: ") + e.what());
-        if (running) wake.clear();  // a reload_soon() must not turn this into a busy retry
-        wake.sleep_for(std::chrono::milliseconds(500));
+        // A reload_soon() must not turn this into a busy retry; a stop() that raced the
+        // clear has cleared `running` first.
+        wake.clear();
+        if (running) wake.sleep_for(std::chrono::milliseconds(500));
       }
     }
   }

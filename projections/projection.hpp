@@ -3,6 +3,7 @@
 // transaction, the checkpoints and the search_path; a projection only knows its SQL.
 #include <pqxx/pqxx>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,9 @@ struct ApplyContext {
   std::set<std::string> changed{};
   // Rows projections insert in bulk (bulk_rows.hpp); apply_records writes them.
   BulkRowSet bulk{};
+  // channel -> payloads to NOTIFY once the batch has committed: what the bulk writes that
+  // stand returned (BulkRows::announcing_on), never a rolled-back savepoint's.
+  std::map<std::string, std::vector<std::string>> announcements{};
 };
 
 class Projection {

@@ -266,11 +266,16 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     tx.commit();
     // Consistency waiters and the notification relays hear of the batch once it is visible.
     // A NOTIFY inside the transaction made its commit wait for PostgreSQL's database-wide
-    // notify lock, behind every other notifying commit (pg::PostCommitNotifier).
-    notifier_->notify(kProjectionChannel, {""});
-    for (const auto& [channel, payloads] : ctx.bulk.take_announcements())
-      notifier_->notify(channel, payloads);
-    if (on_committed) on_committed();
+    // notify lock, behind every other notifying commit (pg::PostCommitNotifier). The batch is
+    // committed: nothing here may fail it.
+    try {
+      notifier_->notify(kProjectionChannel, {""});
+      for (const auto& [channel, payloads] : ctx.announcements)
+        notifier_->notify(channel, payloads);
+      if (on_committed) on_committed();
+    } catch (const std::exception& e) {
+      logging::warn(kComponent, std::string("announcing a committed batch failed: ") + e.what());
+    }
     {
       std::lock_guard lock(owned_mutex_);
       for (const auto& [p, span] : spans) {

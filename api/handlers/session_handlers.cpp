@@ -2,7 +2,7 @@
 #include <pqxx/pqxx>
 
 #include "api/handler_support.hpp"
-#include "api/read_model_cache.hpp"
+#include "api/known_counselors.hpp"
 #include "domain/aggregates/field_rules.hpp"
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/random_ids.hpp"
@@ -41,22 +41,18 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   if (topic.size() > 1000)
     return unexpected(bad_request("invalid_topic", "topic may be at most 1000 characters."));
 
-  // Unlisted counsellors exist too: the aggregate answers why they cannot be booked. A
-  // counsellor found once is known while the counselors read model keeps its version (bookings
-  // do not move it; a profile change or an erasure does), so repeat bookings skip the query.
+  // Unlisted counsellors exist too: the aggregate answers why they cannot be booked. Repeat
+  // bookings of a counsellor skip the query (KnownCounselors).
   const auto known_at =
       app.known_counselors && app.watcher ? app.watcher->version("counselors") : std::nullopt;
   const bool cacheable = known_at.has_value();
   const uint64_t version = known_at.value_or(0);
-  const std::string known_key = counselor->str();
-  bool exists = cacheable && app.known_counselors->find(known_key, version).has_value();
-  if (!exists) {
-    exists = with_db(app, [&](pqxx::connection& c) {
-      return projections::get_counselor(c, counselor->str(), /*include_unlisted=*/true)
-          .has_value();
+  if (!cacheable || !app.known_counselors->contains(*counselor, version)) {
+    const bool exists = with_db(app, [&](pqxx::connection& c) {
+      return projections::get_counselor(c, counselor->str(), /*include_unlisted=*/true).has_value();
     });
     if (!exists) return unexpected(not_found("counselor_not_found", "No such counsellor."));
-    if (cacheable) app.known_counselors->store(known_key, version, "1");
+    if (cacheable) app.known_counselors->remember(*counselor, version);
   }
 
   // The topic is health information: it travels encrypted with the client's key.

@@ -294,9 +294,13 @@ void SubjectKeyring::prefetch(const std::vector<Uuid>& subjects) {
   // remember() (rightly, for a concurrent reader) caches nothing read before it.
   for (const auto& [subject, key] : keys) remember(subject, key, epoch);
   for (const auto& subject : erased) forget(subject);
+  // Only ids the query found no row for: a key that was read but not cached (an erasure
+  // meanwhile, or evicted at once) must stay wanted.
+  std::unordered_set<Uuid> found(erased.begin(), erased.end());
+  for (const auto& [subject, key] : keys) found.insert(subject);
   std::lock_guard lock(mutex_);
   for (const auto& s : wanted) {
-    if (index_.contains(s) || erased_.contains(s)) continue;
+    if (found.contains(s)) continue;
     if (keyless_.size() >= capacity_) keyless_.clear();
     keyless_.insert(s);
   }

@@ -1,6 +1,8 @@
 #include "infra/log/append_watch.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <pqxx/nontransaction>
 #include <pqxx/notification>
 #include <pqxx/pqxx>
 
@@ -61,7 +63,9 @@ struct AppendWatch::Waiter {
 
 struct AppendWatch::Shared {
   explicit Shared(int partition_count) {
-    for (auto& ends : ends_by_topic) ends.assign(static_cast<size_t>(partition_count), 0);
+    // PostgresLog refuses a count below 1 after this is made.
+    const auto partitions = static_cast<size_t>(std::max(partition_count, 0));
+    for (auto& ends : ends_by_topic) ends.assign(partitions, 0);
   }
 
   // Applies announcements and wakes the waiters of each topic that moved.
@@ -151,7 +155,12 @@ void AppendWatch::run() {
       if (warned) logging::info("log", "listening for appends again");
       warned = false;
       while (!stop_.raised()) {
-        if (pg::await_notification(*connection, stop_, std::chrono::seconds(5)) == 0) continue;
+        if (pg::await_notification(*connection, stop_, std::chrono::seconds(5)) == 0) {
+          // A connection that only listens never learns that it died quietly (a dropped link
+          // without a reset): a query now and then does, and the reconnect resets readers.
+          if (!stop_.raised()) pqxx::nontransaction(*connection).exec("SELECT 1");
+          continue;
+        }
         shared_->apply(receiver.ends, receiver.without_end);
         receiver.ends.clear();
         receiver.without_end.clear();

@@ -12,8 +12,9 @@
 // A reader keeps, per partition, whether its last read reached the end (ReadSchedule). It
 // reads a partition again when an announced end lies past its position, and reads every
 // partition when announcements may have been missed: when the listening connection was
-// (re)opened (the generation changes), after a wait that timed out, and at least once a
-// second, since announcements are best effort (a lost NOTIFY from another process).
+// (re)opened (the generation changes), after a wait that timed out (every poll of ours waits
+// at most a quarter of a second), and at a read a second or more after the last full one,
+// since announcements are best effort (a lost NOTIFY from another process).
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

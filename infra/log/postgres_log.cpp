@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "infra/logging.hpp"
+#include "infra/pg/array_literal.hpp"
 #include "infra/pg/stop_signal.hpp"
 
 namespace counsel::log {
@@ -126,16 +128,6 @@ std::string int_array(const std::vector<T>& values) {
   return out;
 }
 
-// A PostgreSQL array literal of text: every element double-quoted, `"` and `\` escaped.
-void append_quoted(std::string& out, const std::string& element) {
-  out += '"';
-  for (char c : element) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '"';
-}
-
 bool is_retryable_sqlstate(const std::string& state) {
   // 40: serialization failure / deadlock; 08: connection; 53: resources; 57: shutdown, cancel;
   // 55P03: lock not available.
@@ -199,12 +191,8 @@ Result<EncodedBatch> encode_batch(const std::vector<const OutRecord*>& records,
     }
     topics.push_back(static_cast<int>(r.topic));
     partitions.push_back(partition.value());
-    if (batch.count > 0) {
-      batch.keys += ',';
-      batch.values += ',';
-    }
-    append_quoted(batch.keys, r.key);
-    append_quoted(batch.values, r.value);
+    pg::append_array_element(batch.keys, r.key);
+    pg::append_array_element(batch.values, r.value);
     ++batch.count;
   }
   batch.keys += '}';
@@ -384,7 +372,7 @@ class PostgresLogReader : public LogReader {
         // nothing due means every partition's last read reached its end and nothing was
         // announced past it.
         at_end_ = records.empty();
-        if (!records.empty()) return records;
+        if (!records.empty() || Clock::now() >= deadline) return records;
         const auto waited = watch_->wait(deadline);
         if (waited == AppendWatch::Subscription::Waited::woken) continue;
         // A missed announcement is found by the full read after a wait that timed out.
@@ -785,10 +773,16 @@ PostgresLog::~PostgresLog() = default;
 // notifying transaction's pre-commit until its commit is flushed, which would serialize every
 // append behind one WAL flush each (no group commit).
 void PostgresLog::announce_appended(const std::vector<const OutRecord*>& records,
-                                    const std::vector<Position>& positions) {
-  const auto ends = appended_ends(records, positions);
-  watch_->appended(ends);
-  announcer_->announce(ends);
+                                    const std::vector<Position>& positions) noexcept {
+  // The records are committed: a failure here must not read as a failed append (a caller
+  // would append them again). Readers find them when their waits time out.
+  try {
+    const auto ends = appended_ends(records, positions);
+    watch_->appended(ends);
+    announcer_->announce(ends);
+  } catch (const std::exception& e) {
+    logging::warn("log", std::string("announcing appends failed: ") + e.what());
+  }
 }
 
 Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {

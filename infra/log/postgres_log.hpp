@@ -56,7 +56,7 @@ class PostgresLog : public Log {
   // Wakes readers of the partitions these committed records went to: this process's at once
   // (AppendWatch), the others' by NOTIFY (AppendAnnouncer).
   void announce_appended(const std::vector<const OutRecord*>& records,
-                         const std::vector<Position>& positions);
+                         const std::vector<Position>& positions) noexcept;
 
  private:
   const std::string conninfo_;

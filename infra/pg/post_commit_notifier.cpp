@@ -1,11 +1,13 @@
 #include "infra/pg/post_commit_notifier.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <pqxx/nontransaction>
 #include <pqxx/pqxx>
 
 #include "infra/logging.hpp"
+#include "infra/pg/array_literal.hpp"
 #include "infra/pg/connection_pool.hpp"
 
 namespace counsel::pg {
@@ -17,17 +19,6 @@ constexpr const char* kNotifySql =
     " FROM unnest($1::text[], $2::text[]) AS n(channel, payload)";
 
 constexpr auto kReconnectPause = std::chrono::milliseconds(200);
-
-// An element of a PostgreSQL array literal: double-quoted, `"` and `\` escaped.
-void append_element(std::string& literal, const std::string& value) {
-  if (literal.size() > 1) literal += ',';
-  literal += '"';
-  for (char c : value) {
-    if (c == '"' || c == '\\') literal += '\\';
-    literal += c;
-  }
-  literal += '"';
-}
 
 }  // namespace
 
@@ -54,22 +45,46 @@ void PostCommitNotifier::notify(const std::string& channel,
   pending_changed_.notify_one();
 }
 
+void PostCommitNotifier::notify_greatest(
+    const std::string& channel, const std::vector<std::pair<std::string, int64_t>>& numbered) {
+  if (numbered.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    auto& queued = pending_numbered_[channel];
+    for (const auto& [key, number] : numbered) {
+      auto [it, inserted] = queued.try_emplace(key, number);
+      if (!inserted) it->second = std::max(it->second, number);
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  pending_changed_.notify_one();
+}
+
 void PostCommitNotifier::run() {
   std::unique_ptr<pqxx::connection> connection;
   std::unique_lock lock(mutex_);
   while (true) {
-    pending_changed_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-    if (pending_.empty()) return;  // stopping, nothing left to say
+    pending_changed_.wait(
+        lock, [this] { return stopping_ || !pending_.empty() || !pending_numbered_.empty(); });
+    if (pending_.empty() && pending_numbered_.empty()) return;  // stopping, nothing to say
     std::string channels = "{", payloads = "{";
     for (const auto& [channel, queued] : pending_) {
       for (const auto& payload : queued) {
-        append_element(channels, channel);
-        append_element(payloads, payload);
+        append_array_element(channels, channel);
+        append_array_element(payloads, payload);
+      }
+    }
+    for (const auto& [channel, queued] : pending_numbered_) {
+      for (const auto& [key, number] : queued) {
+        append_array_element(channels, channel);
+        append_array_element(payloads, key + ":" + std::to_string(number));
       }
     }
     channels += '}';
     payloads += '}';
     pending_.clear();
+    pending_numbered_.clear();
     const bool stopping = stopping_;
     lock.unlock();
     try {

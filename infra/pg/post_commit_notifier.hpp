@@ -14,11 +14,13 @@
 // unreachable then. Every listener must also look on its own from time to time (each one in
 // this code base re-reads after a timeout).
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace counsel::pg {
@@ -33,6 +35,10 @@ class PostCommitNotifier {
 
   // Queues NOTIFY `channel` with each payload; never waits for the database.
   void notify(const std::string& channel, const std::vector<std::string>& payloads);
+  // Queues NOTIFY `channel` with "<key>:<number>" for each pair, keeping only the greatest
+  // number queued per key (a partition's end: readers want the furthest one only).
+  void notify_greatest(const std::string& channel,
+                       const std::vector<std::pair<std::string, int64_t>>& numbered);
 
  private:
   void run();
@@ -41,6 +47,8 @@ class PostCommitNotifier {
   std::mutex mutex_;
   std::condition_variable pending_changed_;
   std::map<std::string, std::set<std::string>> pending_;  // channel -> payloads
+  // channel -> key -> greatest number
+  std::map<std::string, std::map<std::string, int64_t>> pending_numbered_;
   bool stopping_ = false;
   std::thread thread_;  // started by the first notify()
 };

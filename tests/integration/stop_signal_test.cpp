@@ -112,18 +112,20 @@ BOOST_AUTO_TEST_CASE(a_post_commit_notifier_sends_each_payload_once_and_flushes_
     notifier.notify("notifier_a", {"x:1", "quote \" and \\ backslash", "x:1"});
     notifier.notify("notifier_b", {""});
     notifier.notify("notifier_a", {});
+    // Of the numbers queued together for one key, the greatest goes out.
+    notifier.notify_greatest("notifier_b", {{"2:5", 9}, {"2:5", 40}, {"2:6", 1}});
     // Queued right before the notifier goes: still sent.
     notifier.notify("notifier_b", {"last"});
   }
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while ((first.payloads.size() < 2 || second.payloads.size() < 2) &&
+  while ((first.payloads.size() < 2 || second.payloads.size() < 4) &&
          std::chrono::steady_clock::now() < deadline)
     pg::await_notification(*conn, stop, 1s);
   std::sort(first.payloads.begin(), first.payloads.end());
   std::sort(second.payloads.begin(), second.payloads.end());
   BOOST_TEST(first.payloads == (std::vector<std::string>{"quote \" and \\ backslash", "x:1"}),
              boost::test_tools::per_element());
-  BOOST_TEST(second.payloads == (std::vector<std::string>{"", "last"}),
+  BOOST_TEST(second.payloads == (std::vector<std::string>{"", "2:5:40", "2:6:1", "last"}),
              boost::test_tools::per_element());
 }
 
