@@ -28,9 +28,12 @@ bool parse_number(std::string_view text, int64_t& out) {
 
 }  // namespace
 
+std::string announcement_key(Topic topic, PartitionId partition) {
+  return std::to_string(static_cast<int>(topic)) + ":" + std::to_string(partition.value());
+}
+
 std::string announcement_payload(const AppendedEnd& e) {
-  return std::to_string(static_cast<int>(e.topic)) + ":" + std::to_string(e.partition.value()) +
-         ":" + std::to_string(e.end.value());
+  return announcement_key(e.topic, e.partition) + ":" + std::to_string(e.end.value());
 }
 
 std::optional<AppendedEnd> parse_announcement(const std::string& payload, bool* has_end) {

@@ -38,6 +38,8 @@ struct AppendedEnd {
   Offset end;
 };
 
+// "<topic>:<partition>": what an announcement names, before its end.
+std::string announcement_key(Topic topic, PartitionId partition);
 // "<topic>:<partition>:<end>". Parses the older "<topic>:<partition>" too (end left 0: the
 // partition may have grown to anything).
 std::string announcement_payload(const AppendedEnd& e);

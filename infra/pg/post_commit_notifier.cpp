@@ -36,26 +36,26 @@ PostCommitNotifier::~PostCommitNotifier() {
 void PostCommitNotifier::notify(const std::string& channel,
                                 const std::vector<std::string>& payloads) {
   if (payloads.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    pending_[channel].insert(payloads.begin(), payloads.end());
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-  }
-  pending_changed_.notify_one();
+  queue([&] { pending_[channel].insert(payloads.begin(), payloads.end()); });
 }
 
 void PostCommitNotifier::notify_greatest(
     const std::string& channel, const std::vector<std::pair<std::string, int64_t>>& numbered) {
   if (numbered.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
+  queue([&] {
     auto& queued = pending_numbered_[channel];
     for (const auto& [key, number] : numbered) {
       auto [it, inserted] = queued.try_emplace(key, number);
       if (!inserted) it->second = std::max(it->second, number);
     }
+  });
+}
+
+void PostCommitNotifier::queue(const std::function<void()>& add) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    add();
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
   pending_changed_.notify_one();

@@ -15,6 +15,7 @@
 // this code base re-reads after a timeout).
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -41,6 +42,9 @@ class PostCommitNotifier {
                        const std::vector<std::pair<std::string, int64_t>>& numbered);
 
  private:
+  // Runs `add` (which fills the pending maps) under the lock, unless stopping, and wakes the
+  // sending thread, started on first use.
+  void queue(const std::function<void()>& add);
   void run();
 
   const std::string conninfo_;

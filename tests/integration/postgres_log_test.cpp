@@ -45,6 +45,20 @@ int64_t scalar(const std::string& conninfo, const std::string& sql) {
   return tx.exec(sql)[0][0].as<int64_t>();
 }
 
+// One event appended to `partition` past the log's port, so no announcement tells of it (a
+// partition the log has appended to before: its head row exists).
+void append_unannounced(const std::string& conninfo, int partition, const std::string& value) {
+  auto c = pg::open_connection(conninfo);
+  pqxx::work tx(*c);
+  tx.exec_params(
+      "WITH h AS (UPDATE log.heads SET next_offset = next_offset + 1"
+      " WHERE topic = 2 AND partition = $1 RETURNING next_offset - 1 AS o)"
+      " INSERT INTO log.records (topic, partition, \"offset\", key, value)"
+      " SELECT 2, $1, o, 'k', $2 FROM h",
+      partition, value);
+  tx.commit();
+}
+
 PostgresLogOptions fast_group_options() {
   PostgresLogOptions options;
   options.heartbeat_interval = 300ms;
@@ -306,16 +320,7 @@ BOOST_AUTO_TEST_CASE(a_notify_from_another_process_wakes_the_reader_and_an_old_o
 
   // A record whose announcement never came (written past the log's port) is found by the
   // full read that follows a wait that timed out.
-  {
-    auto c = pg::open_connection(db.conninfo());
-    pqxx::work tx(*c);
-    tx.exec(
-        "WITH h AS (UPDATE log.heads SET next_offset = next_offset + 1"
-        " WHERE topic = 2 AND partition = 7 RETURNING next_offset - 1 AS o)"
-        " INSERT INTO log.records (topic, partition, \"offset\", key, value)"
-        " SELECT 2, 7, o, 'k', 'unannounced' FROM h");
-    tx.commit();
-  }
+  append_unannounced(db.conninfo(), 7, "unannounced");
   std::vector<std::string> found;
   const auto give_up = std::chrono::steady_clock::now() + 20s;
   while (found.empty() && std::chrono::steady_clock::now() < give_up) {
@@ -326,15 +331,9 @@ BOOST_AUTO_TEST_CASE(a_notify_from_another_process_wakes_the_reader_and_an_old_o
   BOOST_TEST(found == std::vector<std::string>{"unannounced"}, boost::test_tools::per_element());
 
   // An announcement without an end (an older process) makes the reader read everything.
+  append_unannounced(db.conninfo(), 8, "old style");
   {
     auto c = pg::open_connection(db.conninfo());
-    pqxx::work tx(*c);
-    tx.exec(
-        "WITH h AS (UPDATE log.heads SET next_offset = next_offset + 1"
-        " WHERE topic = 2 AND partition = 8 RETURNING next_offset - 1 AS o)"
-        " INSERT INTO log.records (topic, partition, \"offset\", key, value)"
-        " SELECT 2, 8, o, 'k', 'old style' FROM h");
-    tx.commit();
     pqxx::nontransaction notify(*c);
     notify.exec("SELECT pg_notify('counsel_log', '2:8')");
   }

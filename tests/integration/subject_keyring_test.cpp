@@ -1,6 +1,7 @@
 // Subject keys in a real PostgreSQL (identity.subject_keys from the migrations).
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <memory>
 #include <pqxx/pqxx>
 #include <thread>
 #include <vector>
@@ -31,6 +32,19 @@ long stored_key_count(pg::PgPool& pool) {
   return tx.exec("SELECT count(*) FROM identity.subject_keys WHERE key IS NOT NULL")[0][0]
       .as<long>();
 }
+
+// A keyring whose database queries are counted, and another (another process) that makes
+// keys behind its back.
+struct CountedKeyring {
+  testing::TestDatabase db;
+  std::unique_ptr<pqxx::connection> connection = pg::open_connection(db.conninfo());
+  int queries = 0;
+  SubjectKeyring keyring{[this](const SubjectKeyring::ConnectionUser& use) {
+    ++queries;
+    use(*connection);
+  }};
+  SubjectKeyring elsewhere{[this](const SubjectKeyring::ConnectionUser& use) { use(*connection); }};
+};
 
 }  // namespace
 
@@ -162,15 +176,7 @@ BOOST_AUTO_TEST_CASE(works_through_a_plain_connection_callback) {
   BOOST_TEST((*keyring.find(dan) == key));
 }
 
-BOOST_AUTO_TEST_CASE(a_prefetch_asks_once_for_keyless_ids_and_find_still_asks) {
-  testing::TestDatabase db;
-  auto connection = pg::open_connection(db.conninfo());
-  int queries = 0;
-  SubjectKeyring keyring([&](const SubjectKeyring::ConnectionUser& use) {
-    ++queries;
-    use(*connection);
-  });
-  SubjectKeyring elsewhere([&](const SubjectKeyring::ConnectionUser& use) { use(*connection); });
+BOOST_FIXTURE_TEST_CASE(a_prefetch_asks_once_for_keyless_ids_and_find_still_asks, CountedKeyring) {
   const Uuid erin = subject_number(6), session = subject_number(7);
   const SubjectKey key = elsewhere.get_or_create(erin);
 
@@ -190,15 +196,8 @@ BOOST_AUTO_TEST_CASE(a_prefetch_asks_once_for_keyless_ids_and_find_still_asks) {
   BOOST_TEST((*keyring.find(erin) == key));
 }
 
-BOOST_AUTO_TEST_CASE(a_decryptor_fetches_a_batchs_keys_only_when_one_is_missing) {
-  testing::TestDatabase db;
-  auto connection = pg::open_connection(db.conninfo());
-  int queries = 0;
-  SubjectKeyring keyring([&](const SubjectKeyring::ConnectionUser& use) {
-    ++queries;
-    use(*connection);
-  });
-  SubjectKeyring elsewhere([&](const SubjectKeyring::ConnectionUser& use) { use(*connection); });
+BOOST_FIXTURE_TEST_CASE(a_decryptor_fetches_a_batchs_keys_only_when_one_is_missing,
+                        CountedKeyring) {
   const Uuid held = subject_number(8), first = subject_number(9), second = subject_number(10);
   const SubjectKey held_key = keyring.get_or_create(held);
   const SubjectKey first_key = elsewhere.get_or_create(first);
