@@ -31,6 +31,14 @@ void BulkRows::write(pqxx::transaction_base& tx) {
   const std::string name = prepared_statement_name(sql_);
   tx.conn().prepare(name, sql_);
   const auto result = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+  if (!miss_error_.empty()) {
+    if (result.size() != 1 || result.columns() < 1 || result[0][0].is_null())
+      throw std::logic_error("bulk statement does not count its misses: " + sql_);
+    if (result[0][0].as<long long>() != 0) {
+      clear();
+      throw std::runtime_error(miss_error_);
+    }
+  }
   if (!announce_channel_.empty())
     for (const auto& row : result)
       if (!row[0].is_null()) announced_.push_back(row[0].as<std::string>());
@@ -40,7 +48,23 @@ void BulkRows::write(pqxx::transaction_base& tx) {
 BulkRows& BulkRows::announcing_on(const std::string& channel) {
   if (!announce_channel_.empty() && announce_channel_ != channel)
     throw std::logic_error("bulk statement announced on two channels: " + sql_);
+  if (!miss_error_.empty())
+    throw std::logic_error("bulk statement both announces and counts misses: " + sql_);
   announce_channel_ = channel;
+  return *this;
+}
+
+BulkRows& BulkRows::written_last() {
+  written_last_ = true;
+  return *this;
+}
+
+BulkRows& BulkRows::failing_on_misses(std::string error) {
+  if (error.empty())
+    throw std::invalid_argument("a bulk statement's miss error must say something");
+  if (!announce_channel_.empty())
+    throw std::logic_error("bulk statement both announces and counts misses: " + sql_);
+  miss_error_ = std::move(error);
   return *this;
 }
 
@@ -59,7 +83,9 @@ BulkRows& BulkRowSet::rows(const std::string& sql, size_t columns, std::vector<s
 }
 
 void BulkRowSet::write(pqxx::transaction_base& tx) {
-  for (auto& [sql, rows] : by_sql_) rows.write(tx);
+  for (bool last : {false, true})
+    for (auto& [sql, rows] : by_sql_)
+      if (rows.is_written_last() == last) rows.write(tx);
 }
 
 void BulkRowSet::clear() {

@@ -36,6 +36,15 @@ class BulkRows {
   // has committed (pg::PostCommitNotifier), never inside its transaction. Throws
   // std::logic_error when another channel was set before.
   BulkRows& announcing_on(const std::string& channel);
+  // The statement changes rows that bulk inserts of the same batch may add (an UPDATE ... FROM
+  // unnest), so BulkRowSet writes it after every statement not marked so.
+  BulkRows& written_last();
+  bool is_written_last() const { return written_last_; }
+  // The statement returns one row whose one column counts the rows it found nothing to apply
+  // to (an UPDATE's unknown keys); a count above zero fails the write with `error` (in a strict
+  // batch, the batch is redone event by event and the event at fault quarantined). Not
+  // together with announcing_on().
+  BulkRows& failing_on_misses(std::string error);
   // Runs the statement over the rows added since the last write (nothing when there are none).
   void write(pqxx::transaction_base& tx);
   // Drops the rows not written yet (the payloads of earlier writes stay).
@@ -52,11 +61,13 @@ class BulkRows {
   size_t rows_ = 0;
   std::string announce_channel_;
   std::vector<std::string> announced_;
+  bool written_last_ = false;
+  std::string miss_error_;  // empty: the statement's result is not checked
 };
 
 // Every BulkRows of a batch, one per statement text. Statements are written in the order of
-// their text, not of their first row: bulk tables must not depend on each other (no foreign
-// keys between them).
+// their text, not of their first row, those marked written_last() after all others: bulk tables
+// must not depend on each other (no foreign keys between them).
 class BulkRowSet {
  public:
   // Throws std::logic_error when `sql` was first asked for with other columns or fixed values.

@@ -110,9 +110,9 @@ class CounselorsProjection final : public Projection {
                e.type == "counselor.reinstated") {
       admin_decision(tx, e);
     } else if (e.type == "review.submitted") {
-      review_submitted(tx, e, ctx);
+      review_submitted(e, ctx);
     } else if (e.type == "account.erased") {
-      erased(tx, e);
+      erased(tx, e, ctx);
     }
   }
 
@@ -136,7 +136,8 @@ class CounselorsProjection final : public Projection {
 
   // An erased counsellor leaves the directory and keeps no name or profile text here; an erased
   // client's review keeps its rating (the counsellor's average stays true) but not its words.
-  static void erased(pqxx::work& tx, const EventEnvelope& e) {
+  static void erased(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+    new_reviews(ctx).write(tx);  // the comments to forget may be among them
     EventData d(e);
     const std::string user = d.uuid("user_id").str();
     exec_prepared_sql0(
@@ -191,29 +192,43 @@ class CounselorsProjection final : public Projection {
                        d.uuid("counselor_id").str(), value, format_rfc3339(e.occurred_at));
   }
 
-  // The rating is recomputed from the reviews table rather than adjusted: a replayed event
-  // inserts nothing, and the result is exact whatever the order of events.
-  static void review_submitted(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+  // The batch's reviews go in with one statement, and the rating of each counsellor they name is
+  // recomputed with one more, written after it (bulk_rows.hpp). Recomputed from the reviews
+  // table rather than adjusted: a replayed event inserts nothing, and the result is exact
+  // whatever the order of events.
+  static constexpr const char* kInsertReviews =
+      "INSERT INTO reviews (review_id, counselor_id, session_id, client_id, rating, comment,"
+      " created_at) SELECT r.review_id::uuid, r.counselor_id::uuid, r.session_id::uuid,"
+      " r.client_id::uuid, r.rating::smallint, r.comment, r.at::timestamptz"
+      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+      " $7::text[]) AS r(review_id, counselor_id, session_id, client_id, rating, comment, at)"
+      " ON CONFLICT DO NOTHING";
+  // A counsellor whose review was not inserted (its session already reviewed elsewhere) may
+  // have none: count 0 and no rating, as an aggregate over no rows gives.
+  static constexpr const char* kRateCounselors =
+      "INSERT INTO counselors (counselor_id, rating, review_count, updated_at)"
+      " SELECT c.id::uuid, round(avg(r.rating), 2), count(r.rating), c.at"
+      " FROM (SELECT id, max(at::timestamptz) AS at FROM unnest($1::text[], $2::text[])"
+      " AS u(id, at) GROUP BY id) c LEFT JOIN reviews r ON r.counselor_id = c.id::uuid"
+      " GROUP BY c.id, c.at"
+      " ON CONFLICT (counselor_id) DO UPDATE SET rating = EXCLUDED.rating,"
+      " review_count = EXCLUDED.review_count,"
+      " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)";
+
+  static BulkRows& new_reviews(ApplyContext& ctx) { return ctx.bulk.rows(kInsertReviews, 7); }
+
+  static void review_submitted(const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     const Uuid counselor = d.uuid("counselor_id");
     const Uuid client = d.uuid("client_id");
-    const auto comment = ctx.decryptor.decrypt(client, d.str("comment"));
+    const auto rating = d.integer("rating");
+    if (rating < 1 || rating > 5)
+      throw BadEventData(e.type + ": rating " + std::to_string(rating) + " is not 1 to 5");
     const auto at = format_rfc3339(e.occurred_at);
-    exec_prepared_sql0(
-        tx,
-        "INSERT INTO reviews (review_id, counselor_id, session_id, client_id, rating, comment,"
-        " created_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7::timestamptz)"
-        " ON CONFLICT DO NOTHING",
-        d.uuid("review_id").str(), counselor.str(), d.uuid("session_id").str(), client.str(),
-        d.integer("rating"), comment, at);
-    exec_prepared_sql0(tx,
-                       "INSERT INTO counselors (counselor_id, rating, review_count, updated_at)"
-                       " SELECT $1::uuid, round(avg(r.rating), 2), count(*), $2::timestamptz"
-                       " FROM reviews r WHERE r.counselor_id = $1::uuid"
-                       " ON CONFLICT (counselor_id) DO UPDATE SET rating = EXCLUDED.rating,"
-                       " review_count = EXCLUDED.review_count,"
-                       " updated_at = GREATEST(counselors.updated_at, EXCLUDED.updated_at)",
-                       counselor.str(), at);
+    new_reviews(ctx).add({d.uuid("review_id").str(), counselor.str(), d.uuid("session_id").str(),
+                          client.str(), std::to_string(rating),
+                          ctx.decryptor.decrypt(client, d.str("comment")), at});
+    ctx.bulk.rows(kRateCounselors, 2).written_last().add({counselor.str(), at});
   }
 
   static void availability_set(pqxx::work& tx, const EventEnvelope& e) {

@@ -46,27 +46,27 @@ class SessionsProjection final : public Projection {
     tx.exec0("CREATE INDEX IF NOT EXISTS sessions_status_idx ON " + sessions + " (status)");
   }
 
-  // A requested session's row goes in with the batch's other new sessions, one statement per
-  // batch (bulk_rows.hpp); every other event changes a row, so the rows still pending are
-  // written first, and the change finds its session even when both are in one batch.
+  // A requested session's row goes in with the batch's other new sessions, and every change of
+  // a session's state with the batch's other changes, one statement each per batch
+  // (bulk_rows.hpp): changes are written after the inserts, so a change finds its session even
+  // when both are in one batch. Erasure is a statement of its own; the rows still pending are
+  // written first.
   void apply(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) const override {
     if (e.type == "session.requested") {
       requested(e, ctx);
-      return;
-    }
-    if (!e.type.starts_with("session.") && e.type != "account.erased") return;
-    ctx.bulk.rows(kInsertSessions, 9).write(tx);
-    if (e.type == "session.confirmed") {
-      move_to(tx, e, "confirmed");
+    } else if (e.type == "session.confirmed") {
+      changed(e, ctx, "confirmed");
     } else if (e.type == "session.completed") {
-      move_to(tx, e, "completed");
+      changed(e, ctx, "completed");
     } else if (e.type == "session.no_show") {
-      move_to(tx, e, "no_show");
+      changed(e, ctx, "no_show");
     } else if (e.type == "session.declined") {
-      declined(tx, e, ctx);
+      changed(e, ctx, "declined");
     } else if (e.type == "session.cancelled") {
-      cancelled(tx, e, ctx);
+      changed(e, ctx, "cancelled");
     } else if (e.type == "account.erased") {
+      insertions(ctx).write(tx);
+      changes(ctx).write(tx);
       // The client's words about a session go; that it took place (for the counsellor's
       // records and calendar) stays.
       EventData d(e);
@@ -92,24 +92,47 @@ class SessionsProjection final : public Projection {
   static void requested(const EventEnvelope& e, ApplyContext& ctx) {
     EventData d(e);
     const Uuid client = d.uuid("client_id");
-    ctx.bulk.rows(kInsertSessions, 9)
-        .add({d.uuid("session_id").str(), d.uuid("counselor_id").str(), client.str(),
-              d.timestamp("start"), d.timestamp("end"),
-              std::to_string(d.integer("duration_minutes")),
-              ctx.decryptor.decrypt(client, d.str("topic")), d.str("mode"),
-              format_rfc3339(e.occurred_at)});
+    insertions(ctx).add({d.uuid("session_id").str(), d.uuid("counselor_id").str(), client.str(),
+                         d.timestamp("start"), d.timestamp("end"),
+                         std::to_string(d.integer("duration_minutes")),
+                         ctx.decryptor.decrypt(client, d.str("topic")), d.str("mode"),
+                         format_rfc3339(e.occurred_at)});
   }
 
-  static void require_one_row(const pqxx::result& r, const EventEnvelope& e) {
-    if (r.affected_rows() != 1) throw BadEventData(e.type + ": unknown session");
-  }
+  // The batch's state changes, in log order: (session_id, status, at, reason, cancelled_by,
+  // late). Applied as the events one after the other would be: a session's status and
+  // updated_at are its last change's, the decline reason its last decline's, and the
+  // cancellation's fields its last cancellation's (others keep theirs). One session per row of
+  // `latest`, so that UPDATE ... FROM meets each target row once; the result counts the
+  // sessions not found.
+  static constexpr const char* kChangeSessions =
+      "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+      " $5::text[], $6::text[]) WITH ORDINALITY AS r(session_id, status, at, reason,"
+      " cancelled_by, late, n)),"
+      " latest AS (SELECT DISTINCT ON (session_id) session_id, status, at FROM r"
+      " ORDER BY session_id, n DESC),"
+      " declines AS (SELECT DISTINCT ON (session_id) session_id, reason FROM r"
+      " WHERE status = 'declined' ORDER BY session_id, n DESC),"
+      " cancellations AS (SELECT DISTINCT ON (session_id) session_id, reason, cancelled_by, late"
+      " FROM r WHERE status = 'cancelled' ORDER BY session_id, n DESC),"
+      " changed AS (UPDATE sessions s SET status = l.status, updated_at = l.at::timestamptz,"
+      " decline_reason = CASE WHEN d.session_id IS NULL THEN s.decline_reason ELSE d.reason END,"
+      " cancelled_by = CASE WHEN c.session_id IS NULL THEN s.cancelled_by"
+      " ELSE c.cancelled_by::uuid END,"
+      " cancellation_reason = CASE WHEN c.session_id IS NULL THEN s.cancellation_reason"
+      " ELSE c.reason END,"
+      " late_cancellation = CASE WHEN c.session_id IS NULL THEN s.late_cancellation"
+      " ELSE c.late::boolean END"
+      " FROM latest l LEFT JOIN declines d ON d.session_id = l.session_id"
+      " LEFT JOIN cancellations c ON c.session_id = l.session_id"
+      " WHERE s.session_id = l.session_id::uuid RETURNING 1)"
+      " SELECT (SELECT count(*) FROM latest) - (SELECT count(*) FROM changed)";
 
-  static void move_to(pqxx::work& tx, const EventEnvelope& e, const char* status) {
-    EventData d(e);
-    auto r = exec_prepared_sql(
-        tx, "UPDATE sessions SET status = $2, updated_at = $3::timestamptz WHERE session_id = $1",
-        d.uuid("session_id").str(), std::string(status), format_rfc3339(e.occurred_at));
-    require_one_row(r, e);
+  static BulkRows& insertions(ApplyContext& ctx) { return ctx.bulk.rows(kInsertSessions, 9); }
+  static BulkRows& changes(ApplyContext& ctx) {
+    return ctx.bulk.rows(kChangeSessions, 6)
+        .written_last()
+        .failing_on_misses("a session change for an unknown session");
   }
 
   // A decline's or cancellation's reason: sealed with the client's key since v2 (NULL once the
@@ -120,26 +143,18 @@ class SessionsProjection final : public Projection {
     return ctx.decryptor.decrypt(d.uuid("client_id"), *value);
   }
 
-  static void declined(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
+  static void changed(const EventEnvelope& e, ApplyContext& ctx, const std::string& status) {
     EventData d(e);
-    auto r = exec_prepared_sql(tx,
-                               "UPDATE sessions SET status = 'declined', decline_reason = $2,"
-                               " updated_at = $3::timestamptz WHERE session_id = $1",
-                               d.uuid("session_id").str(), reason(d, ctx),
-                               format_rfc3339(e.occurred_at));
-    require_one_row(r, e);
-  }
-
-  static void cancelled(pqxx::work& tx, const EventEnvelope& e, ApplyContext& ctx) {
-    EventData d(e);
-    auto r = exec_prepared_sql(
-        tx,
-        "UPDATE sessions SET status = 'cancelled', cancelled_by = $2::uuid,"
-        " cancellation_reason = $3, late_cancellation = $4, updated_at = $5::timestamptz"
-        " WHERE session_id = $1",
-        d.uuid("session_id").str(), d.uuid("cancelled_by").str(), reason(d, ctx), d.boolean("late"),
-        format_rfc3339(e.occurred_at));
-    require_one_row(r, e);
+    const auto session = d.uuid("session_id").str();
+    const auto at = format_rfc3339(e.occurred_at);
+    if (status == "declined") {
+      changes(ctx).add({session, status, at, reason(d, ctx), std::nullopt, std::nullopt});
+    } else if (status == "cancelled") {
+      changes(ctx).add({session, status, at, reason(d, ctx), d.uuid("cancelled_by").str(),
+                        d.boolean("late") ? "true" : "false"});
+    } else {
+      changes(ctx).add({session, status, at, std::nullopt, std::nullopt, std::nullopt});
+    }
   }
 };
 

@@ -115,4 +115,49 @@ BOOST_AUTO_TEST_CASE(a_statement_announcing_on_a_channel_hands_its_results_over_
   BOOST_TEST(set.take_announcements().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_statement_written_last_sees_the_batch_inserts_and_counts_its_misses) {
+  TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  {
+    pqxx::work tx(*c);
+    tx.exec0(
+        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
+    tx.commit();
+  }
+  // An update whose text sorts before the insert's: only written_last() puts it after.
+  constexpr const char* kUpdate =
+      "/* sorts first */ WITH u AS (UPDATE bulk_probe p SET value = r.value FROM "
+      "unnest($1::text[], $2::text[])"
+      " AS r(n, value) WHERE p.n = r.n::int RETURNING 1)"
+      " SELECT cardinality($1::text[]) - (SELECT count(*) FROM u)";
+  BOOST_REQUIRE(std::string(kUpdate) < std::string(kInsert));
+  projections::BulkRowSet set;
+  auto& updates = set.rows(kUpdate, 2).written_last().failing_on_misses("no such probe");
+  BOOST_CHECK_THROW(updates.announcing_on("probe_channel"), std::logic_error);
+  updates.add({"1", "changed"});
+  set.rows(kInsert, 2, {"tag"}).add({"1", "inserted"});
+  set.rows(kInsert, 2, {"tag"}).add({"2", "inserted"});
+  {
+    pqxx::work tx(*c);
+    set.write(tx);
+    BOOST_TEST(tx.exec1("SELECT string_agg(n || '=' || value, ',' ORDER BY n) FROM bulk_probe")[0]
+                   .as<std::string>() == "1=changed,2=inserted");
+    // A row that matches nothing fails the write with the statement's error, and its rows go.
+    set.rows(kUpdate, 2).add({"2", "again"});
+    set.rows(kUpdate, 2).add({"9", "nobody"});
+    try {
+      set.write(tx);
+      BOOST_FAIL("a miss went unnoticed");
+    } catch (const std::runtime_error& e) {
+      BOOST_TEST(std::string(e.what()) == "no such probe");
+    }
+    BOOST_TEST(set.empty());
+  }
+  // A statement that does not return its miss count is a programming error.
+  projections::BulkRowSet silent;
+  silent.rows(kInsert, 2, {"tag"}).failing_on_misses("no count").add({"3", "x"});
+  pqxx::work tx(*c);
+  BOOST_CHECK_THROW(silent.write(tx), std::logic_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

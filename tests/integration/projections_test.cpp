@@ -245,6 +245,16 @@ void script_world(EventScript& s, int counselors, int clients) {
   }
 }
 
+// A review.submitted event of `client` for `session` with `counselor`.
+void submit_review(EventScript& script, const UserId& counselor, const UserId& client,
+                   const SessionId& session, int rating, const std::string& comment) {
+  script.append("review.submitted", counselor_stream(counselor),
+                R"({"session_id":")" + session.value().str() + R"(","counselor_id":")" +
+                    counselor.value().str() + R"(","client_id":")" + client.value().str() +
+                    R"(","review_id":")" + new_uuid_v7().str() + R"(","rating":)" +
+                    std::to_string(rating) + R"(,"comment":")" + comment + R"("})");
+}
+
 // A patient.created event of `who` at `version` with these session entries (a JSON array).
 void patient_created(EventScript& script, const std::string& id, const UserId& who,
                      const std::string& sessions, int version) {
@@ -413,6 +423,143 @@ BOOST_DATA_TEST_CASE(projects_a_scripted_stream_into_the_expected_rows, data::ma
   BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
   BOOST_TEST(projections::read_models_reached(c, {last}));
   BOOST_TEST(runner.events_committed() == 11u);
+}
+
+// A session's changes are written one statement per batch: several changes of one session in a
+// batch end as the events applied one by one would leave it, a change finds a session requested
+// in the same batch, and a change of an unknown session is quarantined alone.
+BOOST_DATA_TEST_CASE(many_changes_of_a_session_in_one_batch_end_as_applied_one_by_one,
+                     data::make(log_engines()), engine) {
+  World w(engine);
+  auto counselor = w.script.register_user("counselor", "Naledi");
+  auto client = w.script.register_user("client", "Kagiso");
+  auto earlier =
+      w.script.request(counselor, client, "2026-02-05T08:00:00Z", "2026-02-05T09:00:00Z", 60);
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+
+  // One batch: all on the counsellor's stream, fewer events than a batch holds.
+  auto cancelled =
+      w.script.request(counselor, client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
+  w.script.transition("session.confirmed", counselor, client, cancelled);
+  w.script.transition(
+      "session.cancelled", counselor, client, cancelled,
+      R"(,"cancelled_by":")" + client.value().str() + R"(","reason":"clash","late":true)");
+  auto completed =
+      w.script.request(counselor, client, "2026-02-03T08:00:00Z", "2026-02-03T09:00:00Z", 60);
+  w.script.transition("session.confirmed", counselor, client, completed);
+  w.script.transition("session.completed", counselor, client, completed);
+  auto declined =
+      w.script.request(counselor, client, "2026-02-04T08:00:00Z", "2026-02-04T09:00:00Z", 60);
+  w.script.transition("session.declined", counselor, client, declined, R"(,"reason":"full")");
+  // Out of the aggregate's order (the projection does not judge): a cancellation, then another
+  // by the counsellor without a reason, then a completion. The status and time are the last
+  // change's, the cancellation's fields the last cancellation's.
+  w.script.transition(
+      "session.cancelled", counselor, client, earlier,
+      R"(,"cancelled_by":")" + client.value().str() + R"(","reason":"first","late":true)");
+  w.script.transition("session.cancelled", counselor, client, earlier,
+                      R"(,"cancelled_by":")" + counselor.value().str() + R"(","late":false)");
+  w.script.transition("session.completed", counselor, client, earlier);
+  drain({&runner});
+
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  const auto row = [&](const SessionId& s) {
+    return scalar(c,
+                  "SELECT status || '|' || late_cancellation || '|' ||"
+                  " coalesce(cancellation_reason, 'NULL') || '|' ||"
+                  " coalesce((cancelled_by = client_id)::text, 'NULL') || '|' ||"
+                  " coalesce(decline_reason, 'NULL') || '|' ||"
+                  " extract(epoch FROM updated_at - created_at)::int"
+                  " FROM read.sessions WHERE session_id = '" +
+                      s.value().str() + "'");
+  };
+  BOOST_TEST(row(cancelled) == "cancelled|true|clash|true|NULL|2");
+  BOOST_TEST(row(completed) == "completed|false|NULL|NULL|NULL|2");
+  BOOST_TEST(row(declined) == "declined|false|NULL|NULL|full|1");
+  BOOST_TEST(row(earlier) == "completed|false|NULL|false|NULL|11");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
+
+  // A change of a session nobody requested fails the batch's one statement; the batch is
+  // redone event by event, and only that event is quarantined.
+  auto later =
+      w.script.request(counselor, client, "2026-02-06T08:00:00Z", "2026-02-06T09:00:00Z", 60);
+  w.script.transition("session.confirmed", counselor, client, SessionId{new_uuid_v7()});
+  w.script.transition("session.confirmed", counselor, client, later);
+  drain({&runner});
+  BOOST_TEST(row(later) == "confirmed|false|NULL|NULL|NULL|2");
+  BOOST_TEST(
+      scalar(c, "SELECT string_agg(projection || ':' || error, ',') FROM projection.quarantine") ==
+      "sessions:a session change for an unknown session");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM read.sessions") == "5");
+}
+
+// Reviews are written one statement per batch and each named counsellor's rating recomputed
+// after them: several reviews of one counsellor in a batch, a second review of a session
+// (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
+// of the same batch (its words go, its rating stays).
+BOOST_DATA_TEST_CASE(reviews_of_one_batch_rate_their_counsellors_once_written,
+                     data::make(log_engines()), engine) {
+  World w(engine);
+  auto counselor = w.script.register_user("counselor", "Naledi");
+  std::vector<UserId> clients;
+  for (int i = 0; i < 2; ++i) clients.push_back(w.script.register_user("client", "Client"));
+  // The erased client's account stream shares the counsellor's partition, so that its erasure
+  // follows the review in the same batch.
+  const auto partition = w.log->partition_for(counselor_stream(counselor));
+  while (clients.size() < 3) {
+    auto client = w.script.register_user("client", "Client");
+    if (w.log->partition_for(account_stream(client)) == partition) clients.push_back(client);
+  }
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+
+  std::vector<SessionId> sessions;
+  for (size_t i = 0; i < clients.size(); ++i)
+    sessions.push_back(w.script.request(counselor, clients[i],
+                                        "2026-02-0" + std::to_string(i + 2) + "T08:00:00Z",
+                                        "2026-02-0" + std::to_string(i + 2) + "T09:00:00Z", 60));
+  drain({&runner});
+  submit_review(w.script, counselor, clients[0], sessions[0], 5, "Warm");
+  submit_review(w.script, counselor, clients[1], sessions[1], 2, "Rushed");
+  submit_review(w.script, counselor, clients[1], sessions[1], 5, "A second go at the same session");
+  submit_review(w.script, counselor, clients[2], sessions[2], 4, "Kind");
+  w.script.append("account.erased", account_stream(clients[2]),
+                  R"({"user_id":")" + clients[2].value().str() + R"(","approved_by":""})");
+  drain({&runner});
+
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  const auto cid = counselor.value().str();
+  BOOST_TEST(scalar(c,
+                    "SELECT rating || '|' || review_count FROM read.counselors"
+                    " WHERE counselor_id = '" +
+                        cid + "'") == "3.67|3");
+  BOOST_TEST(scalar(c,
+                    "SELECT string_agg(rating || ':' || coalesce(comment, 'NULL'), ','"
+                    " ORDER BY rating) FROM read.reviews") == "2:Rushed,4:NULL,5:Warm");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
+
+  // A rating out of range fails the batch's statement; redone event by event, it alone is
+  // quarantined and the other review of the batch still rates.
+  auto fourth = w.script.register_user("client", "Client");
+  clients.push_back(fourth);
+  sessions.push_back(
+      w.script.request(counselor, fourth, "2026-02-09T08:00:00Z", "2026-02-09T09:00:00Z", 60));
+  submit_review(w.script, counselor, clients[3], sessions[3], 9, "Off the scale");
+  submit_review(w.script, counselor, clients[3], sessions[3], 1, "Late");
+  drain({&runner});
+  BOOST_TEST(scalar(c,
+                    "SELECT rating || '|' || review_count FROM read.counselors"
+                    " WHERE counselor_id = '" +
+                        cid + "'") == "3.00|4");
+  BOOST_TEST(scalar(c, "SELECT projection FROM projection.quarantine") == "counselors");
+  // A rebuild (batches of 7 events, so other boundaries) reaches the same rows.
+  auto built = projections::rebuild_into_schema(w.pool, *w.log, w.decryptor, "counselors",
+                                                {.batch_size = 7, .progress = {}});
+  for (const std::string table : {"counselors", "reviews"})
+    BOOST_TEST(digest(c, "read", table) == digest(c, built.schema, table), table);
 }
 
 // A patient record's session entries: v1 logged them in clear text; v2 seals all but the id
