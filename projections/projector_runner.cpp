@@ -13,6 +13,11 @@ namespace {
 
 constexpr std::string_view kComponent = "projector";
 
+// A batch's first statement: see commit_batch.
+constexpr const char* kBatchStartSql =
+    "SELECT pg_advisory_xact_lock_shared($1), set_config('search_path', 'read, public', true),"
+    " set_config('synchronous_commit', 'off', true)";
+
 bool fault_requested(const char* name) {
   const char* fault = std::getenv("COUNSEL_FAULT");
   return fault && std::strcmp(fault, name) == 0;
@@ -212,13 +217,15 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
   for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
     auto lease = pool_.acquire(options_.db_timeout);
     pqxx::work tx(lease.connection());
-    // One round trip for two things (a batch pays a round trip per statement):
+    // One round trip for three things (a batch pays a round trip per statement):
     // - the projection lock, shared: batches of several projectors run side by side, and a
     //   rebuild swap waits for them;
-    // - the read schema for this transaction only (SET LOCAL).
-    tx.exec_params(
-        "SELECT pg_advisory_xact_lock_shared($1), set_config('search_path', 'read, public', true)",
-        kProjectionLockKey);
+    // - the read schema for this transaction only (SET LOCAL);
+    // - a commit that does not wait for the WAL flush. Read models and checkpoints commit
+    //   together and derive from events already flushed (the processor commits them
+    //   synchronously), so a batch lost in a crash is a batch applied again from the
+    //   checkpoint it left. The flush was on every booking's path, in the one serial stage.
+    tx.exec_params(kBatchStartSql, kProjectionLockKey);
     // Locked now rather than when they move: the batch then needs one statement less.
     const CheckpointMap checkpoints = load_checkpoints_for_update(tx, names_, partitions);
     for (const auto& [p, span] : spans) {

@@ -12,13 +12,29 @@
 namespace counsel::api {
 namespace {
 
+// The command's own answer, for when the read model has not got the session yet: the aggregate
+// keeps no topic (it decides nothing by it), so a booking's answer carries the one its client
+// just gave (`topic`); another command's keeps the topic null.
+std::string answer_from_command(const commands::CommandResult& result,
+                                const std::optional<std::string>& topic) {
+  if (!topic) return result.body_json;
+  json::Document body;
+  body.Parse(result.body_json.c_str(), result.body_json.size());
+  if (body.HasParseError() || !body.IsObject()) return result.body_json;
+  body.RemoveMember("topic");
+  body.AddMember("topic", json::Value(topic->c_str(), body.GetAllocator()), body.GetAllocator());
+  return json::to_string(body);
+}
+
 // The session as the caller may see it, after the read models include `positions`.
 HandlerResult session_response(AppContext& app, int status, const std::string& session_id,
-                               const commands::CommandResult& result) {
+                               const commands::CommandResult& result,
+                               const std::optional<std::string>& topic = std::nullopt) {
   wait_for_read_models(app, result.event_positions);
   auto found =
       with_db(app, [&](pqxx::connection& c) { return projections::get_session(c, session_id); });
-  HttpResponse resp = json_response(status, found ? found->json : result.body_json);
+  HttpResponse resp =
+      json_response(status, found ? found->json : answer_from_command(result, topic));
   resp.headers.push_back({"Consistency-Token", consistency_token(result.event_positions)});
   if (status == 201) resp.headers.push_back({"Location", "/api/v1/sessions/" + session_id});
   return resp;
@@ -77,7 +93,7 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   cmd.data_json = json::to_string(data);
   auto result = run_command(app, cmd);
   if (!result) return unexpected(result.error());
-  return session_response(app, 201, session_id, *result);
+  return session_response(app, 201, session_id, *result, topic);
 }
 
 // A session is its client's data (the topic, the reasons): the counsellor's read of it is an

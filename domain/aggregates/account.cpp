@@ -601,7 +601,8 @@ void evolve(State& s, const Event& event) {
           s.registered = true;
           s.user_id = e.user_id;
           s.role = e.role;
-          s.email_hash = e.email_hash;
+          // Checked when the event was read (64 lowercase hex digits).
+          s.email_hash = Sha256Digest::from_hex(e.email_hash).value_or(Sha256Digest{});
         } else if constexpr (std::is_same_v<E, Verified>) {
           s.verified = true;
         } else if constexpr (std::is_same_v<E, Suspended>) {
@@ -643,6 +644,29 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
   return std::move(*e);
 }
 
+std::optional<Sha256Digest> Sha256Digest::from_hex(std::string_view hex) {
+  if (!is_lower_hex_sha256(hex)) return std::nullopt;
+  const auto nibble = [](char c) {
+    return static_cast<uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  };
+  Sha256Digest d;
+  for (size_t i = 0; i < d.bytes_.size(); ++i)
+    d.bytes_[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  d.set_ = true;
+  return d;
+}
+
+std::string Sha256Digest::hex() const {
+  if (!set_) return {};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(2 * bytes_.size(), '0');
+  for (size_t i = 0; i < bytes_.size(); ++i) {
+    out[2 * i] = kDigits[bytes_[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes_[i] & 0xf];
+  }
+  return out;
+}
+
 std::string account_view_json(const State& s) {
   if (!s.registered) return "null";
   rapidjson::StringBuffer sb;
@@ -651,7 +675,7 @@ std::string account_view_json(const State& s) {
   json::key(w, "anonymous");
   w.Bool(s.anonymous);
   json::key(w, "email_hash");
-  json::write_string(w, s.email_hash);
+  json::write_string(w, s.email_hash.hex());
   json::key(w, "erased");
   w.Bool(s.erased);
   json::key(w, "erasure_pending");

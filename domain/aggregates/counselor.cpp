@@ -286,7 +286,7 @@ void write_session(json::Writer& w, const State& s, const Session& x) {
   json::key(w, "status");
   json::write_string(w, to_string(x.status));
   json::key(w, "topic");
-  json::write_string(w, x.topic);
+  w.Null();  // not kept (see Session); the api fills in a booking's own
   w.EndObject();
 }
 
@@ -482,7 +482,6 @@ void evolve(State& s, const Event& event) {
             x.start = e.start;
             x.end = e.end;
             x.duration_minutes = e.duration_minutes;
-            x.topic = e.topic;
             x.mode = e.mode;
             s.sessions.emplace(e.session_id, std::move(x));
             s.active.add(calendar::Interval{e.start, e.end});

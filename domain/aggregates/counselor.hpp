@@ -4,6 +4,7 @@
 // counsellor is never double-booked, a session only moves along its state machine, and a
 // completed session gets at most one review, by its client. Pure: decide(state, command) ->
 // events | rejection.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,11 +26,18 @@ namespace counsel::counselor {
 // Reviews live in this aggregate (their rules read the session state), so their id type does too.
 using ReviewId = named_type<Uuid, struct review_id_tag>;
 
-enum class SessionStatus { requested, confirmed, declined, cancelled, completed, no_show };
+enum class SessionStatus : uint8_t {
+  requested,
+  confirmed,
+  declined,
+  cancelled,
+  completed,
+  no_show
+};
 const char* to_string(SessionStatus s);
 bool is_active(SessionStatus s);  // requested or confirmed: occupies the calendar
 
-enum class SessionMode { chat, video, in_person };
+enum class SessionMode : uint8_t { chat, video, in_person };
 const char* to_string(SessionMode m);
 std::optional<SessionMode> parse_session_mode(std::string_view s);
 
@@ -172,19 +180,21 @@ struct SubmittedReview {
   int rating = 0;
 };
 
+// A processor holds every session of its counsellors, so a session keeps only what the rules
+// decide by, in as few bytes as the layout allows: no topic (sealed for the client, it decides
+// nothing; it lives in the event and the read model), small fields together.
 struct Session {
   SessionId session_id;
   UserId client_id;
   Timestamp start{};
   Timestamp end{};
-  int duration_minutes = 0;
-  std::string topic;
+  int32_t duration_minutes = 0;
   SessionMode mode = SessionMode::chat;
   SessionStatus status = SessionStatus::requested;
   bool late_cancellation = false;
   std::optional<UserId> cancelled_by;
-  std::optional<std::string> reason;  // why it was cancelled or declined (as the event has it)
   std::optional<SubmittedReview> review;
+  std::optional<std::string> reason;  // why it was cancelled or declined (as the event has it)
 };
 
 struct State {

@@ -43,7 +43,12 @@ numbered AS (
 inserted AS (
   INSERT INTO log.records (topic, partition, "offset", key, value)
   SELECT topic, partition, "offset", key, value FROM numbered ORDER BY topic, partition, "offset")
-SELECT ord, partition, "offset" FROM numbered ORDER BY ord)";
+-- $5: whether the commit may return before its WAL is flushed (deferred_flush): set for this
+-- statement's own transaction, and reported back.
+SELECT ord, partition, "offset",
+       set_config('synchronous_commit',
+                  CASE WHEN $5 THEN 'off' ELSE current_setting('synchronous_commit') END, true)
+FROM numbered ORDER BY ord)";
 
 // The read of one topic from positions in several partitions: one probe per position ($2
 // partitions, $3 offsets, $4 the topic, $1 the limit), each the primary key's range scan of
@@ -213,9 +218,13 @@ Result<EncodedBatch> encode_batch(const std::vector<OutRecord>& records, int par
   return encode_batch(pointers_to(records), partition_count);
 }
 
-std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch& batch) {
-  const auto rows =
-      tx.exec_prepared("log_append", batch.topics, batch.partitions, batch.keys, batch.values);
+// `defer_flush`: see deferred_flush(); the statement then commits asynchronously when it is
+// its own transaction. `deferred` (if given) says whether PostgreSQL took it so.
+std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch& batch,
+                                 bool defer_flush = false, bool* deferred = nullptr) {
+  const auto rows = tx.exec_prepared("log_append", batch.topics, batch.partitions, batch.keys,
+                                     batch.values, defer_flush);
+  if (deferred) *deferred = defer_flush && !rows.empty() && rows[0][3].as<std::string>() == "off";
   std::vector<Position> positions(batch.count);
   for (const auto& row : rows) {
     const auto ord = row[0].as<int64_t>();
@@ -785,6 +794,12 @@ void PostgresLog::announce_appended(const std::vector<const OutRecord*>& records
   }
 }
 
+bool PostgresLog::deferred_flush(const std::vector<OutRecord>& records) {
+  return !records.empty() && std::all_of(records.begin(), records.end(), [](const OutRecord& r) {
+    return r.topic == Topic::commands;
+  });
+}
+
 Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {
   if (records.empty()) return std::vector<Position>{};
   auto batch = encode_batch(records, partition_count_);
@@ -796,7 +811,9 @@ Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& 
       std::vector<Position> positions;
       {
         pqxx::nontransaction tx(*lease);
-        positions = run_append(tx, *batch);
+        bool deferred = false;
+        positions = run_append(tx, *batch, deferred_flush(records), &deferred);
+        if (deferred) deferred_flush_appends_.fetch_add(1, std::memory_order_relaxed);
       }
       announce_appended(pointers_to(records), positions);
       return positions;

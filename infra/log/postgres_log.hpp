@@ -8,6 +8,7 @@
 // log.partition_owners that every lease commit checks in its own transaction (fencing);
 // LISTEN/NOTIFY on channel `counsel_log` (payload "<topic>:<partition>:<end>") wakes readers
 // in other processes, and AppendWatch those of this one.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -40,6 +41,17 @@ class PostgresLog : public Log {
 
   int partition_count() const override { return partition_count_; }
   Result<std::vector<Position>> append(const std::vector<OutRecord>& records) override;
+  // Whether an append of `records` commits without waiting for its WAL flush: only when they
+  // are all commands. A command is a request; what makes it count is its decision, which the
+  // processor commits synchronously after reading it, and a flush of the WAL reaches every
+  // record written before, this command too. A command lost in a crash was never decided, and
+  // its sender, answered nothing, retries it under the same id (the processor's dedupe
+  // answers a retry of one that was). Events and results stay synchronous: they are the facts.
+  static bool deferred_flush(const std::vector<OutRecord>& records);
+  // Appends that PostgreSQL committed without waiting for the flush (for tests and probes).
+  uint64_t deferred_flush_appends() const {
+    return deferred_flush_appends_.load(std::memory_order_relaxed);
+  }
   Result<Offset> end_offset(Topic topic, PartitionId partition) override;
   std::unique_ptr<LogReader> reader() override;
   std::unique_ptr<GroupConsumer> join_group(Topic topic, const std::string& group,
@@ -66,6 +78,7 @@ class PostgresLog : public Log {
   pg::PgPool pool_;
   std::unique_ptr<AppendAnnouncer> announcer_;
   std::unique_ptr<AppendWatch> watch_;
+  std::atomic<uint64_t> deferred_flush_appends_{0};
 };
 
 std::unique_ptr<PostgresLog> make_postgres_log(const std::string& conninfo, int partition_count,

@@ -99,6 +99,32 @@ class ProcessesTest(unittest.TestCase):
         self.assertEqual(len(requested), 1, f"session.requested events for {session_id}: "
                          f"{[event['id'] for event in requested]}")
 
+    def test_a_booking_answered_before_the_read_model_has_it_shows_its_own_topic(self):
+        """With the projector stopped, a booking's answer comes from the processor's result
+        (the read model cannot have the session in time). The aggregate keeps no topic; the
+        api gives the client back the topic it just sent, never ciphertext or nothing."""
+        db = harness.TestDatabase("processes_lagging")
+        api_process = harness.CounselProcess("api", db,
+                                             extra_args=["--consistency-wait-ms", "300"])
+        harness.CounselProcess("processor", db)
+        projector = harness.CounselProcess("projector", db)
+        api = harness.Api(api_process.base_url)
+        counselor = harness.ready_counselor(api, buffer_minutes=0)
+        client = api.new_user("client")
+        self.assertEqual(projector.stop(), 0, projector.output_tail())
+
+        start = harness.weekday_at(10)
+        response = harness.book(client, counselor.id, start, topic="Exam stress, again")
+        self.assertEqual(response.status, 201, response)
+        self.assertEqual(response.body["topic"], "Exam stress, again")
+        self.assertEqual(response.body["status"], "requested")
+        self.assertEqual(parse_time(response.body["start"]), start)
+        self.assertEqual(response.body["client_id"], client.id)
+        # Not in the read model: the answer was the command's own.
+        listed = client.get("/api/v1/sessions")
+        self.assertEqual(listed.status, 200, listed)
+        self.assertNotIn(response.body["id"], [s["id"] for s in harness.results_of(listed)])
+
     def assertSessionsAre(self, client, booked):
         """The client's sessions are exactly the booked ones: none lost, none doubled."""
         sessions = harness.wait_until(

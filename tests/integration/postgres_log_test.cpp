@@ -131,6 +131,45 @@ BOOST_AUTO_TEST_CASE(concurrent_appenders_get_gap_free_increasing_offsets) {
   }
 }
 
+// Commands alone commit without waiting for the WAL flush (the decision that follows flushes
+// them); anything with an event or a result in it waits, and the session keeps its setting.
+BOOST_AUTO_TEST_CASE(only_a_batch_of_commands_commits_without_waiting_for_the_flush) {
+  TestDatabase db;
+  {
+    // The test cluster runs with the flush wait off (COUNSEL_PG_FAST); this database with it on,
+    // as production does.
+    auto c = pg::open_connection(db.conninfo());
+    pqxx::nontransaction tx(*c);
+    tx.exec0("ALTER DATABASE " + tx.quote_name(db.name()) + " SET synchronous_commit = on");
+  }
+  PostgresLogOptions options;
+  options.pool_size = 1;  // every append on the same connection: a setting left behind would show
+  PostgresLog log(db.conninfo(), partitions, "test", options);
+  const auto command = [](int partition) {
+    return to_partition(Topic::commands, partition, "command " + std::to_string(partition));
+  };
+  BOOST_TEST(PostgresLog::deferred_flush({command(1), command(2)}));
+  BOOST_TEST(!PostgresLog::deferred_flush({command(1), to_partition(Topic::events, 1, "e")}));
+  BOOST_TEST(!PostgresLog::deferred_flush({to_partition(Topic::results, 1, "r")}));
+  BOOST_TEST(!PostgresLog::deferred_flush({}));
+
+  BOOST_REQUIRE(log.append({command(1), command(2)}));
+  BOOST_TEST(log.deferred_flush_appends() == 1u);
+  BOOST_REQUIRE(log.append({event("stream-a", "fact")}));
+  BOOST_REQUIRE(log.append({command(3), event("stream-b", "fact")}));
+  BOOST_REQUIRE(log.append({to_partition(Topic::results, 4, "outcome")}));
+  BOOST_TEST(log.deferred_flush_appends() == 1u);
+  BOOST_REQUIRE(log.append({command(5)}));
+  BOOST_TEST(log.deferred_flush_appends() == 2u);
+  {
+    auto lease = log.pool().acquire(5s);
+    pqxx::nontransaction tx(lease.connection());
+    BOOST_TEST(tx.exec1("SHOW synchronous_commit")[0].as<std::string>() == "on");
+  }
+  BOOST_TEST(read_all(log, Topic::commands).size() == 4u);
+  BOOST_TEST(read_all(log, Topic::events).size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_reader_of_several_partitions_takes_them_round_robin_from_its_positions) {
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "test");

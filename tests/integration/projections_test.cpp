@@ -499,6 +499,31 @@ BOOST_DATA_TEST_CASE(many_changes_of_a_session_in_one_batch_end_as_applied_one_b
 // after them: several reviews of one counsellor in a batch, a second review of a session
 // (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
 // of the same batch (its words go, its rating stays).
+// The audit trail's GIN index keeps no pending list: a projector batch that finds the list full
+// merges all of it, and everything waiting on the read models waits with it. Read models built
+// with the list are moved over at the next start.
+BOOST_AUTO_TEST_CASE(the_audit_subjects_index_keeps_no_pending_list_even_after_an_upgrade) {
+  counsel::testing::TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  const auto fastupdate = [&] {
+    return scalar(*c,
+                  "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class"
+                  " WHERE oid = 'read.audit_events_subjects_idx'::regclass");
+  };
+  projections::ensure_read_models(*c);
+  BOOST_TEST(fastupdate() == "fastupdate=off");
+  {
+    pqxx::work tx(*c);
+    tx.exec0("ALTER INDEX read.audit_events_subjects_idx RESET (fastupdate)");
+    tx.commit();
+  }
+  BOOST_TEST(fastupdate() == "");  // as read models built before were
+  projections::ensure_read_models(*c);
+  BOOST_TEST(fastupdate() == "fastupdate=off");
+  projections::ensure_read_models(*c);  // and again: nothing to move
+  BOOST_TEST(fastupdate() == "fastupdate=off");
+}
+
 BOOST_DATA_TEST_CASE(reviews_of_one_batch_rate_their_counsellors_once_written,
                      data::make(log_engines()), engine) {
   World w(engine);

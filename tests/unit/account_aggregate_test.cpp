@@ -69,6 +69,21 @@ BOOST_AUTO_TEST_CASE(registers_a_client_and_a_counselor) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_email_hash_is_kept_as_its_bytes_and_written_back_as_given) {
+  const std::string hex = "00ff10a9" + std::string(56, 'e');
+  auto d = Sha256Digest::from_hex(hex);
+  BOOST_REQUIRE(d.has_value());
+  BOOST_TEST(d->hex() == hex);
+  BOOST_TEST(!d->empty());
+  BOOST_TEST((*d == *Sha256Digest::from_hex(hex)));
+  BOOST_TEST(!(*d == *Sha256Digest::from_hex(std::string(64, '0'))));
+  for (const std::string& bad : {hex.substr(1), hex + "0", "00FF10A9" + std::string(56, 'e'),
+                                 "00ff10ag" + std::string(56, 'e'), std::string()})
+    BOOST_TEST(!Sha256Digest::from_hex(bad).has_value(), bad);
+  BOOST_TEST(Sha256Digest{}.empty());
+  BOOST_TEST(Sha256Digest{}.hex().empty());
+}
+
 BOOST_AUTO_TEST_CASE(registering_twice_conflicts) {
   State s = initial_state(kUser);
   auto first = when_json(s, register_json("client"), kAnonymous);
