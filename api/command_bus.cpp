@@ -102,8 +102,9 @@ Expected<commands::CommandResult, SubmitError> CommandBus::submit(
     std::lock_guard lock(mutex_);
     waiters_.erase(cmd.id);
   };
-  auto failed =
-      append({log::Topic::commands, cmd.stream, commands::encode_command(cmd), std::nullopt});
+  // The submitter waits for the outcome (or, answered nothing, retries under the same id).
+  auto failed = append({log::Topic::commands, cmd.stream, commands::encode_command(cmd),
+                        std::nullopt, /*durable_with_outcome=*/true});
   if (failed) {
     forget();
     return unexpected(SubmitError{SubmitFailure::log_unavailable,

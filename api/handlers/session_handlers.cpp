@@ -13,8 +13,8 @@ namespace counsel::api {
 namespace {
 
 // The command's own answer, for when the read model has not got the session yet: the aggregate
-// keeps no topic (it decides nothing by it), so a booking's answer carries the one its client
-// just gave (`topic`); another command's keeps the topic null.
+// keeps no topic (it decides nothing by it), so a booking's first answer carries the one its
+// client just gave (`topic`); any other keeps the topic null.
 std::string answer_from_command(const commands::CommandResult& result,
                                 const std::optional<std::string>& topic) {
   if (!topic) return result.body_json;
@@ -93,7 +93,10 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   cmd.data_json = json::to_string(data);
   auto result = run_command(app, cmd);
   if (!result) return unexpected(result.error());
-  return session_response(app, 201, session_id, *result, topic);
+  // A repeated answer (a retry under the same Idempotency-Key) may carry another topic than the
+  // booking stored: only the first answer gives its own back.
+  return session_response(app, 201, session_id, *result,
+                          result->duplicate ? std::nullopt : std::optional<std::string>(topic));
 }
 
 // A session is its client's data (the topic, the reasons): the counsellor's read of it is an

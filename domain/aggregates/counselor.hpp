@@ -267,8 +267,8 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
 // ---- views (JSON text for api responses and command result bodies) ----
 // {id, counselor_id, client_id, start, end, duration_minutes, topic, mode, status,
 //  late_cancellation, cancelled_by, cancellation_reason}; cancellation_reason also carries a
-// decline's reason; topic and reason are as the events hold them (sealed). "null" if the session
-// is unknown.
+// decline's reason, as the event holds it (sealed); topic is null (not kept, see Session).
+// "null" if the session is unknown.
 std::string session_view_json(const State& s, const SessionId& id);
 // {id, specialties, languages, level, bio, credentials, verified}
 std::string profile_view_json(const State& s);

@@ -50,6 +50,11 @@ struct OutRecord {
   std::string value;
   // Defaults to partition_for(key); results name the partition of the command they answer.
   std::optional<PartitionId> partition;
+  // The record counts only once something the caller waits for follows it (a command whose
+  // sender waits for its result): its append may return before it is durable. Engines that
+  // can (postgres: a commit without the WAL flush) save the wait when every record of an
+  // append says so; the later synchronous commit of the outcome makes it durable with it.
+  bool durable_with_outcome = false;
 };
 
 struct Position {

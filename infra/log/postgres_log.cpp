@@ -795,9 +795,8 @@ void PostgresLog::announce_appended(const std::vector<const OutRecord*>& records
 }
 
 bool PostgresLog::deferred_flush(const std::vector<OutRecord>& records) {
-  return !records.empty() && std::all_of(records.begin(), records.end(), [](const OutRecord& r) {
-    return r.topic == Topic::commands;
-  });
+  return !records.empty() && std::all_of(records.begin(), records.end(),
+                                         [](const OutRecord& r) { return r.durable_with_outcome; });
 }
 
 Result<std::vector<Position>> PostgresLog::append(const std::vector<OutRecord>& records) {

@@ -41,12 +41,13 @@ class PostgresLog : public Log {
 
   int partition_count() const override { return partition_count_; }
   Result<std::vector<Position>> append(const std::vector<OutRecord>& records) override;
-  // Whether an append of `records` commits without waiting for its WAL flush: only when they
-  // are all commands. A command is a request; what makes it count is its decision, which the
-  // processor commits synchronously after reading it, and a flush of the WAL reaches every
-  // record written before, this command too. A command lost in a crash was never decided, and
-  // its sender, answered nothing, retries it under the same id (the processor's dedupe
-  // answers a retry of one that was). Events and results stay synchronous: they are the facts.
+  // Whether an append of `records` commits without waiting for its WAL flush: only when every
+  // record is durable_with_outcome (a command whose sender waits for its result). What makes
+  // such a command count is its decision, which the processor commits synchronously after
+  // reading it, and a flush of the WAL reaches every record written before, this one too. A
+  // command lost in a crash was never decided, and its sender, answered nothing, retries it
+  // under the same id. Commands nobody waits for (the access recorder's) and events stay
+  // synchronous.
   static bool deferred_flush(const std::vector<OutRecord>& records);
   // Appends that PostgreSQL committed without waiting for the flush (for tests and probes).
   uint64_t deferred_flush_appends() const {

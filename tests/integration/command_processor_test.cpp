@@ -10,6 +10,7 @@
 #include "commands/command_processor.hpp"
 #include "counsel_process.hpp"
 #include "domain/events/envelope.hpp"
+#include "infra/log/postgres_log.hpp"
 #include "infra/random_ids.hpp"
 #include "test_database.hpp"
 #include "test_log_engines.hpp"
@@ -63,6 +64,10 @@ BOOST_DATA_TEST_CASE(accepts_rejects_and_dedupes_redelivered_commands, data::mak
   BOOST_TEST(!first->duplicate);
   BOOST_REQUIRE_EQUAL(first->event_positions.size(), 1u);
   BOOST_TEST(count_events(*log) == 1u);
+  // The bus waits for the command's outcome: on postgres its append did not wait for the flush
+  // (the processor's synchronous commit of the outcome made it durable).
+  if (auto* postgres = dynamic_cast<log::PostgresLog*>(&*log))
+    BOOST_TEST(postgres->deferred_flush_appends() == 1u);
 
   // The same command again (a redelivery): same outcome, no new events.
   auto again = bus.submit(cmd, 20s);

@@ -133,7 +133,11 @@ BOOST_AUTO_TEST_CASE(concurrent_appenders_get_gap_free_increasing_offsets) {
 
 // Commands alone commit without waiting for the WAL flush (the decision that follows flushes
 // them); anything with an event or a result in it waits, and the session keeps its setting.
-BOOST_AUTO_TEST_CASE(only_a_batch_of_commands_commits_without_waiting_for_the_flush) {
+// Only an append whose every record waits for an outcome (a command whose sender waits for its
+// result) commits without waiting for the WAL flush: the outcome's commit flushes it. Anything
+// with an event, a result or a command nobody waits for (an access record) in it waits, and the
+// connection keeps its setting.
+BOOST_AUTO_TEST_CASE(only_records_durable_with_their_outcome_commit_without_the_flush_wait) {
   TestDatabase db;
   {
     // The test cluster runs with the flush wait off (COUNSEL_PG_FAST); this database with it on,
@@ -146,10 +150,15 @@ BOOST_AUTO_TEST_CASE(only_a_batch_of_commands_commits_without_waiting_for_the_fl
   options.pool_size = 1;  // every append on the same connection: a setting left behind would show
   PostgresLog log(db.conninfo(), partitions, "test", options);
   const auto command = [](int partition) {
-    return to_partition(Topic::commands, partition, "command " + std::to_string(partition));
+    auto r = to_partition(Topic::commands, partition, "command " + std::to_string(partition));
+    r.durable_with_outcome = true;
+    return r;
   };
+  const auto unawaited = to_partition(Topic::commands, 6, "access.record");
   BOOST_TEST(PostgresLog::deferred_flush({command(1), command(2)}));
   BOOST_TEST(!PostgresLog::deferred_flush({command(1), to_partition(Topic::events, 1, "e")}));
+  BOOST_TEST(!PostgresLog::deferred_flush({command(1), unawaited}));
+  BOOST_TEST(!PostgresLog::deferred_flush({unawaited}));
   BOOST_TEST(!PostgresLog::deferred_flush({to_partition(Topic::results, 1, "r")}));
   BOOST_TEST(!PostgresLog::deferred_flush({}));
 
@@ -158,6 +167,7 @@ BOOST_AUTO_TEST_CASE(only_a_batch_of_commands_commits_without_waiting_for_the_fl
   BOOST_REQUIRE(log.append({event("stream-a", "fact")}));
   BOOST_REQUIRE(log.append({command(3), event("stream-b", "fact")}));
   BOOST_REQUIRE(log.append({to_partition(Topic::results, 4, "outcome")}));
+  BOOST_REQUIRE(log.append({unawaited}));
   BOOST_TEST(log.deferred_flush_appends() == 1u);
   BOOST_REQUIRE(log.append({command(5)}));
   BOOST_TEST(log.deferred_flush_appends() == 2u);
@@ -166,7 +176,7 @@ BOOST_AUTO_TEST_CASE(only_a_batch_of_commands_commits_without_waiting_for_the_fl
     pqxx::nontransaction tx(lease.connection());
     BOOST_TEST(tx.exec1("SHOW synchronous_commit")[0].as<std::string>() == "on");
   }
-  BOOST_TEST(read_all(log, Topic::commands).size() == 4u);
+  BOOST_TEST(read_all(log, Topic::commands).size() == 5u);
   BOOST_TEST(read_all(log, Topic::events).size() == 2u);
 }
 

@@ -499,6 +499,49 @@ BOOST_DATA_TEST_CASE(many_changes_of_a_session_in_one_batch_end_as_applied_one_b
 // after them: several reviews of one counsellor in a batch, a second review of a session
 // (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
 // of the same batch (its words go, its rating stays).
+// An erasure that follows changes of the client's sessions in the same batch comes after them:
+// the reasons those changes gave go with the client's other words (the changes are written
+// before the erasure's statement, not at the end of the batch).
+BOOST_DATA_TEST_CASE(an_erasure_after_session_changes_in_one_batch_clears_their_reasons,
+                     data::make(log_engines()), engine) {
+  World w(engine);
+  auto counselor = w.script.register_user("counselor", "Naledi");
+  const auto partition = w.log->partition_for(counselor_stream(counselor));
+  std::optional<UserId> client;
+  while (!client) {
+    auto candidate = w.script.register_user("client", "Kagiso");
+    if (w.log->partition_for(account_stream(candidate)) == partition) client = candidate;
+  }
+  auto declined =
+      w.script.request(counselor, *client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
+  auto cancelled =
+      w.script.request(counselor, *client, "2026-02-03T08:00:00Z", "2026-02-03T09:00:00Z", 60);
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  drain({&runner});
+
+  w.script.transition("session.declined", counselor, *client, declined, R"(,"reason":"full")");
+  w.script.transition(
+      "session.cancelled", counselor, *client, cancelled,
+      R"(,"cancelled_by":")" + client->value().str() + R"(","reason":"ill","late":false)");
+  w.script.append("account.erased", account_stream(*client),
+                  R"({"user_id":")" + client->value().str() + R"(","approved_by":""})");
+  drain({&runner});
+
+  auto lease = w.pool.acquire(5s);
+  auto& c = lease.connection();
+  const auto row = [&](const SessionId& s) {
+    return scalar(c,
+                  "SELECT status || '|' || coalesce(topic, 'NULL') || '|' ||"
+                  " coalesce(decline_reason, 'NULL') || '|' ||"
+                  " coalesce(cancellation_reason, 'NULL') FROM read.sessions"
+                  " WHERE session_id = '" +
+                      s.value().str() + "'");
+  };
+  BOOST_TEST(row(declined) == "declined|NULL|NULL|NULL");
+  BOOST_TEST(row(cancelled) == "cancelled|NULL|NULL|NULL");
+  BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
+}
+
 // The audit trail's GIN index keeps no pending list: a projector batch that finds the list full
 // merges all of it, and everything waiting on the read models waits with it. Read models built
 // with the list are moved over at the next start.
@@ -566,7 +609,7 @@ BOOST_DATA_TEST_CASE(reviews_of_one_batch_rate_their_counsellors_once_written,
                     " ORDER BY rating) FROM read.reviews") == "2:Rushed,4:NULL,5:Warm");
   BOOST_TEST(scalar(c, "SELECT count(*) FROM projection.quarantine") == "0");
 
-  // A rating out of range fails the batch's statement; redone event by event, it alone is
+  // A rating out of range fails the batch; redone event by event, that review alone is
   // quarantined and the other review of the batch still rates.
   auto fourth = w.script.register_user("client", "Client");
   clients.push_back(fourth);
