@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -375,12 +376,8 @@ def _cleanup():
             database.drop()
         except Exception as error:  # noqa: BLE001
             print(f"harness: could not drop {database.name}: {error}", file=sys.stderr)
-    try:
-        for entry in os.listdir(_workdir):
-            os.unlink(os.path.join(_workdir, entry))
-        os.rmdir(_workdir)
-    except OSError:
-        pass
+    # Tests write folders there too (audit exports): the whole tree goes.
+    shutil.rmtree(_workdir, ignore_errors=True)
 
 
 atexit.register(_cleanup)
