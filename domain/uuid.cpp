@@ -1,14 +1,8 @@
 #include "domain/uuid.hpp"
 
+#include "domain/hex.hpp"
+
 namespace counsel {
-namespace {
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
 
 std::optional<Uuid> Uuid::parse(std::string_view text) {
   if (text.size() != 36) return std::nullopt;
@@ -20,7 +14,7 @@ std::optional<Uuid> Uuid::parse(std::string_view text) {
       ++i;
       continue;
     }
-    int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+    int hi = hex::digit_value(text[i]), lo = hex::digit_value(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     u.bytes[bi++] = static_cast<uint8_t>(hi * 16 + lo);
     i += 2;
@@ -29,13 +23,12 @@ std::optional<Uuid> Uuid::parse(std::string_view text) {
 }
 
 std::string Uuid::str() const {
-  static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
   for (size_t i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(digits[bytes[i] >> 4]);
-    out.push_back(digits[bytes[i] & 0xF]);
+    out.push_back(hex::kLowerDigits[bytes[i] >> 4]);
+    out.push_back(hex::kLowerDigits[bytes[i] & 0xF]);
   }
   return out;
 }

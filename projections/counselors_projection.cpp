@@ -4,6 +4,7 @@
 // name, and is filled by profile and availability events. Registration lives on the account
 // stream and the profile on the counselor stream (maybe another partition), so each event
 // touches only its own columns: the result is the same in whichever order they arrive.
+#include "domain/aggregates/counselor.hpp"
 #include "projections/event_data.hpp"
 #include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
@@ -222,8 +223,10 @@ class CounselorsProjection final : public Projection {
     const Uuid counselor = d.uuid("counselor_id");
     const Uuid client = d.uuid("client_id");
     const auto rating = d.integer("rating");
-    if (rating < 1 || rating > 5)
-      throw BadEventData(e.type + ": rating " + std::to_string(rating) + " is not 1 to 5");
+    if (rating < counselor::kMinRating || rating > counselor::kMaxRating)
+      throw BadEventData(e.type + ": rating " + std::to_string(rating) + " is not " +
+                         std::to_string(counselor::kMinRating) + " to " +
+                         std::to_string(counselor::kMaxRating));
     const auto at = format_rfc3339(e.occurred_at);
     new_reviews(ctx).add({d.uuid("review_id").str(), counselor.str(), d.uuid("session_id").str(),
                           client.str(), std::to_string(rating),

@@ -1,6 +1,7 @@
 #include "domain/aggregates/account.hpp"
 
 #include "domain/aggregates/field_rules.hpp"
+#include "domain/hex.hpp"
 
 namespace counsel::account {
 namespace {
@@ -644,27 +645,18 @@ std::optional<Event> decode(std::string_view type, int version, const json::Valu
   return std::move(*e);
 }
 
-std::optional<Sha256Digest> Sha256Digest::from_hex(std::string_view hex) {
-  if (!is_lower_hex_sha256(hex)) return std::nullopt;
-  const auto nibble = [](char c) {
-    return static_cast<uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
-  };
+std::optional<Sha256Digest> Sha256Digest::from_hex(std::string_view text) {
+  if (!is_lower_hex_sha256(text)) return std::nullopt;
   Sha256Digest d;
   for (size_t i = 0; i < d.bytes_.size(); ++i)
-    d.bytes_[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+    d.bytes_[i] = static_cast<uint8_t>(hex::digit_value(text[2 * i]) << 4 |
+                                       hex::digit_value(text[2 * i + 1]));
   d.set_ = true;
   return d;
 }
 
 std::string Sha256Digest::hex() const {
-  if (!set_) return {};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * bytes_.size(), '0');
-  for (size_t i = 0; i < bytes_.size(); ++i) {
-    out[2 * i] = kDigits[bytes_[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes_[i] & 0xf];
-  }
-  return out;
+  return set_ ? hex::lower(bytes_.data(), bytes_.size()) : std::string();
 }
 
 std::string account_view_json(const State& s) {

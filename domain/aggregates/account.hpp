@@ -153,17 +153,13 @@ using Event =
 std::string_view event_type(const Event& e);
 
 // ---- state ----
-// What decisions and the account's view read, nothing more: a processor holds one per account
-// of its partitions. The sealed email, display name, password hash and TOTP secret live in the
-// events and the read models; no rule here reads them, and keeping copies cost about 420 bytes
-// of an account's 650 (110,000 accounts in the 1M-event bench data set: 46 MB).
 // A SHA-256 digest kept as its 32 bytes: events carry it as 64 lowercase hex digits, which as a
 // std::string is a 65-byte heap block besides the string itself, for each of the accounts a
 // processor holds.
 class Sha256Digest {
  public:
-  // nullopt unless `hex` is 64 lowercase hex digits.
-  static std::optional<Sha256Digest> from_hex(std::string_view hex);
+  // nullopt unless `text` is 64 lowercase hex digits.
+  static std::optional<Sha256Digest> from_hex(std::string_view text);
   std::string hex() const;  // "" for the empty digest (never set)
   bool empty() const { return !set_; }
   friend bool operator==(const Sha256Digest&, const Sha256Digest&) = default;
@@ -173,6 +169,10 @@ class Sha256Digest {
   bool set_ = false;
 };
 
+// What decisions and the account's view read, nothing more: a processor holds one per account
+// of its partitions. The sealed email, display name, password hash and TOTP secret live in the
+// events and the read models; no rule here reads them, and keeping copies cost about 420 bytes
+// of an account's 650 (110,000 accounts in the 1M-event bench data set: 46 MB).
 struct State {
   UserId user_id;  // from the stream key
   bool registered = false;

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "domain/hex.hpp"
 #include "domain/json.hpp"
 
 namespace counsel {
@@ -71,14 +72,7 @@ std::string event_hash_input(const EventEnvelope& e) {
 std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(sizeof digest * 2);
-  for (unsigned char c : digest) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 0xF]);
-  }
-  return out;
+  return hex::lower(digest, sizeof digest);
 }
 
 std::string compute_event_hash(const EventEnvelope& e) {

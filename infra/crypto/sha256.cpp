@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "domain/hex.hpp"
+
 namespace counsel::crypto {
 
 Sha256::Sha256() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), context_(EVP_MD_CTX_new()) {
@@ -26,11 +28,7 @@ std::string_view Sha256::hex(std::initializer_list<std::string_view> pieces) {
   for (auto piece : pieces) ok = ok && EVP_DigestUpdate(context_, piece.data(), piece.size()) == 1;
   ok = ok && EVP_DigestFinal_ex(context_, digest, &size) == 1 && size == kDigestBytes;
   if (!ok) throw std::runtime_error("SHA-256 failed in libcrypto");
-  static constexpr char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < kDigestBytes; ++i) {
-    hex_[2 * i] = digits[digest[i] >> 4];
-    hex_[2 * i + 1] = digits[digest[i] & 0xF];
-  }
+  hex::write_lower(digest, kDigestBytes, hex_.data());
   return {hex_.data(), hex_.size()};
 }
 

@@ -17,19 +17,26 @@ constexpr const char* kInsert =
     " SELECT r.n::int, r.value, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
     " AS r(n, value, ord) ORDER BY r.ord";
 
+// The table kInsert writes to.
+void create_probe_table(pqxx::transaction_base& tx) {
+  tx.exec0("CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
+}
+
+std::unique_ptr<pqxx::connection> connect_with_probe_table(const TestDatabase& db) {
+  auto c = pg::open_connection(db.conninfo());
+  pqxx::work tx(*c);
+  create_probe_table(tx);
+  tx.commit();
+  return c;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(bulk_rows_test)
 
 BOOST_AUTO_TEST_CASE(values_reach_postgres_as_given_in_order) {
   TestDatabase db;
-  auto c = pg::open_connection(db.conninfo());
-  {
-    pqxx::work tx(*c);
-    tx.exec0(
-        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
-    tx.commit();
-  }
+  auto c = connect_with_probe_table(db);
   const std::vector<std::optional<std::string>> values = {
       "plain",
       R"(quote " backslash \ comma , braces {} parens ())",
@@ -97,8 +104,7 @@ BOOST_AUTO_TEST_CASE(a_statement_announcing_on_a_channel_hands_its_results_over_
                     std::logic_error);
   {
     pqxx::work tx(*c);
-    tx.exec0(
-        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
+    create_probe_table(tx);
     set.write(tx);
     // Rows added after a write and dropped by clear() never reach the statement.
     set.rows(kInsertReturning, 1).add({"3"});
@@ -117,13 +123,7 @@ BOOST_AUTO_TEST_CASE(a_statement_announcing_on_a_channel_hands_its_results_over_
 
 BOOST_AUTO_TEST_CASE(a_statement_written_last_sees_the_batch_inserts_and_counts_its_misses) {
   TestDatabase db;
-  auto c = pg::open_connection(db.conninfo());
-  {
-    pqxx::work tx(*c);
-    tx.exec0(
-        "CREATE TABLE bulk_probe (id serial PRIMARY KEY, n int NOT NULL, value text, tag text)");
-    tx.commit();
-  }
+  auto c = connect_with_probe_table(db);
   // An update whose text sorts before the insert's: only written_last() puts it after.
   constexpr const char* kUpdate =
       "/* sorts first */ WITH u AS (UPDATE bulk_probe p SET value = r.value FROM "

@@ -245,6 +245,16 @@ void script_world(EventScript& s, int counselors, int clients) {
   }
 }
 
+// A new client whose account stream shares `counselor`'s partition, so that an account event
+// (an erasure) lands in the same projector batch as the counsellor's events around it.
+UserId client_on_partition_of(EventScript& script, log::Log& log, const UserId& counselor) {
+  const auto partition = log.partition_for(counselor_stream(counselor));
+  while (true) {
+    auto client = script.register_user("client", "Client");
+    if (log.partition_for(account_stream(client)) == partition) return client;
+  }
+}
+
 // A review.submitted event of `client` for `session` with `counselor`.
 void submit_review(EventScript& script, const UserId& counselor, const UserId& client,
                    const SessionId& session, int rating, const std::string& comment) {
@@ -289,6 +299,12 @@ std::string scalar(pqxx::connection& c, const std::string& sql) {
   pqxx::read_transaction tx(c);
   auto f = tx.exec1(sql)[0];
   return f.is_null() ? "NULL" : f.c_str();
+}
+
+// One session's row of read.sessions, as the SQL expression `columns` makes it.
+std::string session_row(pqxx::connection& c, const std::string& columns, const SessionId& s) {
+  return scalar(
+      c, "SELECT " + columns + " FROM read.sessions WHERE session_id = '" + s.value().str() + "'");
 }
 
 // An order-independent fingerprint of a whole table.
@@ -466,14 +482,13 @@ BOOST_DATA_TEST_CASE(many_changes_of_a_session_in_one_batch_end_as_applied_one_b
   auto lease = w.pool.acquire(5s);
   auto& c = lease.connection();
   const auto row = [&](const SessionId& s) {
-    return scalar(c,
-                  "SELECT status || '|' || late_cancellation || '|' ||"
-                  " coalesce(cancellation_reason, 'NULL') || '|' ||"
-                  " coalesce((cancelled_by = client_id)::text, 'NULL') || '|' ||"
-                  " coalesce(decline_reason, 'NULL') || '|' ||"
-                  " extract(epoch FROM updated_at - created_at)::int"
-                  " FROM read.sessions WHERE session_id = '" +
-                      s.value().str() + "'");
+    return session_row(c,
+                       "status || '|' || late_cancellation || '|' ||"
+                       " coalesce(cancellation_reason, 'NULL') || '|' ||"
+                       " coalesce((cancelled_by = client_id)::text, 'NULL') || '|' ||"
+                       " coalesce(decline_reason, 'NULL') || '|' ||"
+                       " extract(epoch FROM updated_at - created_at)::int",
+                       s);
   };
   BOOST_TEST(row(cancelled) == "cancelled|true|clash|true|NULL|2");
   BOOST_TEST(row(completed) == "completed|false|NULL|NULL|NULL|2");
@@ -495,10 +510,6 @@ BOOST_DATA_TEST_CASE(many_changes_of_a_session_in_one_batch_end_as_applied_one_b
   BOOST_TEST(scalar(c, "SELECT count(*) FROM read.sessions") == "5");
 }
 
-// Reviews are written one statement per batch and each named counsellor's rating recomputed
-// after them: several reviews of one counsellor in a batch, a second review of a session
-// (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
-// of the same batch (its words go, its rating stays).
 // An erasure that follows changes of the client's sessions in the same batch comes after them:
 // the reasons those changes gave go with the client's other words (the changes are written
 // before the erasure's statement, not at the end of the batch).
@@ -506,36 +517,30 @@ BOOST_DATA_TEST_CASE(an_erasure_after_session_changes_in_one_batch_clears_their_
                      data::make(log_engines()), engine) {
   World w(engine);
   auto counselor = w.script.register_user("counselor", "Naledi");
-  const auto partition = w.log->partition_for(counselor_stream(counselor));
-  std::optional<UserId> client;
-  while (!client) {
-    auto candidate = w.script.register_user("client", "Kagiso");
-    if (w.log->partition_for(account_stream(candidate)) == partition) client = candidate;
-  }
+  const UserId client = client_on_partition_of(w.script, *w.log, counselor);
   auto declined =
-      w.script.request(counselor, *client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
+      w.script.request(counselor, client, "2026-02-02T08:00:00Z", "2026-02-02T09:00:00Z", 60);
   auto cancelled =
-      w.script.request(counselor, *client, "2026-02-03T08:00:00Z", "2026-02-03T09:00:00Z", 60);
+      w.script.request(counselor, client, "2026-02-03T08:00:00Z", "2026-02-03T09:00:00Z", 60);
   ProjectorRunner runner(w.pool, *w.log, w.decryptor);
   drain({&runner});
 
-  w.script.transition("session.declined", counselor, *client, declined, R"(,"reason":"full")");
+  w.script.transition("session.declined", counselor, client, declined, R"(,"reason":"full")");
   w.script.transition(
-      "session.cancelled", counselor, *client, cancelled,
-      R"(,"cancelled_by":")" + client->value().str() + R"(","reason":"ill","late":false)");
-  w.script.append("account.erased", account_stream(*client),
-                  R"({"user_id":")" + client->value().str() + R"(","approved_by":""})");
+      "session.cancelled", counselor, client, cancelled,
+      R"(,"cancelled_by":")" + client.value().str() + R"(","reason":"ill","late":false)");
+  w.script.append("account.erased", account_stream(client),
+                  R"({"user_id":")" + client.value().str() + R"(","approved_by":""})");
   drain({&runner});
 
   auto lease = w.pool.acquire(5s);
   auto& c = lease.connection();
   const auto row = [&](const SessionId& s) {
-    return scalar(c,
-                  "SELECT status || '|' || coalesce(topic, 'NULL') || '|' ||"
-                  " coalesce(decline_reason, 'NULL') || '|' ||"
-                  " coalesce(cancellation_reason, 'NULL') FROM read.sessions"
-                  " WHERE session_id = '" +
-                      s.value().str() + "'");
+    return session_row(
+        c,
+        "status || '|' || coalesce(topic, 'NULL') || '|' ||"
+        " coalesce(decline_reason, 'NULL') || '|' || coalesce(cancellation_reason, 'NULL')",
+        s);
   };
   BOOST_TEST(row(declined) == "declined|NULL|NULL|NULL");
   BOOST_TEST(row(cancelled) == "cancelled|NULL|NULL|NULL");
@@ -567,19 +572,18 @@ BOOST_AUTO_TEST_CASE(the_audit_subjects_index_keeps_no_pending_list_even_after_a
   BOOST_TEST(fastupdate() == "fastupdate=off");
 }
 
+// Reviews are written one statement per batch and each named counsellor's rating recomputed
+// after them: several reviews of one counsellor in a batch, a second review of a session
+// (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
+// of the same batch (its words go, its rating stays).
 BOOST_DATA_TEST_CASE(reviews_of_one_batch_rate_their_counsellors_once_written,
                      data::make(log_engines()), engine) {
   World w(engine);
   auto counselor = w.script.register_user("counselor", "Naledi");
   std::vector<UserId> clients;
   for (int i = 0; i < 2; ++i) clients.push_back(w.script.register_user("client", "Client"));
-  // The erased client's account stream shares the counsellor's partition, so that its erasure
-  // follows the review in the same batch.
-  const auto partition = w.log->partition_for(counselor_stream(counselor));
-  while (clients.size() < 3) {
-    auto client = w.script.register_user("client", "Client");
-    if (w.log->partition_for(account_stream(client)) == partition) clients.push_back(client);
-  }
+  // The erased client's erasure follows the review in the same batch.
+  clients.push_back(client_on_partition_of(w.script, *w.log, counselor));
   ProjectorRunner runner(w.pool, *w.log, w.decryptor);
   drain({&runner});
 
