@@ -59,12 +59,13 @@ BulkRows& BulkRows::written_last() {
   return *this;
 }
 
-BulkRows& BulkRows::failing_on_misses(std::string error) {
+BulkRows& BulkRows::failing_on_misses(std::string_view error) {
   if (error.empty())
     throw std::invalid_argument("a bulk statement's miss error must say something");
+  if (error == miss_error_) return *this;
   if (!announce_channel_.empty())
     throw std::logic_error("bulk statement both announces and counts misses: " + sql_);
-  miss_error_ = std::move(error);
+  miss_error_ = error;
   return *this;
 }
 

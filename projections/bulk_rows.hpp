@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,7 +45,8 @@ class BulkRows {
   // to (an UPDATE's unknown keys); a count above zero fails the write with `error` (in a strict
   // batch, the batch is redone event by event and the event at fault quarantined). Not
   // together with announcing_on().
-  BulkRows& failing_on_misses(std::string error);
+  // Cheap to call again with the same error (a projection marks its statement at every row).
+  BulkRows& failing_on_misses(std::string_view error);
   // Runs the statement over the rows added since the last write (nothing when there are none).
   void write(pqxx::transaction_base& tx);
   // Drops the rows not written yet (the payloads of earlier writes stay).

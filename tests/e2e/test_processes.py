@@ -106,8 +106,12 @@ class ProcessesTest(unittest.TestCase):
         db = harness.TestDatabase("processes_lagging")
         api_process = harness.CounselProcess("api", db,
                                              extra_args=["--consistency-wait-ms", "300"])
-        harness.CounselProcess("processor", db)
+        processor = harness.CounselProcess("processor", db)
         projector = harness.CounselProcess("projector", db)
+        # On Kafka every test of this file shares one mock cluster, and so one consumer group
+        # per role: a processor left running would take partitions from the next test's.
+        for process in (processor, projector, api_process):
+            self.addCleanup(process.stop)
         api = harness.Api(api_process.base_url)
         counselor = harness.ready_counselor(api, buffer_minutes=0)
         client = api.new_user("client")
