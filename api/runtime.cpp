@@ -166,15 +166,22 @@ void Runtime::open() {
 }
 
 void Runtime::start(Roles roles, bool http) {
+  // Names this process's projector announcements, when its watcher hears of its batches
+  // directly (reload_soon) and can skip their NOTIFYs.
+  std::string own_origin;
+  if (roles.api && roles.projector) own_origin = random_hex(8);
   if (roles.api) {
-    watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db);
+    watcher_ = std::make_unique<projections::ConsistencyWatcher>(config_.db, own_origin);
     watcher_->start();
   }
   if (roles.projector) {
     projector_ = std::make_unique<projections::ProjectorRunner>(*pool_, *log_, *decryptor_);
     // This process's requests wait for this projector's batches: the watcher reloads after
     // each commit instead of waiting for its NOTIFY to come back from PostgreSQL.
-    if (watcher_) projector_->on_committed = [watcher = watcher_.get()] { watcher->reload_soon(); };
+    if (watcher_) {
+      projector_->on_committed = [watcher = watcher_.get()] { watcher->reload_soon(); };
+      projector_->announcement_origin = own_origin;
+    }
     projector_->start();
   }
   if (roles.processor) {

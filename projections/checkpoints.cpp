@@ -39,39 +39,56 @@ std::string text_array_literal(const std::vector<std::string>& values) {
 }
 
 namespace {
-// projection -> partition -> `column` of projection.checkpoints; absent rows read as 0.
-CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
-                          const std::vector<std::string>& names,
-                          const std::vector<int32_t>& partitions, bool for_update = false) {
+// Every (projection, partition) asked for, at 0 (absent rows read as 0), then the rows found.
+CheckpointMap checkpoint_map(const std::vector<std::string>& names,
+                             const std::vector<int32_t>& partitions, const pqxx::result& rows) {
   CheckpointMap out;
   for (const auto& n : names) {
     auto& per_partition = out[n];
     for (int32_t p : partitions) per_partition[p] = 0;
   }
-  // Prepared (see prepared_sql.hpp): every projector batch and consistency wait runs it.
-  auto rows =
-      exec_prepared_sql(tx,
-                        std::string("SELECT projection, partition, ") + column +
-                            " FROM projection.checkpoints"
-                            " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])" +
-                            (for_update ? " ORDER BY projection, partition FOR UPDATE" : ""),
-                        text_array_literal(names), int_array_literal(partitions));
   for (const auto& row : rows) {
     out[row[0].as<std::string>()][row[1].as<int32_t>()] = row[2].as<int64_t>();
   }
   return out;
 }
+
+// projection -> partition -> `column` of projection.checkpoints; absent rows read as 0.
+CheckpointMap load_column(pqxx::transaction_base& tx, const char* column,
+                          const std::vector<std::string>& names,
+                          const std::vector<int32_t>& partitions) {
+  // Prepared (see prepared_sql.hpp): every projector batch and consistency wait runs it.
+  auto rows =
+      exec_prepared_sql(tx,
+                        std::string("SELECT projection, partition, ") + column +
+                            " FROM projection.checkpoints"
+                            " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])",
+                        text_array_literal(names), int_array_literal(partitions));
+  return checkpoint_map(names, partitions, rows);
+}
 }  // namespace
+
+CheckpointMap load_checkpoints_for_update_after(pqxx::transaction_base& tx,
+                                                const std::vector<std::string>& names,
+                                                const std::vector<int32_t>& partitions,
+                                                const std::string& first, int64_t first_arg) {
+  // `first` is a gate of the scan (a one-time filter PostgreSQL evaluates before reading any
+  // checkpoint row), so a lock it takes is held before the rows are read and locked.
+  auto rows =
+      exec_prepared_sql(tx,
+                        "WITH first AS MATERIALIZED (" + first +
+                            ")"
+                            " SELECT projection, partition, next_offset FROM projection.checkpoints"
+                            " WHERE projection = ANY($1::text[]) AND partition = ANY($2::int[])"
+                            " AND (SELECT true FROM first)"
+                            " ORDER BY projection, partition FOR UPDATE",
+                        text_array_literal(names), int_array_literal(partitions), first_arg);
+  return checkpoint_map(names, partitions, rows);
+}
 
 CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                const std::vector<int32_t>& partitions) {
   return load_column(tx, "next_offset", names, partitions);
-}
-
-CheckpointMap load_checkpoints_for_update(pqxx::transaction_base& tx,
-                                          const std::vector<std::string>& names,
-                                          const std::vector<int32_t>& partitions) {
-  return load_column(tx, "next_offset", names, partitions, /*for_update=*/true);
 }
 
 CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,

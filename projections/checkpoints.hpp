@@ -17,11 +17,15 @@ using CheckpointMap = std::map<std::string, std::map<int32_t, int64_t>>;
 CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std::string>& names,
                                const std::vector<int32_t>& partitions);
 
-// The same, locking the rows that exist in key order (as advance_checkpoints would): a batch
-// that starts with this can then advance without locking them again.
-CheckpointMap load_checkpoints_for_update(pqxx::transaction_base& tx,
-                                          const std::vector<std::string>& names,
-                                          const std::vector<int32_t>& partitions);
+// The same, locking the rows that exist in key order (as advance_checkpoints would), after
+// `first` in the same statement (a round trip less for a batch that must, say, take a lock
+// before it reads its checkpoints): `first` is a SELECT of one row that may use $3,
+// `first_arg`; the checkpoint rows are read once it has run. A batch that starts with this can
+// then advance without locking them again.
+CheckpointMap load_checkpoints_for_update_after(pqxx::transaction_base& tx,
+                                                const std::vector<std::string>& names,
+                                                const std::vector<int32_t>& partitions,
+                                                const std::string& first, int64_t first_arg);
 
 // projection -> partition -> events applied so far (what consistency tokens compare).
 CheckpointMap load_event_counts(pqxx::transaction_base& tx, const std::vector<std::string>& names,
@@ -39,7 +43,7 @@ struct CheckpointAdvance {
 // Every move of a batch in one statement (a batch spanning 16 partitions and 7 projections would
 // otherwise pay 112 round trips). False when any stored value is no longer its `expected`; the
 // batch must then not commit.
-// `rows_locked`: the transaction holds the rows already (load_checkpoints_for_update).
+// `rows_locked`: the transaction holds the rows already (load_checkpoints_for_update_after).
 bool advance_checkpoints(pqxx::transaction_base& tx, const std::vector<CheckpointAdvance>& moves,
                          bool rows_locked = false);
 

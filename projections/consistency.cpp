@@ -23,6 +23,21 @@ class Wakeup final : public pqxx::notification_receiver {
   void operator()(const std::string&, int) override {}
 };
 
+// Counts the announcements whose payload is not `own_origin` (all of them when it is empty).
+class ForeignAnnouncements final : public pqxx::notification_receiver {
+ public:
+  ForeignAnnouncements(pqxx::connection_base& conn, const std::string& channel,
+                       std::string own_origin)
+      : pqxx::notification_receiver(conn, channel), own_origin_(std::move(own_origin)) {}
+  void operator()(const std::string& payload, int) override {
+    if (own_origin_.empty() || payload != own_origin_) ++count;
+  }
+  int count = 0;
+
+ private:
+  const std::string own_origin_;
+};
+
 }  // namespace
 
 bool read_models_reached(pqxx::connection& conn, const std::vector<log::Position>& positions) {
@@ -75,6 +90,7 @@ namespace counsel::projections {
 
 struct ConsistencyWatcher::State {
   std::string conninfo;
+  std::string own_origin;
   std::mutex mutex;
   std::condition_variable changed;
   // partition -> events applied by the slowest projection.
@@ -85,6 +101,7 @@ struct ConsistencyWatcher::State {
   // older than the changes the checkpoints include).
   std::map<std::string, uint64_t, std::less<>> versions;
   std::atomic<bool> running{false};
+  std::atomic<uint64_t> loads{0};
   // Raised to stop (with running false) and to load at once (reload_soon()).
   pg::StopSignal wake;
   std::thread thread;
@@ -113,6 +130,7 @@ struct ConsistencyWatcher::State {
     Loaded loaded;
     pqxx::nontransaction tx(conn);
     const auto rows = tx.exec_prepared("consistency_load", names_literal);
+    loads.fetch_add(1, std::memory_order_relaxed);
     for (const auto& row : rows) {
       if (row[0].is_null()) {
         // A projection without a row for the partition has applied nothing there.
@@ -135,7 +153,7 @@ struct ConsistencyWatcher::State {
                       " GROUP BY partition"
                       " UNION ALL SELECT projection, NULL::int, NULL::bigint, version"
                       " FROM projection.read_model_versions");
-        Wakeup wakeup(*conn, kProjectionChannel);
+        ForeignAnnouncements announcements(*conn, kProjectionChannel, own_origin);
         while (running) {
           auto loaded = load(*conn);
           {
@@ -149,7 +167,16 @@ struct ConsistencyWatcher::State {
           // Woken by a projector's commit (its NOTIFY, or reload_soon() from this process's
           // own projector); the timeout is a fallback for a missed NOTIFY. Re-armed before the
           // next load, which sees every commit that raised it; stop() clears `running` first.
-          pg::await_notification(*conn, wake, std::chrono::milliseconds(100));
+          // This process's own announcements alone do not wake it (see own_origin).
+          const auto nap_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+          announcements.count = 0;
+          while (running) {
+            const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+                nap_until - std::chrono::steady_clock::now());
+            if (left.count() <= 0 || pg::await_notification(*conn, wake, left) == 0 ||
+                announcements.count > 0)
+              break;
+          }
           if (running) wake.clear();
         }
       } catch (const std::exception& e) {
@@ -167,8 +194,10 @@ struct ConsistencyWatcher::State {
   }
 };
 
-ConsistencyWatcher::ConsistencyWatcher(std::string conninfo) : state_(std::make_unique<State>()) {
+ConsistencyWatcher::ConsistencyWatcher(std::string conninfo, std::string own_origin)
+    : state_(std::make_unique<State>()) {
   state_->conninfo = std::move(conninfo);
+  state_->own_origin = std::move(own_origin);
 }
 
 ConsistencyWatcher::~ConsistencyWatcher() {
@@ -200,6 +229,10 @@ std::optional<uint64_t> ConsistencyWatcher::version(std::string_view projection)
 
 void ConsistencyWatcher::reload_soon() {
   state_->wake.raise();
+}
+
+uint64_t ConsistencyWatcher::loads() const {
+  return state_->loads.load(std::memory_order_relaxed);
 }
 
 bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,

@@ -34,7 +34,12 @@ namespace counsel::projections {
 // (which starved the pool under load).
 class ConsistencyWatcher {
  public:
-  explicit ConsistencyWatcher(std::string conninfo);
+  // `own_origin`: the payload this process's projector announces its commits with, when it
+  // also calls reload_soon() after each (ProjectorRunner::announcement_origin). Those
+  // announcements then wake nothing: the reload_soon() before them already led to a load that
+  // sees their commit, and a second load per batch was a statement per booking at low rates.
+  // Empty: every announcement leads to a load.
+  explicit ConsistencyWatcher(std::string conninfo, std::string own_origin = {});
   ~ConsistencyWatcher();
   ConsistencyWatcher(const ConsistencyWatcher&) = delete;
   ConsistencyWatcher& operator=(const ConsistencyWatcher&) = delete;
@@ -51,6 +56,8 @@ class ConsistencyWatcher {
   // A projector of this process committed: load now rather than when its NOTIFY arrives.
   // Safe from any thread.
   void reload_soon();
+  // How many times the checkpoints were loaded since start (each a statement).
+  uint64_t loads() const;
 
  private:
   struct State;

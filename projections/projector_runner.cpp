@@ -14,8 +14,8 @@ namespace {
 constexpr std::string_view kComponent = "projector";
 
 // A batch's first statement: see commit_batch.
-constexpr const char* kBatchStartSql =
-    "SELECT pg_advisory_xact_lock_shared($1), set_config('search_path', 'read, public', true),"
+const std::string kBatchStartSql =
+    "SELECT pg_advisory_xact_lock_shared($3), set_config('search_path', 'read, public', true),"
     " set_config('synchronous_commit', 'off', true)";
 
 bool fault_requested(const char* name) {
@@ -217,17 +217,17 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
   for (ApplyMode mode : {ApplyMode::strict, ApplyMode::careful}) {
     auto lease = pool_.acquire(options_.db_timeout);
     pqxx::work tx(lease.connection());
-    // One round trip for three things (a batch pays a round trip per statement):
+    // One round trip for four things (a batch pays a round trip per statement):
     // - the projection lock, shared: batches of several projectors run side by side, and a
-    //   rebuild swap waits for them;
+    //   rebuild swap waits for them; taken before the checkpoints are read;
     // - the read schema for this transaction only (SET LOCAL);
     // - a commit that does not wait for the WAL flush. Read models and checkpoints commit
     //   together and derive from events already flushed (the processor commits them
     //   synchronously), so a batch lost in a crash is a batch applied again from the
-    //   checkpoint it left. The flush was on every booking's path, in the one serial stage.
-    tx.exec_params(kBatchStartSql, kProjectionLockKey);
-    // Locked now rather than when they move: the batch then needs one statement less.
-    const CheckpointMap checkpoints = load_checkpoints_for_update(tx, names_, partitions);
+    //   checkpoint it left. The flush was on every booking's path, in the one serial stage;
+    // - the batch's checkpoints, locked now rather than when they move (a statement less).
+    const CheckpointMap checkpoints = load_checkpoints_for_update_after(
+        tx, names_, partitions, kBatchStartSql, kProjectionLockKey);
     for (const auto& [p, span] : spans) {
       int64_t lowest = INT64_MAX;
       for (const auto& n : names_) lowest = std::min(lowest, checkpoints.at(n).at(p));
@@ -276,7 +276,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     // notify lock, behind every other notifying commit (pg::PostCommitNotifier). The batch is
     // committed: nothing here may fail it.
     try {
-      notifier_->notify(kProjectionChannel, {""});
+      notifier_->notify(kProjectionChannel, {announcement_origin});
       for (const auto& [channel, payloads] : ctx.announcements)
         notifier_->notify(channel, payloads);
       if (on_committed) on_committed();

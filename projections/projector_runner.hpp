@@ -63,6 +63,9 @@ class ProjectorRunner final : private log::RebalanceListener {
   std::function<void(size_t applied)> on_applied;
   // Called on the runner's thread after each batch commits. Set before start().
   std::function<void()> on_committed;
+  // The payload of the runner's counsel_projection announcements (ConsistencyWatcher's
+  // own_origin). Set before start().
+  std::string announcement_origin;
 
  private:
   void on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) override;

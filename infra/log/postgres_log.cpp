@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/pqxx>
@@ -23,11 +24,10 @@ using Clock = std::chrono::steady_clock;
 // dense and become visible in order) and inserts the records. Heads are locked in (topic,
 // partition) order so concurrent batches cannot deadlock. Returns each input record's
 // (ord, partition, offset).
-constexpr const char* append_sql = R"(
-WITH batch AS (
-  SELECT b.topic, b.partition, b.key, b.value, b.ord
-  FROM unnest($1::smallint[], $2::int[], $3::text[], $4::text[])
-       WITH ORDINALITY AS b(topic, partition, key, value, ord)),
+//
+// The CTEs after `batch` (the records to append: topic, partition, key, value, ord), shared by
+// the plain append and the fenced group commit.
+constexpr const char* kAppendCtes = R"(
 counts AS (
   SELECT topic, partition, count(*) AS n FROM batch GROUP BY topic, partition),
 heads AS (
@@ -42,13 +42,54 @@ numbered AS (
   FROM batch b JOIN heads h USING (topic, partition) JOIN counts c USING (topic, partition)),
 inserted AS (
   INSERT INTO log.records (topic, partition, "offset", key, value)
-  SELECT topic, partition, "offset", key, value FROM numbered ORDER BY topic, partition, "offset")
+  SELECT topic, partition, "offset", key, value FROM numbered ORDER BY topic, partition, "offset"))";
+
+const std::string append_sql = std::string(R"(
+WITH batch AS (
+  SELECT b.topic, b.partition, b.key, b.value, b.ord
+  FROM unnest($1::smallint[], $2::int[], $3::text[], $4::text[])
+       WITH ORDINALITY AS b(topic, partition, key, value, ord)),)") +
+                               kAppendCtes + R"(
 -- $5: whether the commit may return before its WAL is flushed (deferred_flush): set for this
 -- statement's own transaction, and reported back.
 SELECT ord, partition, "offset",
        set_config('synchronous_commit',
                   CASE WHEN $5 THEN 'off' ELSE current_setting('synchronous_commit') END, true)
 FROM numbered ORDER BY ord)";
+
+// A processor's commit as one statement, so one round trip and its own transaction (BEGIN,
+// the fence, the append, the positions and COMMIT were five): the owner rows of the leases'
+// partitions ($5 the group, $6 the partitions, in order) are locked, and only when every one
+// still has the lease's epoch ($7) are the records appended and the consumed positions ($8)
+// stored. The fence is a data dependency of both writes (the `owned` gate), so its row locks
+// are taken first, in partition order as every committer takes them, and a takeover's epoch
+// bump either waits for this commit or makes it write nothing. Returns the owner rows found
+// (kind 'f': partition, epoch) and each appended record's (kind 'r': partition, offset, ord).
+// Commits with the server's synchronous_commit: a decision is durable when it returns.
+const std::string fenced_commit_sql = std::string(R"(
+WITH fence AS (
+  SELECT o.partition, o.epoch FROM log.partition_owners o
+  WHERE o.grp = $5 AND o.partition = ANY($6::int[])
+  ORDER BY o.partition FOR UPDATE),
+owned AS (
+  SELECT count(*) = cardinality($6::int[]) AS ok
+  FROM fence f JOIN unnest($6::int[], $7::bigint[]) AS l(partition, epoch)
+    ON l.partition = f.partition AND l.epoch = f.epoch),
+batch AS (
+  SELECT b.topic, b.partition, b.key, b.value, b.ord
+  FROM unnest($1::smallint[], $2::int[], $3::text[], $4::text[])
+       WITH ORDINALITY AS b(topic, partition, key, value, ord)
+  WHERE (SELECT ok FROM owned)),)") + kAppendCtes +
+                                      R"(,
+stored AS (
+  INSERT INTO log.group_positions (grp, partition, next_offset)
+  SELECT $5, c.p, c.o FROM unnest($6::int[], $8::bigint[]) AS c(p, o)
+  WHERE (SELECT ok FROM owned)
+  ORDER BY c.p
+  ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset)
+SELECT 'f' AS kind, f.partition, f.epoch, NULL::bigint AS ord FROM fence f
+UNION ALL
+SELECT 'r', n.partition, n."offset", n.ord FROM numbered n)";
 
 // The read of one topic from positions in several partitions: one probe per position ($2
 // partitions, $3 offsets, $4 the topic, $1 the limit), each the primary key's range scan of
@@ -77,21 +118,10 @@ ORDER BY r.rank, r.partition LIMIT $1::bigint)";
 
 void prepare_statements(pqxx::connection& c) {
   c.prepare("log_append", append_sql);
+  c.prepare("log_fenced_commit", fenced_commit_sql);
   c.prepare("log_read", read_sql);
   c.prepare("log_end_offset",
             "SELECT next_offset FROM log.heads WHERE topic = $1 AND partition = $2");
-  c.prepare("log_fence",
-            "SELECT epoch FROM log.partition_owners WHERE grp = $1 AND partition = $2 FOR UPDATE");
-  c.prepare("log_fence_many",
-            "SELECT partition, epoch FROM log.partition_owners"
-            " WHERE grp = $1 AND partition = ANY($2::int[]) ORDER BY partition FOR UPDATE");
-  c.prepare("log_store_positions",
-            "INSERT INTO log.group_positions (grp, partition, next_offset)"
-            " SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS c(p, o) ORDER BY p"
-            " ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset");
-  c.prepare("log_store_position",
-            "INSERT INTO log.group_positions (grp, partition, next_offset) VALUES ($1, $2, $3) "
-            "ON CONFLICT (grp, partition) DO UPDATE SET next_offset = excluded.next_offset");
   c.prepare("log_heartbeat",
             "INSERT INTO log.group_members (grp, member, heartbeat_at) VALUES ($1, $2, now()) "
             "ON CONFLICT (grp, member) DO UPDATE SET heartbeat_at = now()");
@@ -232,6 +262,45 @@ std::vector<Position> run_append(pqxx::transaction_base& tx, const EncodedBatch&
         Position{PartitionId{row[1].as<int32_t>()}, Offset{row[2].as<int64_t>()}};
   }
   return positions;
+}
+
+// What a fenced commit did: the appended records' positions (in input order), or, when an
+// owner row no longer had its lease's epoch, that partition (and then nothing was written).
+struct FencedCommit {
+  std::vector<Position> positions;
+  std::optional<int32_t> fenced_partition;
+};
+
+// fenced_commit_sql, on its own (autocommit) transaction. `partitions`, `epochs` and `consumed`
+// are per lease.
+FencedCommit run_fenced_commit(pqxx::connection& c, const std::string& group,
+                               const std::vector<int32_t>& partitions,
+                               const std::vector<int64_t>& epochs,
+                               const std::vector<int64_t>& consumed, const EncodedBatch& batch) {
+  pqxx::nontransaction tx(c);
+  const auto rows = tx.exec_prepared("log_fenced_commit", batch.topics, batch.partitions,
+                                     batch.keys, batch.values, group, int_array(partitions),
+                                     int_array(epochs), int_array(consumed));
+  std::map<int32_t, int64_t> owners;
+  FencedCommit out;
+  out.positions.resize(batch.count);
+  for (const auto& row : rows) {
+    if (row[0].c_str()[0] == 'f') {
+      owners[row[1].as<int32_t>()] = row[2].as<int64_t>();
+    } else {
+      out.positions.at(static_cast<size_t>(row[3].as<int64_t>() - 1)) =
+          Position{PartitionId{row[1].as<int32_t>()}, Offset{row[2].as<int64_t>()}};
+    }
+  }
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    auto it = owners.find(partitions[i]);
+    if (it == owners.end() || it->second != epochs[i]) {
+      out.fenced_partition = partitions[i];
+      out.positions.clear();
+      break;
+    }
+  }
+  return out;
 }
 
 // The end each commit gave the partitions its records went to.
@@ -440,16 +509,10 @@ class PostgresPartitionLease : public PartitionLease {
     if (!batch) return unexpected(batch.error());
     try {
       auto lease = log_.pool().acquire(log_.options().acquire_timeout);
-      pqxx::work tx(*lease);
-      // The row lock also orders this commit against a takeover's epoch bump.
-      const auto owner = tx.exec_prepared("log_fence", group_, partition_.value());
-      if (owner.empty() || owner[0][0].as<int64_t>() != epoch_.value()) {
-        return unexpected(fenced("has a newer owner"));
-      }
-      std::vector<Position> positions;
-      if (batch->count > 0) positions = run_append(tx, *batch);
-      tx.exec_prepared("log_store_position", group_, partition_.value(), consumed.value());
-      tx.commit();
+      auto done = run_fenced_commit(*lease, group_, {partition_.value()}, {epoch_.value()},
+                                    {consumed.value()}, *batch);
+      if (done.fenced_partition) return unexpected(fenced("has a newer owner"));
+      const std::vector<Position>& positions = done.positions;
       consumed_ = consumed;
       if (!positions.empty()) log_.announce_appended(pointers_to(records), positions);
       return positions;
@@ -532,6 +595,7 @@ class PostgresGroupConsumer : public GroupConsumer {
     std::vector<PostgresPartitionLease*> leases;
     std::vector<const OutRecord*> records;
     std::vector<int32_t> partitions;
+    std::vector<int64_t> epochs;
     std::vector<int64_t> consumed;
     for (const auto& c : commits) {
       auto* lease = dynamic_cast<PostgresPartitionLease*>(c.lease);
@@ -541,27 +605,20 @@ class PostgresGroupConsumer : public GroupConsumer {
       leases.push_back(lease);
       for (const auto& r : *c.records) records.push_back(&r);
       partitions.push_back(lease->partition().value());
+      epochs.push_back(lease->epoch().value());
       consumed.push_back(c.consumed.value());
     }
     auto batch = encode_batch(records, log_.partition_count());
     if (!batch) return unexpected(batch.error());
     try {
       auto connection = log_.pool().acquire(log_.options().acquire_timeout);
-      pqxx::work tx(*connection);
-      // Owner rows locked in partition order (as every committer does), so concurrent group
-      // commits cannot deadlock; the locks also order this commit against a takeover.
-      std::map<int32_t, int64_t> epochs;
-      for (const auto& row : tx.exec_prepared("log_fence_many", group_, int_array(partitions)))
-        epochs[row[0].as<int32_t>()] = row[1].as<int64_t>();
-      for (auto* lease : leases) {
-        auto it = epochs.find(lease->partition().value());
-        if (it == epochs.end() || it->second != lease->epoch().value())
-          return unexpected(lease->fenced("has a newer owner"));
+      auto done = run_fenced_commit(*connection, group_, partitions, epochs, consumed, *batch);
+      if (done.fenced_partition) {
+        for (auto* lease : leases)
+          if (lease->partition().value() == *done.fenced_partition)
+            return unexpected(lease->fenced("has a newer owner"));
       }
-      std::vector<Position> positions;
-      if (batch->count > 0) positions = run_append(tx, *batch);
-      tx.exec_prepared("log_store_positions", group_, int_array(partitions), int_array(consumed));
-      tx.commit();
+      const std::vector<Position>& positions = done.positions;
       for (size_t i = 0; i < commits.size(); ++i) leases[i]->committed(commits[i].consumed);
       if (!positions.empty()) log_.announce_appended(records, positions);
       return positions_per_commit(positions, commits);

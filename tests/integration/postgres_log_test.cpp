@@ -468,6 +468,66 @@ BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
                     "WHERE grp = 'processor' AND partition = 3") == 1);
 }
 
+// A processor's group commit is one statement: every lease's records and position, or, when
+// any one of its leases has a newer owner, nothing for any of them.
+BOOST_AUTO_TEST_CASE(a_group_commit_lands_whole_or_not_at_all_when_one_lease_is_superseded) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
+  RecordingListener listener;
+  auto consumer = log.join_group(Topic::commands, "processor", listener);
+  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
+  const auto position = [&](int p) {
+    return scalar(db.conninfo(),
+                  "SELECT coalesce(max(next_offset), -1) FROM log.group_positions"
+                  " WHERE grp = 'processor' AND partition = " +
+                      std::to_string(p));
+  };
+  const auto end = [&](int p) { return log.end_offset(Topic::results, PartitionId{p})->value(); };
+
+  const std::vector<OutRecord> to_3{to_partition(Topic::results, 3, "a"),
+                                    to_partition(Topic::results, 3, "b")};
+  const std::vector<OutRecord> to_9{to_partition(Topic::results, 9, "c")};
+  auto both = consumer->commit_together(
+      {{&listener.lease(3), &to_3, Offset{4}}, {&listener.lease(9), &to_9, Offset{7}}});
+  BOOST_REQUIRE_MESSAGE(both.has_value(), (both ? std::string() : both.error().message));
+  BOOST_REQUIRE_EQUAL(both->size(), 2u);
+  BOOST_REQUIRE_EQUAL((*both)[0].size(), 2u);
+  BOOST_TEST((*both)[0][1].partition.value() == 3);
+  BOOST_TEST((*both)[0][1].offset.value() == 1);
+  BOOST_TEST((*both)[1][0].partition.value() == 9);
+  BOOST_TEST((*both)[1][0].offset.value() == 0);
+  BOOST_TEST(position(3) == 4);
+  BOOST_TEST(position(9) == 7);
+  BOOST_TEST(listener.lease(9).consumed().value() == 7);
+
+  // Partition 9 is taken over; a commit naming it with partition 3 lands for neither.
+  BOOST_TEST(scalar(db.conninfo(),
+                    "WITH b AS (UPDATE log.partition_owners SET epoch = epoch + 1"
+                    " WHERE grp = 'processor' AND partition = 9 RETURNING 1)"
+                    " SELECT count(*) FROM b") == 1);
+  const std::vector<OutRecord> more_3{to_partition(Topic::results, 3, "late-a")};
+  const std::vector<OutRecord> more_9{to_partition(Topic::results, 9, "late-c")};
+  auto fenced = consumer->commit_together(
+      {{&listener.lease(3), &more_3, Offset{5}}, {&listener.lease(9), &more_9, Offset{8}}});
+  BOOST_REQUIRE(!fenced.has_value());
+  BOOST_TEST(fenced.error().fenced);
+  BOOST_TEST(fenced.error().message.find("partition 9") != std::string::npos,
+             fenced.error().message);
+  BOOST_TEST(end(3) == 2);
+  BOOST_TEST(end(9) == 1);
+  BOOST_TEST(position(3) == 4);
+  BOOST_TEST(position(9) == 7);
+  BOOST_TEST(listener.lease(3).consumed().value() == 4);
+
+  // Partition 3 alone still commits, and a commit of nothing but a position stores it.
+  const std::vector<OutRecord> none;
+  BOOST_REQUIRE(consumer->commit_together({{&listener.lease(3), &more_3, Offset{5}}}));
+  BOOST_TEST(end(3) == 3);
+  BOOST_REQUIRE(listener.lease(3).commit(none, Offset{6}).has_value());
+  BOOST_TEST(position(3) == 6);
+  BOOST_TEST(end(3) == 3);
+}
+
 BOOST_AUTO_TEST_CASE(a_lost_session_revokes_everything_and_the_member_rejoins) {
   TestDatabase db;
   PostgresLog log1(db.conninfo(), partitions, "member-1", fast_group_options());

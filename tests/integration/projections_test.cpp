@@ -572,6 +572,45 @@ BOOST_AUTO_TEST_CASE(the_audit_subjects_index_keeps_no_pending_list_even_after_a
   BOOST_TEST(fastupdate() == "fastupdate=off");
 }
 
+// The api's watcher loads the checkpoints when a projector announces a batch, except for the
+// announcements of its own process's projector (payload = its origin), which also calls
+// reload_soon() after each batch: a second load per batch was a statement per booking.
+BOOST_AUTO_TEST_CASE(the_watcher_skips_its_own_projectors_announcements_but_not_others) {
+  counsel::testing::TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  projections::ensure_read_models(*c);
+  projections::ConsistencyWatcher watcher(db.conninfo(), "origin-a");
+  watcher.start();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!watcher.version("counselors") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  BOOST_REQUIRE(watcher.version("counselors").has_value());
+  // 40 announcements, 5 ms apart: from this process's projector, then from another's. The
+  // watcher also loads every 100 ms whatever it hears (a fallback for a lost NOTIFY).
+  const auto loads_during_announcements = [&](const std::string& origin) {
+    const auto before = watcher.loads();
+    for (int i = 0; i < 40; ++i) {
+      pqxx::nontransaction(*c).exec_params("SELECT pg_notify($1, $2)",
+                                           std::string(projections::kProjectionChannel), origin);
+      std::this_thread::sleep_for(5ms);
+    }
+    std::this_thread::sleep_for(20ms);
+    return watcher.loads() - before;
+  };
+  const auto own = loads_during_announcements("origin-a");
+  const auto foreign = loads_during_announcements("origin-b");
+  BOOST_TEST(own <= 6u, own << " loads for the own announcements");
+  BOOST_TEST(foreign >= 10u, foreign << " loads for another process's announcements");
+  // reload_soon() still loads at once.
+  const auto before = watcher.loads();
+  watcher.reload_soon();
+  const auto soon = std::chrono::steady_clock::now() + 50ms;
+  while (watcher.loads() == before && std::chrono::steady_clock::now() < soon)
+    std::this_thread::sleep_for(1ms);
+  BOOST_TEST(watcher.loads() > before);
+  watcher.stop();
+}
+
 // Reviews are written one statement per batch and each named counsellor's rating recomputed
 // after them: several reviews of one counsellor in a batch, a second review of a session
 // (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review
