@@ -38,7 +38,7 @@ ProjectorRunner::ProjectorRunner(pg::PgPool& pool, log::Log& log, FieldDecryptor
       options_(std::move(options)),
       crash_mid_batch_(fault_requested("projector_crash_mid_batch")),
       projections_(all_projections()),
-      notifier_(std::make_unique<pg::PostCommitNotifier>(pool.conninfo())) {
+      notifier_(pg::PostCommitNotifier::shared_for(pool.conninfo())) {
   for (const auto& p : projections_) names_.emplace_back(p->name());
 }
 

@@ -83,7 +83,7 @@ class ProjectorRunner final : private log::RebalanceListener {
   const bool crash_mid_batch_;  // COUNSEL_FAULT=projector_crash_mid_batch
   std::vector<std::unique_ptr<Projection>> projections_;
   std::vector<std::string> names_;
-  std::unique_ptr<pg::PostCommitNotifier> notifier_;
+  std::shared_ptr<pg::PostCommitNotifier> notifier_;  // shared with this process's log
 
   std::unique_ptr<log::GroupConsumer> consumer_;  // set on the loop thread
   std::mutex consumer_mutex_;  // guards consumer_'s assignment against stop()'s interrupt

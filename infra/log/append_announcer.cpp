@@ -9,7 +9,7 @@ void AppendAnnouncer::announce(const std::vector<AppendedEnd>& ends) {
   numbered.reserve(ends.size());
   for (const auto& e : ends)
     numbered.emplace_back(announcement_key(e.topic, e.partition), e.end.value());
-  notifier_.notify_greatest("counsel_log", numbered);
+  notifier_->notify_greatest("counsel_log", numbered);
 }
 
 }  // namespace counsel::log

@@ -22,13 +22,14 @@ namespace counsel::log {
 
 class AppendAnnouncer {
  public:
-  explicit AppendAnnouncer(std::string conninfo) : notifier_(std::move(conninfo)) {}
+  explicit AppendAnnouncer(const std::string& conninfo)
+      : notifier_(pg::PostCommitNotifier::shared_for(conninfo)) {}
 
   // Queues the ends; never waits for the database.
   void announce(const std::vector<AppendedEnd>& ends);
 
  private:
-  pg::PostCommitNotifier notifier_;
+  std::shared_ptr<pg::PostCommitNotifier> notifier_;
 };
 
 }  // namespace counsel::log

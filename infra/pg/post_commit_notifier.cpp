@@ -24,6 +24,19 @@ constexpr auto kReconnectPause = std::chrono::milliseconds(200);
 
 PostCommitNotifier::PostCommitNotifier(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
+std::shared_ptr<PostCommitNotifier> PostCommitNotifier::shared_for(const std::string& conninfo) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<PostCommitNotifier>> notifiers;
+  std::lock_guard lock(mutex);
+  auto& slot = notifiers[conninfo];
+  auto notifier = slot.lock();
+  if (!notifier) {
+    notifier = std::make_shared<PostCommitNotifier>(conninfo);
+    slot = notifier;
+  }
+  return notifier;
+}
+
 PostCommitNotifier::~PostCommitNotifier() {
   {
     std::lock_guard lock(mutex_);

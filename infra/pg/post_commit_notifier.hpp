@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -29,6 +30,11 @@ namespace counsel::pg {
 class PostCommitNotifier {
  public:
   explicit PostCommitNotifier(std::string conninfo);
+  // The notifier this process's writers to `conninfo` share (made on first use, kept while one
+  // of them holds it). PostgreSQL wakes every listening backend of the database on each
+  // notifying commit, whatever its channels, so the log's announcements and the projector's
+  // going out together in one transaction when they meet cost one round of wake-ups, not two.
+  static std::shared_ptr<PostCommitNotifier> shared_for(const std::string& conninfo);
   // Sends what is still queued, then stops.
   ~PostCommitNotifier();
   PostCommitNotifier(const PostCommitNotifier&) = delete;
