@@ -18,6 +18,7 @@
 #include "infra/crypto/field_cipher.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 #include "infra/random_ids.hpp"
 #include "projections/checkpoints.hpp"
@@ -163,13 +164,6 @@ int write_private_file(const std::filesystem::path& path, std::string_view conte
 
 // ---- the dispatcher's SQL ----
 
-class Wakeup final : public pqxx::notification_receiver {
- public:
-  Wakeup(pqxx::connection_base& conn, const std::string& channel)
-      : pqxx::notification_receiver(conn, channel) {}
-  void operator()(const std::string&, int) override {}
-};
-
 struct DueMessage {
   OutboundMessage message;
   std::string sealed_payload;
@@ -277,6 +271,10 @@ struct OutboxDispatcher::State {
   OutboxProbe probe;
   std::atomic<bool> running{false};
   pg::StopSignal stop;
+  // Raised by an enqueue's NOTIFY (through the process's ListenHub), by the hub listening anew
+  // (what was announced meanwhile is unknown) and by stop().
+  pg::StopSignal nudge;
+  std::unique_ptr<pg::ListenHub::Subscription> listening;
   std::thread thread;
 
   State(std::string conninfo_, crypto::SubjectKeyring& keyring_, Channels channels_,
@@ -399,13 +397,8 @@ struct OutboxDispatcher::State {
   }
 
   // Sleeps until a NOTIFY, the idle poll interval, or stop(), whichever comes first.
-  void idle(pqxx::connection& conn) {
-    const auto deadline = std::chrono::steady_clock::now() + options.idle_poll;
-    while (running && std::chrono::steady_clock::now() < deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (pg::await_notification(conn, stop, left) > 0 || stop.raised()) return;
-    }
+  void idle() {
+    if (running && nudge.sleep_for(options.idle_poll) && running) nudge.clear();
   }
 
   void pause(std::chrono::milliseconds how_long) { stop.sleep_for(how_long); }
@@ -414,13 +407,11 @@ struct OutboxDispatcher::State {
     while (running) {
       try {
         auto conn = pg::open_connection(conninfo);
-        // LISTEN before the first pass, so a message enqueued in between still wakes us.
-        Wakeup wakeup(*conn, kWakeupChannel);
         while (running) {
           note_undeliverable(*conn);
           if (dispatch_due(*conn) >= options.batch_size) continue;  // more may be due
           probe.pending(count_pending(*conn));
-          idle(*conn);
+          idle();
         }
       } catch (const std::exception& e) {
         logging::warn(kComponent, std::string("dispatching notifications failed: ") + e.what());
@@ -441,6 +432,14 @@ OutboxDispatcher::~OutboxDispatcher() {
 void OutboxDispatcher::start() {
   if (state_->running.exchange(true)) return;
   state_->stop.clear();
+  state_->nudge.clear();
+  // Subscribed before the first pass, so a message enqueued in between still wakes it.
+  auto* state = state_.get();
+  state_->listening =
+      pg::ListenHub::shared_for(state_->conninfo)
+          ->subscribe(
+              kWakeupChannel, [state](const std::vector<std::string>&) { state->nudge.raise(); },
+              [state] { state->nudge.raise(); });
   if (!state_->channels.contains(kEmailChannel))
     logging::warn(kComponent,
                   "no email channel (--mail-dir / COUNSEL_MAIL_DIR): emails stay queued in "
@@ -449,8 +448,10 @@ void OutboxDispatcher::start() {
 }
 
 void OutboxDispatcher::stop() {
+  state_->listening.reset();
   state_->running = false;
   state_->stop.raise();
+  state_->nudge.raise();
   if (state_->thread.joinable()) state_->thread.join();
 }
 

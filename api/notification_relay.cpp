@@ -9,6 +9,7 @@
 #include "api/notification_inbox.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 #include "projections/projection.hpp"
 
@@ -55,7 +56,8 @@ struct NotificationRelay::State {
 
   std::atomic<bool> running{false};
   pg::StopSignal stop;
-  std::thread listener_thread;
+  // Announcements, through the process's ListenHub; the hub's thread only queues them.
+  std::unique_ptr<pg::ListenHub::Subscription> listening;
   std::thread delivery_thread;
 
   std::mutex queue_mutex;
@@ -65,15 +67,6 @@ struct NotificationRelay::State {
 
   State(std::string conninfo_, crypto::SubjectKeyring& keyring_, RelayOptions options_)
       : conninfo(std::move(conninfo_)), keyring(keyring_), options(options_) {}
-
-  // Collects the announcements of one await; they are queued after it returns.
-  class Listener final : public pqxx::notification_receiver {
-   public:
-    explicit Listener(pqxx::connection& conn)
-        : pqxx::notification_receiver(conn, projections::kNotificationsChannel) {}
-    void operator()(const std::string& payload, int) override { pending.push_back(payload); }
-    std::vector<std::string> pending;
-  };
 
   void enqueue(const std::vector<std::string>& payloads) {
     std::lock_guard lock(queue_mutex);
@@ -93,24 +86,6 @@ struct NotificationRelay::State {
       queued.push_back(payload.substr(colon + 1));
     }
     queue_changed.notify_one();
-  }
-
-  void listen() {
-    while (running) {
-      try {
-        auto conn = pg::open_connection(conninfo);
-        Listener listener(*conn);
-        while (running) {
-          pg::await_notification(*conn, stop, std::chrono::seconds(1));
-          if (listener.pending.empty()) continue;
-          enqueue(listener.pending);
-          listener.pending.clear();
-        }
-      } catch (const std::exception& e) {
-        logging::warn(kComponent, std::string("listening for notifications failed: ") + e.what());
-        stop.sleep_for(kReconnectPause);
-      }
-    }
   }
 
   std::vector<std::string> next_batch() {
@@ -179,15 +154,20 @@ void NotificationRelay::set_pusher(std::shared_ptr<NotificationPusher> pusher) {
 void NotificationRelay::start() {
   if (state_->running.exchange(true)) return;
   state_->stop.clear();
-  state_->listener_thread = std::thread([this] { state_->listen(); });
+  auto* state = state_.get();
+  state_->listening = pg::ListenHub::shared_for(state_->conninfo)
+                          ->subscribe(projections::kNotificationsChannel,
+                                      [state](const std::vector<std::string>& payloads) {
+                                        state->enqueue(payloads);
+                                      });
   state_->delivery_thread = std::thread([this] { state_->deliver_loop(); });
 }
 
 void NotificationRelay::stop() {
+  state_->listening.reset();
   state_->running = false;
   state_->stop.raise();
   state_->queue_changed.notify_all();
-  if (state_->listener_thread.joinable()) state_->listener_thread.join();
   if (state_->delivery_thread.joinable()) state_->delivery_thread.join();
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // Live in-app delivery of notifications. The notifications projection announces every new
 // notification on counsel_notifications; each api process runs one NotificationRelay that
-// LISTENs there and hands each announced notification to the "in_app" channel (InAppChannel:
-// the pusher, i.e. this process's WebSockets, when one is set), then records the delivery in
-// notify.outbox / notify.delivery_attempts.
+// follows it (on the process's pg::ListenHub) and hands each announced notification to the "in_app"
+// channel (InAppChannel: the pusher, i.e. this process's WebSockets, when one is set), then records
+// the delivery in notify.outbox / notify.delivery_attempts.
 //
 // Every api process pushes every notification (the recipient may be connected to any of them),
 // while the record is written once: the outbox row's id is the notification's id, and only the
@@ -13,9 +13,9 @@
 // sent after the commit: pg::PostCommitNotifier). Such a notification is in the list but was
 // never pushed live.
 //
-// The listener only queues ids; a second thread loads, pushes and records them in batches, so
-// a slow pusher or database never stalls the LISTEN connection. The queue is bounded: beyond
-// it, announcements are dropped (the notifications stay in the list, unpushed).
+// The hub's thread only queues ids; a thread of the relay loads, pushes and records them in
+// batches, so a slow pusher or database never stalls the listening connection. The queue is
+// bounded: beyond it, announcements are dropped (the notifications stay in the list, unpushed).
 #include <pqxx/pqxx>
 
 #include <cstddef>

@@ -70,10 +70,15 @@ void RealtimeHub::start() {
   if (running_.exchange(true)) return;
   stop_.clear();
   tail_thread_ = std::thread([this] { tail_events(); });
-  typing_thread_ = std::thread([this] { listen_typing(); });
+  // Typing is ephemeral (never an event): what was sent while the hub reconnected is gone.
+  typing_ = pg::ListenHub::shared_for(app_.config.db)
+                ->subscribe(kTypingChannel, [this](const std::vector<std::string>& payloads) {
+                  deliver_typing(payloads);
+                });
 }
 
 void RealtimeHub::stop() {
+  typing_.reset();  // first: its callback takes mutex_
   {
     std::lock_guard lock(mutex_);  // the idle tail checks running_ under it
     running_ = false;
@@ -85,7 +90,6 @@ void RealtimeHub::stop() {
     if (tail_reader_) tail_reader_->interrupt();
   }
   if (tail_thread_.joinable()) tail_thread_.join();
-  if (typing_thread_.joinable()) typing_thread_.join();
 }
 
 std::shared_ptr<RealtimeHub::RoomSubscription> RealtimeHub::join_room(
@@ -310,32 +314,12 @@ void RealtimeHub::tail_events() {
   drop_reader();
 }
 
-void RealtimeHub::listen_typing() {
-  class Receiver final : public pqxx::notification_receiver {
-   public:
-    explicit Receiver(pqxx::connection& c) : pqxx::notification_receiver(c, kTypingChannel) {}
-    void operator()(const std::string& payload, int) override { pending.push_back(payload); }
-    std::vector<std::string> pending;
-  };
-  while (running_) {
-    try {
-      auto conn = pg::open_connection(app_.config.db);
-      Receiver receiver(*conn);
-      while (running_) {
-        pg::await_notification(*conn, stop_, std::chrono::seconds(1));
-        auto payloads = std::move(receiver.pending);
-        receiver.pending.clear();
-        for (const auto& p : payloads) {
-          auto bar = p.find('|');
-          if (bar == std::string::npos) continue;
-          const std::string room = p.substr(0, bar), user = p.substr(bar + 1);
-          deliver_to_room(room, typing_frame(room, user), "", user);
-        }
-      }
-    } catch (const std::exception& e) {
-      logging::warn("realtime", std::string("typing channel failed: ") + e.what());
-      stop_.sleep_for(std::chrono::milliseconds(500));
-    }
+void RealtimeHub::deliver_typing(const std::vector<std::string>& payloads) {
+  for (const auto& p : payloads) {
+    auto bar = p.find('|');
+    if (bar == std::string::npos) continue;
+    const std::string room = p.substr(0, bar), user = p.substr(bar + 1);
+    deliver_to_room(room, typing_frame(room, user), "", user);
   }
 }
 

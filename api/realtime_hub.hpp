@@ -24,6 +24,7 @@
 #include "api/app_context.hpp"
 #include "api/http_server.hpp"
 #include "api/notification_push.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 
 namespace counsel::api {
@@ -64,7 +65,8 @@ class RealtimeHub {
   void tail_events();
   // Every partition's end offset of the events topic; nullopt (logged) when the log fails.
   std::optional<std::vector<log::Position>> events_ends();
-  void listen_typing();
+  // The counsel_typing announcements ("<room>|<user>"), handed over by the ListenHub.
+  void deliver_typing(const std::vector<std::string>& payloads);
   void deliver_to_room(const std::string& room_id, const std::string& frame,
                        const std::string& message_id, const std::string& skip_user);
 
@@ -84,7 +86,7 @@ class RealtimeHub {
   std::mutex tail_reader_mutex_;
   log::LogReader* tail_reader_ = nullptr;  // the tail thread's, for stop() to interrupt
   std::thread tail_thread_;
-  std::thread typing_thread_;
+  std::unique_ptr<pg::ListenHub::Subscription> typing_;  // while started
 };
 
 // The notification relay's view of the hub.

@@ -10,6 +10,7 @@
 
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 #include "projections/projection.hpp"
 
@@ -47,8 +48,14 @@ struct AccountGate::State {
   std::unordered_map<std::string, std::pair<bool, Timestamp>> suspensions;
   std::unordered_set<std::string> staff_with_two_factor;
   std::atomic<bool> running{false};
-  pg::StopSignal stop;
+  pg::StopSignal stop;  // raised on stop, and when there is something to load
   std::thread thread;
+  // Announced through the process's ListenHub: the users to re-read, and whether to re-read
+  // everyone (the hub listens anew: what was announced meanwhile is unknown).
+  std::mutex pending_mutex;
+  std::vector<std::string> pending;
+  std::atomic<bool> reload{false};
+  std::unique_ptr<pg::ListenHub::Subscription> listening;
 
   void apply(const UserRow& r) {
     std::unique_lock lock(mutex);
@@ -91,38 +98,35 @@ struct AccountGate::State {
     apply(read_row(rows[0]));
   }
 
-  // Collects the user ids announced during one await; they are re-read after it returns
-  // (no queries from inside the callback).
-  class Listener final : public pqxx::notification_receiver {
-   public:
-    explicit Listener(pqxx::connection& conn)
-        : pqxx::notification_receiver(conn, kAccountStatusChannel) {}
-    void operator()(const std::string& payload, int) override { pending.push_back(payload); }
-    std::vector<std::string> pending;
-  };
-
+  // The hub only queues the announced users; this thread reads them on its own connection.
   void run() {
+    std::unique_ptr<pqxx::connection> conn;
+    auto next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (running) {
       try {
-        auto conn = pg::open_connection(conninfo);
-        Listener listener(*conn);
-        // LISTEN first, then load: a change committed in between is in the load or the queue.
-        load_all(*conn);
-        auto next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (running) {
-          pg::await_notification(*conn, stop, std::chrono::seconds(1));
-          auto users = std::move(listener.pending);
-          listener.pending.clear();
-          for (const auto& u : users) load_one(*conn, u);
-          // A fallback for a NOTIFY lost with a dropped connection is the reload on reconnect;
-          // this periodic one bounds any other drift.
-          if (std::chrono::steady_clock::now() > next_full_load) {
-            load_all(*conn);
-            next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-          }
+        if (!conn) conn = pg::open_connection(conninfo);
+        if (reload.exchange(false)) {
+          load_all(*conn);
+          next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         }
+        std::vector<std::string> users;
+        {
+          std::lock_guard lock(pending_mutex);
+          users.swap(pending);
+        }
+        for (const auto& u : users) load_one(*conn, u);
+        // A NOTIFY lost with a dropped connection is made up for by the reload when the hub
+        // listens again; this periodic one bounds any other drift.
+        if (std::chrono::steady_clock::now() > next_full_load) {
+          load_all(*conn);
+          next_full_load = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        }
+        stop.sleep_for(std::chrono::seconds(1));
+        if (running) stop.clear();
       } catch (const std::exception& e) {
         logging::warn("account-gate", std::string("following account status failed: ") + e.what());
+        conn.reset();
+        reload = true;  // what failed to load is read again with everyone
         stop.sleep_for(std::chrono::milliseconds(500));
       }
     }
@@ -145,10 +149,27 @@ void AccountGate::start() {
     ensure_read_models(*conn);  // an api may start before any projector created them
     state_->load_all(*conn);
   }
+  auto* state = state_.get();
+  state_->listening =
+      pg::ListenHub::shared_for(state_->conninfo)
+          ->subscribe(
+              kAccountStatusChannel,
+              [state](const std::vector<std::string>& users) {
+                {
+                  std::lock_guard lock(state->pending_mutex);
+                  state->pending.insert(state->pending.end(), users.begin(), users.end());
+                }
+                state->stop.raise();
+              },
+              [state] {
+                state->reload = true;
+                state->stop.raise();
+              });
   state_->thread = std::thread([this] { state_->run(); });
 }
 
 void AccountGate::stop() {
+  state_->listening.reset();
   state_->running = false;
   state_->stop.raise();
   if (state_->thread.joinable()) state_->thread.join();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "infra/logging.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 
 #include "projections/checkpoints.hpp"
@@ -21,21 +22,6 @@ class Wakeup final : public pqxx::notification_receiver {
   Wakeup(pqxx::connection_base& conn, const std::string& channel)
       : pqxx::notification_receiver(conn, channel) {}
   void operator()(const std::string&, int) override {}
-};
-
-// Counts the announcements whose payload is not `own_origin` (all of them when it is empty).
-class ForeignAnnouncements final : public pqxx::notification_receiver {
- public:
-  ForeignAnnouncements(pqxx::connection_base& conn, const std::string& channel,
-                       std::string own_origin)
-      : pqxx::notification_receiver(conn, channel), own_origin_(std::move(own_origin)) {}
-  void operator()(const std::string& payload, int) override {
-    if (own_origin_.empty() || payload != own_origin_) ++count;
-  }
-  int count = 0;
-
- private:
-  const std::string own_origin_;
 };
 
 }  // namespace
@@ -102,6 +88,7 @@ struct ConsistencyWatcher::State {
   std::map<std::string, uint64_t, std::less<>> versions;
   std::atomic<bool> running{false};
   std::atomic<uint64_t> loads{0};
+  std::unique_ptr<pg::ListenHub::Subscription> listening;  // while started
   // Raised to stop (with running false) and to load at once (reload_soon()).
   pg::StopSignal wake;
   std::thread thread;
@@ -153,7 +140,6 @@ struct ConsistencyWatcher::State {
                       " GROUP BY partition"
                       " UNION ALL SELECT projection, NULL::int, NULL::bigint, version"
                       " FROM projection.read_model_versions");
-        ForeignAnnouncements announcements(*conn, kProjectionChannel, own_origin);
         while (running) {
           auto loaded = load(*conn);
           {
@@ -164,19 +150,11 @@ struct ConsistencyWatcher::State {
             loaded_at = std::chrono::steady_clock::now();
           }
           changed.notify_all();
-          // Woken by a projector's commit (its NOTIFY, or reload_soon() from this process's
-          // own projector); the timeout is a fallback for a missed NOTIFY. Re-armed before the
-          // next load, which sees every commit that raised it; stop() clears `running` first.
-          // This process's own announcements alone do not wake it (see own_origin).
-          const auto nap_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-          announcements.count = 0;
-          while (running) {
-            const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-                nap_until - std::chrono::steady_clock::now());
-            if (left.count() <= 0 || pg::await_notification(*conn, wake, left) == 0 ||
-                announcements.count > 0)
-              break;
-          }
+          // Woken by a projector's commit (its NOTIFY through the process's ListenHub, or
+          // reload_soon() from this process's own projector) or by the hub listening anew;
+          // the timeout is a fallback for a missed NOTIFY. Re-armed before the next load,
+          // which sees every commit that raised it; stop() clears `running` first.
+          wake.sleep_for(std::chrono::milliseconds(100));
           if (running) wake.clear();
         }
       } catch (const std::exception& e) {
@@ -207,10 +185,26 @@ ConsistencyWatcher::~ConsistencyWatcher() {
 void ConsistencyWatcher::start() {
   if (state_->running.exchange(true)) return;
   state_->wake.clear();
+  // Announcements of this process's own projector alone wake nothing (see own_origin); the
+  // hub listening anew (a reconnect) is a reason to load, as what came meanwhile is unknown.
+  auto* state = state_.get();
+  state_->listening = pg::ListenHub::shared_for(state_->conninfo)
+                          ->subscribe(
+                              kProjectionChannel,
+                              [state](const std::vector<std::string>& payloads) {
+                                for (const auto& payload : payloads) {
+                                  if (state->own_origin.empty() || payload != state->own_origin) {
+                                    state->wake.raise();
+                                    return;
+                                  }
+                                }
+                              },
+                              [state] { state->wake.raise(); });
   state_->thread = std::thread([this] { state_->run(); });
 }
 
 void ConsistencyWatcher::stop() {
+  state_->listening.reset();
   state_->running = false;
   state_->wake.raise();
   if (state_->thread.joinable()) state_->thread.join();

@@ -28,7 +28,7 @@ bool wait_until_reached(pg::PgPool& pool, const std::vector<log::Position>& posi
 
 namespace counsel::projections {
 
-// One per api process: a single connection LISTENs for projector commits and keeps, per
+// One per api process: it follows projector commits (on the process's pg::ListenHub) and keeps, per
 // partition, how many events every projection has applied; waiting requests block on a
 // condition variable instead of each holding a pooled connection for up to the whole wait
 // (which starved the pool under load).

@@ -347,53 +347,49 @@ SubjectErasureFollower::~SubjectErasureFollower() {
 
 void SubjectErasureFollower::start() {
   if (running_.exchange(true)) return;
-  stop_.clear();
+  wake_.clear();
+  listening_ = pg::ListenHub::shared_for(conninfo_)->subscribe(
+      kSubjectErasedChannel,
+      [this](const std::vector<std::string>& payloads) {
+        for (const auto& payload : payloads)
+          if (auto id = Uuid::parse(payload)) keyring_.forget(*id);
+      },
+      [this] {
+        reload_ = true;
+        wake_.raise();
+      });
   thread_ = std::thread([this] { run(); });
 }
 
 void SubjectErasureFollower::stop() {
+  listening_.reset();
   running_ = false;
-  stop_.raise();
+  wake_.raise();
   if (thread_.joinable()) thread_.join();
 }
 
-namespace {
-
-// Collects payloads during one await; they are applied after it returns.
-class ErasureListener final : public pqxx::notification_receiver {
- public:
-  explicit ErasureListener(pqxx::connection& conn)
-      : pqxx::notification_receiver(conn, kSubjectErasedChannel) {}
-  void operator()(const std::string& payload, int) override { pending.push_back(payload); }
-  std::vector<std::string> pending;
-};
-
-}  // namespace
-
+// The erasures themselves arrive through the hub (listening_); this thread looks up the ones
+// that may have been announced while nobody listened, each time the hub listens anew: LISTEN
+// first, then load, so an erasure committed in between is in the load or the announcements.
 void SubjectErasureFollower::run() {
   while (running_) {
-    try {
-      auto conn = pg::open_connection(conninfo_);
-      ErasureListener listener(*conn);
-      // LISTEN first, then load: an erasure committed in between is in the load or the queue.
-      {
+    if (reload_.exchange(false)) {
+      try {
+        auto conn = pg::open_connection(conninfo_);
         pqxx::read_transaction tx(*conn);
         for (const auto& row :
              tx.exec("SELECT subject::text FROM identity.subject_keys WHERE key IS NULL")) {
           if (auto id = Uuid::parse(row[0].c_str())) keyring_.forget(*id);
         }
+      } catch (const std::exception& e) {
+        logging::warn("keyring", std::string("looking up subject erasures failed: ") + e.what());
+        reload_ = true;
+        wake_.sleep_for(std::chrono::milliseconds(500));
+        continue;
       }
-      while (running_) {
-        pg::await_notification(*conn, stop_, std::chrono::seconds(1));
-        auto announced = std::move(listener.pending);
-        listener.pending.clear();
-        for (const auto& payload : announced)
-          if (auto id = Uuid::parse(payload)) keyring_.forget(*id);
-      }
-    } catch (const std::exception& e) {
-      logging::warn("keyring", std::string("following subject erasures failed: ") + e.what());
-      stop_.sleep_for(std::chrono::milliseconds(500));
     }
+    wake_.sleep_for(std::chrono::seconds(1));
+    if (running_) wake_.clear();
   }
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "domain/uuid.hpp"
+#include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 
 namespace counsel::pg {
@@ -153,9 +154,9 @@ class SubjectKeyring {
   std::unordered_set<Uuid> keyless_;
 };
 
-// Follows kSubjectErasedChannel on its own connection and tells the keyring. On every
-// (re)connect it first reloads all tombstones, so an announcement missed while disconnected is
-// not lost.
+// Follows kSubjectErasedChannel (on the process's pg::ListenHub) and tells the keyring. Each
+// time the hub listens anew it also reloads all tombstones, so an announcement missed while
+// disconnected is not lost.
 class SubjectErasureFollower {
  public:
   SubjectErasureFollower(std::string conninfo, SubjectKeyring& keyring);
@@ -170,7 +171,10 @@ class SubjectErasureFollower {
   std::string conninfo_;
   SubjectKeyring& keyring_;
   std::atomic<bool> running_{false};
-  pg::StopSignal stop_;
+  // Set when the ListenHub listens anew: erasures announced meanwhile must be looked up.
+  std::atomic<bool> reload_{false};
+  pg::StopSignal wake_;  // raised on stop and with reload_
+  std::unique_ptr<pg::ListenHub::Subscription> listening_;
   std::thread thread_;
 };
 

@@ -2,18 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <pqxx/nontransaction>
-#include <pqxx/notification>
 #include <pqxx/pqxx>
-
-#include "infra/logging.hpp"
-#include "infra/pg/connection_pool.hpp"
 
 namespace counsel::log {
 namespace {
 
 constexpr const char* kChannel = "counsel_log";
-constexpr auto kReconnectPause = std::chrono::milliseconds(200);
 
 size_t topic_index(Topic t) {
   return static_cast<size_t>(static_cast<int>(t) - static_cast<int>(kAllTopics[0]));
@@ -113,68 +107,36 @@ AppendWatch::AppendWatch(std::string conninfo, int partition_count)
     : conninfo_(std::move(conninfo)), shared_(std::make_shared<Shared>(partition_count)) {}
 
 AppendWatch::~AppendWatch() {
-  stop_.raise();
-  if (thread_.joinable()) thread_.join();
+  listening_.reset();
 }
 
 std::unique_ptr<AppendWatch::Subscription> AppendWatch::subscribe(Topic topic) {
-  std::call_once(started_, [this] { thread_ = std::thread([this] { run(); }); });
+  std::call_once(started_, [this] {
+    // The callbacks hold the shared state, not the watch: a late one finds it still there.
+    auto on_notify = [shared = shared_](const std::vector<std::string>& payloads) {
+      std::vector<AppendedEnd> ends;
+      std::vector<Topic> without_end;
+      for (const auto& payload : payloads) {
+        bool has_end = false;
+        auto parsed = parse_announcement(payload, &has_end);
+        if (!parsed) continue;
+        if (has_end)
+          ends.push_back(*parsed);
+        else
+          without_end.push_back(parsed->topic);
+      }
+      shared->apply(ends, without_end);
+    };
+    // A (re)opened connection: what came meanwhile is unknown, so the readers read everything.
+    auto on_listening = [shared = shared_] { shared->reset(); };
+    listening_ = pg::ListenHub::shared_for(conninfo_)->subscribe(kChannel, std::move(on_notify),
+                                                                 std::move(on_listening));
+  });
   return std::unique_ptr<Subscription>(new Subscription(shared_, topic));
 }
 
 void AppendWatch::appended(const std::vector<AppendedEnd>& ends) {
   shared_->apply(ends, {});
-}
-
-namespace {
-
-// Collects a connection's announcements; applied together once pqxx has delivered them all.
-class AnnouncementReceiver : public pqxx::notification_receiver {
- public:
-  explicit AnnouncementReceiver(pqxx::connection_base& c)
-      : pqxx::notification_receiver(c, kChannel) {}
-  void operator()(const std::string& payload, int) override {
-    bool has_end = false;
-    auto parsed = parse_announcement(payload, &has_end);
-    if (!parsed) return;
-    if (has_end)
-      ends.push_back(*parsed);
-    else
-      without_end.push_back(parsed->topic);
-  }
-  std::vector<AppendedEnd> ends;
-  std::vector<Topic> without_end;
-};
-
-}  // namespace
-
-void AppendWatch::run() {
-  bool warned = false;
-  while (!stop_.raised()) {
-    try {
-      auto connection = pg::open_connection(conninfo_);
-      AnnouncementReceiver receiver(*connection);  // issues LISTEN
-      shared_->reset();
-      if (warned) logging::info("log", "listening for appends again");
-      warned = false;
-      while (!stop_.raised()) {
-        if (pg::await_notification(*connection, stop_, std::chrono::seconds(5)) == 0) {
-          // A connection that only listens never learns that it died quietly (a dropped link
-          // without a reset): a query now and then does, and the reconnect resets readers.
-          if (!stop_.raised()) pqxx::nontransaction(*connection).exec("SELECT 1");
-          continue;
-        }
-        shared_->apply(receiver.ends, receiver.without_end);
-        receiver.ends.clear();
-        receiver.without_end.clear();
-      }
-    } catch (const std::exception& e) {
-      // Readers fall back to their timeouts meanwhile, and read everything once this is back.
-      if (!warned) logging::warn("log", std::string("listening for appends failed: ") + e.what());
-      warned = true;
-      stop_.sleep_for(kReconnectPause);
-    }
-  }
 }
 
 AppendWatch::Subscription::Subscription(std::shared_ptr<Shared> shared, Topic topic)

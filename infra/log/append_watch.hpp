@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "infra/log/log.hpp"
-#include "infra/pg/stop_signal.hpp"
+#include "infra/pg/listen_hub.hpp"
 
 namespace counsel::log {
 
@@ -53,7 +53,7 @@ class AppendWatch {
   using Clock = std::chrono::steady_clock;
 
   AppendWatch(std::string conninfo, int partition_count);
-  // Stops the listening thread. Subscriptions may outlive the watch: their waits then time out.
+  // Stops listening. Subscriptions may outlive the watch: their waits then time out.
   ~AppendWatch();
   AppendWatch(const AppendWatch&) = delete;
   AppendWatch& operator=(const AppendWatch&) = delete;
@@ -85,19 +85,16 @@ class AppendWatch {
     std::list<Waiter>::iterator waiter_;
   };
 
-  // Starts the listening thread on first use.
+  // Starts listening (on the process's pg::ListenHub) on first use.
   std::unique_ptr<Subscription> subscribe(Topic topic);
   // After a commit of this process: wakes its readers at once.
   void appended(const std::vector<AppendedEnd>& ends);
 
  private:
-  void run();
-
   const std::string conninfo_;
   std::shared_ptr<Shared> shared_;
-  pg::StopSignal stop_;
   std::once_flag started_;
-  std::thread thread_;
+  std::unique_ptr<pg::ListenHub::Subscription> listening_;
 };
 
 // Which of a reader's partitions to read now (see AppendWatch). Partitions are numbers below

@@ -1,0 +1,182 @@
+#include "infra/pg/listen_hub.hpp"
+
+#include <pqxx/nontransaction>
+#include <set>
+
+#include "infra/logging.hpp"
+#include "infra/pg/connection_pool.hpp"
+
+namespace counsel::pg {
+namespace {
+
+constexpr auto kReconnectPause = std::chrono::milliseconds(200);
+// A connection that only listens never learns that it died quietly (a dropped link without a
+// reset): a query after this long without a notification does.
+constexpr auto kKeepalive = std::chrono::seconds(5);
+
+// Collects one channel's payloads during a wait; the hub hands them over after it.
+class ChannelReceiver final : public pqxx::notification_receiver {
+ public:
+  ChannelReceiver(pqxx::connection_base& conn, const std::string& channel)
+      : pqxx::notification_receiver(conn, channel) {}
+  void operator()(const std::string& payload, int) override { pending.push_back(payload); }
+  std::vector<std::string> pending;
+};
+
+// A subscriber's failure is its own: the others, and the connection, go on.
+template <class F>
+void call_safely(const char* what, const std::string& channel, const F& callback) {
+  try {
+    callback();
+  } catch (const std::exception& e) {
+    logging::warn("listen",
+                  std::string(what) + " of a " + channel + " subscriber failed: " + e.what());
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<ListenHub> ListenHub::shared_for(const std::string& conninfo) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<ListenHub>> hubs;
+  std::lock_guard lock(mutex);
+  auto& slot = hubs[conninfo];
+  auto hub = slot.lock();
+  if (!hub) {
+    hub = std::make_shared<ListenHub>(conninfo);
+    slot = hub;
+  }
+  return hub;
+}
+
+ListenHub::ListenHub(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+ListenHub::~ListenHub() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.raise();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<ListenHub::Subscription> ListenHub::subscribe(std::string channel,
+                                                              OnNotify on_notify,
+                                                              OnListening on_listening) {
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    auto s = std::make_shared<Subscriber>();
+    s->channel = std::move(channel);
+    s->on_notify = std::move(on_notify);
+    s->on_listening = std::move(on_listening);
+    subscribers_[id] = std::move(s);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  wake_.raise();
+  return std::unique_ptr<Subscription>(new Subscription(shared_from_this(), id));
+}
+
+ListenHub::Subscription::~Subscription() {
+  hub_->unsubscribe(id_);
+}
+
+void ListenHub::unsubscribe(uint64_t id) {
+  {
+    std::lock_guard lock(mutex_);
+    subscribers_.erase(id);
+  }
+  // A callback of this subscriber may be running on a snapshot taken before the erase: wait it
+  // out, so none runs after the handle is gone.
+  { std::lock_guard wait_for_callbacks(callbacks_mutex_); }
+  wake_.raise();  // its channel may need no LISTEN any more
+}
+
+uint64_t ListenHub::connections() const {
+  std::lock_guard lock(mutex_);
+  return connections_;
+}
+
+void ListenHub::run() {
+  bool warned = false;
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    try {
+      auto conn = open_connection(conninfo_);
+      uint64_t connection = 0;
+      {
+        std::lock_guard lock(mutex_);
+        connection = ++connections_;
+      }
+      if (warned) logging::info("listen", "listening for notifications again");
+      warned = false;
+      serve(*conn, connection);
+      return;  // stopping
+    } catch (const std::exception& e) {
+      // Subscribers fall back to their own timeouts meanwhile, and look everything up again
+      // (on_listening) once this is back.
+      if (!warned) logging::warn("listen", std::string("listening failed: ") + e.what());
+      warned = true;
+      wake_.sleep_for(kReconnectPause);
+      wake_.clear();
+    }
+  }
+}
+
+void ListenHub::serve(pqxx::connection& conn, uint64_t connection) {
+  std::map<std::string, std::unique_ptr<ChannelReceiver>> receivers;
+  while (true) {
+    // Cleared before the subscriptions are read: a change after this raises it again.
+    wake_.clear();
+    std::vector<std::shared_ptr<Subscriber>> subscribers;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      for (const auto& [id, s] : subscribers_) subscribers.push_back(s);
+    }
+    // LISTEN (a receiver's constructor) what is newly wanted, UNLISTEN what is not any more.
+    std::set<std::string> wanted;
+    for (const auto& s : subscribers) wanted.insert(s->channel);
+    std::erase_if(receivers, [&](const auto& r) { return !wanted.contains(r.first); });
+    for (const auto& channel : wanted)
+      if (!receivers.contains(channel))
+        receivers[channel] = std::make_unique<ChannelReceiver>(conn, channel);
+    {
+      std::lock_guard callbacks(callbacks_mutex_);
+      for (const auto& s : subscribers) {
+        if (s->listening_on == connection) continue;
+        s->listening_on = connection;
+        if (s->on_listening) call_safely("on_listening", s->channel, s->on_listening);
+      }
+    }
+
+    const int delivered = await_notification(
+        conn, wake_, std::chrono::duration_cast<std::chrono::microseconds>(kKeepalive));
+    if (delivered == 0) {
+      if (!wake_.raised()) pqxx::nontransaction(conn).exec("SELECT 1");
+      continue;
+    }
+    // Handed to the subscribers of each channel as of now; one that unsubscribed since is
+    // skipped, one that subscribed since had its on_listening above or gets it next round.
+    std::lock_guard callbacks(callbacks_mutex_);
+    for (auto& [channel, receiver] : receivers) {
+      if (receiver->pending.empty()) continue;
+      const auto payloads = std::move(receiver->pending);
+      receiver->pending.clear();
+      std::vector<std::shared_ptr<Subscriber>> current;
+      {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, s] : subscribers_)
+          if (s->channel == channel && s->listening_on == connection) current.push_back(s);
+      }
+      for (const auto& s : current)
+        call_safely("on_notify", channel, [&] { s->on_notify(payloads); });
+    }
+  }
+}
+
+}  // namespace counsel::pg
