@@ -31,6 +31,7 @@ class HttpProbe;
 class AccessRecorder;
 class ReadModelCache;
 class KnownCounselors;
+class FreshSessions;
 
 struct Principal {
   UserId id;
@@ -51,6 +52,7 @@ struct AppContext {
   AccessRecorder* access = nullptr;  // reads of others' sensitive data; null in in-process tools
   ReadModelCache* counselor_search_cache = nullptr;  // null: every search runs its query
   KnownCounselors* known_counselors = nullptr;       // null: every booking asks the read model
+  FreshSessions* fresh_sessions = nullptr;  // null: a booking's answer reads the read model
   std::string jwt_secret;
   std::string version = "0.1.0";
 };

@@ -10,6 +10,7 @@
 
 #include "api/access_policy.hpp"
 #include "api/access_recorder.hpp"
+#include "api/fresh_sessions.hpp"
 #include "api/handler_support.hpp"
 #include "api/http_probe.hpp"
 #include "api/http_server.hpp"
@@ -181,6 +182,14 @@ void Runtime::start(Roles roles, bool http) {
     if (watcher_) {
       projector_->on_committed = [watcher = watcher_.get()] { watcher->reload_soon(); };
       projector_->announcement_origin = own_origin;
+      // And its bookings' answers are the rows this projector inserted (FreshSessions).
+      fresh_sessions_ = std::make_unique<FreshSessions>();
+      projector_->on_rows_returned =
+          [fresh = fresh_sessions_.get()](
+              const std::map<std::string, std::vector<pqxx::result>>& returned) {
+            if (auto it = returned.find(projections::kInsertedSessionsTag); it != returned.end())
+              for (const auto& rows : it->second) fresh->add(rows);
+          };
     }
     projector_->start();
   }
@@ -210,6 +219,7 @@ void Runtime::start(Roles roles, bool http) {
     app_.watcher = watcher_.get();
     app_.gate = gate_.get();
     app_.access = access_.get();
+    app_.fresh_sessions = fresh_sessions_.get();
     if (config_.search_cache_entries > 0) {
       search_cache_ = std::make_unique<ReadModelCache>(ReadModelCache::Limits{
           static_cast<size_t>(config_.search_cache_entries), size_t{32} << 20});

@@ -75,6 +75,8 @@ class Runtime {
   std::unique_ptr<CommandBus> bus_;
   std::unique_ptr<HttpProbe> probe_;
   std::unique_ptr<commands::CommandProcessor> processor_;
+  // Before projector_: its runner hands rows over to it until stopped.
+  std::unique_ptr<FreshSessions> fresh_sessions_;
   std::unique_ptr<projections::ProjectorRunner> projector_;
   std::unique_ptr<RateLimiter> limiter_;  // null with --rate-limits off
   std::unique_ptr<projections::ConsistencyWatcher> watcher_;

@@ -68,12 +68,18 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
   // rolled back) are not ours.
   ctx.bulk.clear();
   ctx.bulk.take_announcements();
+  ctx.bulk.take_returned();
   ctx.announcements.clear();
+  ctx.returned_rows.clear();
   // What the bulk writes returned, once they stand (past their savepoint, or the batch's).
   auto keep_announcements = [&ctx] {
     for (auto& [channel, payloads] : ctx.bulk.take_announcements()) {
       auto& kept = ctx.announcements[channel];
       kept.insert(kept.end(), payloads.begin(), payloads.end());
+    }
+    for (auto& [tag, results] : ctx.bulk.take_returned()) {
+      auto& kept = ctx.returned_rows[tag];
+      kept.insert(kept.end(), results.begin(), results.end());
     }
   };
   // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
@@ -138,6 +144,7 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
           }
           ctx.bulk.clear();
           ctx.bulk.take_announcements();  // rolled back with the savepoint
+          ctx.bulk.take_returned();
           tx.exec0("ROLLBACK TO SAVEPOINT projection_apply");
         }
         if (mode == ApplyMode::strict) throw ApplyFailed(std::string(p->name()) + ": " + failure);

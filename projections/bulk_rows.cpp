@@ -42,7 +42,18 @@ void BulkRows::write(pqxx::transaction_base& tx) {
   if (!announce_channel_.empty())
     for (const auto& row : result)
       if (!row[0].is_null()) announced_.push_back(row[0].as<std::string>());
+  if (!returned_tag_.empty() && !result.empty()) returned_.push_back(result);
   clear();
+}
+
+BulkRows& BulkRows::returning_rows(const std::string& tag) {
+  if (tag.empty()) throw std::invalid_argument("returned rows need a tag");
+  if (!returned_tag_.empty() && returned_tag_ != tag)
+    throw std::logic_error("bulk statement returns rows under two tags: " + sql_);
+  if (!announce_channel_.empty() || !miss_error_.empty())
+    throw std::logic_error("bulk statement returns rows and announces or counts misses: " + sql_);
+  returned_tag_ = tag;
+  return *this;
 }
 
 BulkRows& BulkRows::announcing_on(const std::string& channel) {
@@ -50,6 +61,8 @@ BulkRows& BulkRows::announcing_on(const std::string& channel) {
     throw std::logic_error("bulk statement announced on two channels: " + sql_);
   if (!miss_error_.empty())
     throw std::logic_error("bulk statement both announces and counts misses: " + sql_);
+  if (!returned_tag_.empty())
+    throw std::logic_error("bulk statement returns rows and announces or counts misses: " + sql_);
   announce_channel_ = channel;
   return *this;
 }
@@ -65,6 +78,8 @@ BulkRows& BulkRows::failing_on_misses(std::string_view error) {
   if (error == miss_error_) return *this;
   if (!announce_channel_.empty())
     throw std::logic_error("bulk statement both announces and counts misses: " + sql_);
+  if (!returned_tag_.empty())
+    throw std::logic_error("bulk statement returns rows and announces or counts misses: " + sql_);
   miss_error_ = error;
   return *this;
 }
@@ -100,6 +115,17 @@ std::map<std::string, std::vector<std::string>> BulkRowSet::take_announcements()
     if (payloads.empty()) continue;
     auto& into = out[rows.announce_channel()];
     into.insert(into.end(), payloads.begin(), payloads.end());
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<pqxx::result>> BulkRowSet::take_returned() {
+  std::map<std::string, std::vector<pqxx::result>> out;
+  for (auto& [sql, rows] : by_sql_) {
+    auto results = rows.take_returned();
+    if (results.empty()) continue;
+    auto& into = out[rows.returned_tag()];
+    into.insert(into.end(), results.begin(), results.end());
   }
   return out;
 }

@@ -47,6 +47,13 @@ class BulkRows {
   // together with announcing_on().
   // Cheap to call again with the same error (a projection marks its statement at every row).
   BulkRows& failing_on_misses(std::string_view error);
+  // The statement returns rows to hand over, under `tag`, once the batch has committed
+  // (ApplyContext::returned_rows), never a rolled-back write's. Not together with
+  // announcing_on() or failing_on_misses().
+  BulkRows& returning_rows(const std::string& tag);
+  const std::string& returned_tag() const { return returned_tag_; }
+  // The results the writes returned, handed over once.
+  std::vector<pqxx::result> take_returned() { return std::exchange(returned_, {}); }
   // Runs the statement over the rows added since the last write (nothing when there are none).
   void write(pqxx::transaction_base& tx);
   // Drops the rows not written yet (the payloads of earlier writes stay).
@@ -64,7 +71,9 @@ class BulkRows {
   std::string announce_channel_;
   std::vector<std::string> announced_;
   bool written_last_ = false;
-  std::string miss_error_;  // empty: the statement's result is not checked
+  std::string miss_error_;    // empty: the statement's result is not checked
+  std::string returned_tag_;  // empty: the statement's rows are not kept
+  std::vector<pqxx::result> returned_;
 };
 
 // Every BulkRows of a batch, one per statement text. Statements are written in the order of
@@ -81,6 +90,8 @@ class BulkRowSet {
   // channel -> payloads the writes returned (BulkRows::announcing_on), handed over once: to
   // announce after the commit, or to drop with a transaction that rolled back.
   std::map<std::string, std::vector<std::string>> take_announcements();
+  // tag -> results the writes returned (BulkRows::returning_rows), handed over once.
+  std::map<std::string, std::vector<pqxx::result>> take_returned();
 
  private:
   std::map<std::string, BulkRows> by_sql_;

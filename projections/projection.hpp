@@ -26,6 +26,12 @@ struct ApplyContext {
   // channel -> payloads to NOTIFY once the batch has committed: what the bulk writes that
   // stand returned (BulkRows::announcing_on), never a rolled-back savepoint's.
   std::map<std::string, std::vector<std::string>> announcements{};
+  // Set when the runner hands the rows it inserted to its process (ProjectorRunner::
+  // on_rows_returned): projections that can then return them (the sessions projection, for
+  // the api's answer to a booking) do.
+  bool return_rows = false;
+  // tag -> what those bulk writes returned, of the writes that stand.
+  std::map<std::string, std::vector<pqxx::result>> returned_rows{};
 };
 
 class Projection {
@@ -78,5 +84,8 @@ inline constexpr const char* kAccountStatusChannel = "counsel_account_status";
 // The notifications projection announces each new notification here (payload:
 // "<recipient id>:<notification id>"); every api process's NotificationRelay listens.
 inline constexpr const char* kNotificationsChannel = "counsel_notifications";
+// The tag of the session rows the sessions projection returns (ApplyContext::returned_rows):
+// read_queries' session_columns(), one row per session inserted.
+inline constexpr const char* kInsertedSessionsTag = "sessions";
 
 }  // namespace counsel::projections

@@ -205,6 +205,7 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
   std::vector<const Projection*> projections;
   for (const auto& p : projections_) projections.push_back(p.get());
   ApplyContext ctx{decryptor_};
+  ctx.return_rows = static_cast<bool>(on_rows_returned);
 
   std::function<void(size_t)> after_each = [&](size_t applied) {
     if (crash_mid_batch_ && records.size() >= 2 && applied == records.size() / 2) {
@@ -276,6 +277,9 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     // notify lock, behind every other notifying commit (pg::PostCommitNotifier). The batch is
     // committed: nothing here may fail it.
     try {
+      // The rows first: a request that the notification or reload_soon() below lets go on
+      // finds them.
+      if (on_rows_returned && !ctx.returned_rows.empty()) on_rows_returned(ctx.returned_rows);
       notifier_->notify(kProjectionChannel, {announcement_origin});
       for (const auto& [channel, payloads] : ctx.announcements)
         notifier_->notify(channel, payloads);

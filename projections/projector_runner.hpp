@@ -66,6 +66,11 @@ class ProjectorRunner final : private log::RebalanceListener {
   // The payload of the runner's counsel_projection announcements (ConsistencyWatcher's
   // own_origin). Set before start().
   std::string announcement_origin;
+  // When set, projections return the rows they insert (ApplyContext::return_rows), and after
+  // each commit, before on_committed, this gets them: tag -> results. On the runner's thread;
+  // keep it short. Set before start().
+  std::function<void(const std::map<std::string, std::vector<pqxx::result>>& returned)>
+      on_rows_returned;
 
  private:
   void on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) override;

@@ -137,7 +137,11 @@ std::string search_counselors(pqxx::connection& conn, const CounselorFilter& fil
     std::vector<Statements> out;
     for (unsigned v = 0; v < 32; ++v) {
       int n = 0;
-      auto param = [&n] { return "$" + std::to_string(++n) + "::text"; };
+      auto param = [&n] {
+        std::string p = "$";  // not "$" + std::string: GCC 12's -Wrestrict misfires on it
+        p += std::to_string(++n);
+        return p + "::text";
+      };
       std::string where =
           " FROM read.counselors c WHERE c.role = 'counselor' AND c.verified AND NOT c.suspended";
       if (v & 1u) where += " AND c.specialties_lc @> ARRAY[lower(" + param() + ")]";
@@ -349,9 +353,17 @@ std::optional<SessionView> get_session(pqxx::connection& conn, const std::string
       "SELECT " + kSessionColumns + " FROM read.sessions s WHERE s.session_id = $1::uuid";
   const auto rows = exec_prepared_sql(tx, sql, id);
   if (rows.empty()) return std::nullopt;
+  return session_view(rows[0]);
+}
+
+const std::string& session_columns() {
+  return kSessionColumns;
+}
+
+SessionView session_view(const pqxx::row& row) {
   JsonOut out;
-  write_session(out, rows[0]);
-  return SessionView{out.text(), rows[0][1].c_str(), rows[0][2].c_str(), rows[0][8].c_str()};
+  write_session(out, row);
+  return SessionView{out.text(), row[1].c_str(), row[2].c_str(), row[8].c_str()};
 }
 
 // --- users ---------------------------------------------------------------------------------

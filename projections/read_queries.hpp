@@ -68,6 +68,10 @@ struct SessionView {
 };
 // The api decides who may see it (participants).
 std::optional<SessionView> get_session(pqxx::connection& conn, const std::string& id);
+// What get_session selects, as expressions over `s` (the sessions table, or an INSERT's
+// target named so, for its RETURNING), and the view of one row of them.
+const std::string& session_columns();
+SessionView session_view(const pqxx::row& row);
 
 // {id, email, role, display_name, status, created_at}: the user's own view.
 std::optional<std::string> find_user_by_id(pqxx::connection& conn, const std::string& id);

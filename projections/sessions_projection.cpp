@@ -3,6 +3,7 @@
 #include "projections/event_data.hpp"
 #include "projections/prepared_sql.hpp"
 #include "projections/read_models.hpp"
+#include "projections/read_queries.hpp"
 
 namespace counsel::projections {
 namespace {
@@ -128,7 +129,24 @@ class SessionsProjection final : public Projection {
       " WHERE s.session_id = l.session_id::uuid RETURNING 1)"
       " SELECT (SELECT count(*) FROM latest) - (SELECT count(*) FROM changed)";
 
-  static BulkRows& insertions(ApplyContext& ctx) { return ctx.bulk.rows(kInsertSessions, 9); }
+  // The same, returning each inserted row as get_session reads it, when the runner hands them
+  // to its process (an api answers its client's booking with it, without reading it again).
+  static const std::string& insert_sessions_returning() {
+    static const std::string sql = [] {
+      const std::string_view prefix = "INSERT INTO sessions ";
+      std::string text(kInsertSessions);
+      if (!text.starts_with(prefix)) throw std::logic_error("kInsertSessions changed its start");
+      return text.replace(0, prefix.size(), "INSERT INTO sessions AS s ") + " RETURNING " +
+             session_columns();
+    }();
+    return sql;
+  }
+
+  static BulkRows& insertions(ApplyContext& ctx) {
+    if (ctx.return_rows)
+      return ctx.bulk.rows(insert_sessions_returning(), 9).returning_rows(kInsertedSessionsTag);
+    return ctx.bulk.rows(kInsertSessions, 9);
+  }
   static BulkRows& changes(ApplyContext& ctx) {
     return ctx.bulk.rows(kChangeSessions, 6)
         .written_last()

@@ -1,6 +1,7 @@
 // /api/v1/sessions: booking and the session state machine.
 #include <pqxx/pqxx>
 
+#include "api/fresh_sessions.hpp"
 #include "api/handler_support.hpp"
 #include "api/known_counselors.hpp"
 #include "domain/aggregates/field_rules.hpp"
@@ -26,15 +27,22 @@ std::string answer_from_command(const commands::CommandResult& result,
   return json::to_string(body);
 }
 
-// The session as the caller may see it, after the read models include `positions`.
+// The session as the caller may see it, after the read models include `positions`. A fresh
+// booking's (`booked`) comes from the row this process's projector just inserted when it is
+// there (FreshSessions): the same columns a read would return, without the read.
 HandlerResult session_response(AppContext& app, int status, const std::string& session_id,
                                const commands::CommandResult& result,
-                               const std::optional<std::string>& topic = std::nullopt) {
-  wait_for_read_models(app, result.event_positions);
-  auto found =
-      with_db(app, [&](pqxx::connection& c) { return projections::get_session(c, session_id); });
-  HttpResponse resp =
-      json_response(status, found ? found->json : answer_from_command(result, topic));
+                               const std::optional<std::string>& topic = std::nullopt,
+                               bool booked = false) {
+  const bool reached = wait_for_read_models(app, result.event_positions);
+  std::optional<std::string> found;
+  if (booked && reached && app.fresh_sessions) found = app.fresh_sessions->take(session_id);
+  if (!found) {
+    auto view =
+        with_db(app, [&](pqxx::connection& c) { return projections::get_session(c, session_id); });
+    if (view) found = std::move(view->json);
+  }
+  HttpResponse resp = json_response(status, found ? *found : answer_from_command(result, topic));
   resp.headers.push_back({"Consistency-Token", consistency_token(result.event_positions)});
   if (status == 201) resp.headers.push_back({"Location", "/api/v1/sessions/" + session_id});
   return resp;
@@ -96,7 +104,8 @@ HandlerResult book(AppContext& app, const HttpRequest& req, const PathParams&,
   // A repeated answer (a retry under the same Idempotency-Key) may carry another topic than the
   // booking stored: only the first answer gives its own back.
   return session_response(app, 201, session_id, *result,
-                          result->duplicate ? std::nullopt : std::optional<std::string>(topic));
+                          result->duplicate ? std::nullopt : std::optional<std::string>(topic),
+                          /*booked=*/!result->duplicate && result->accepted);
 }
 
 // A session is its client's data (the topic, the reasons): the counsellor's read of it is an

@@ -157,6 +157,9 @@ class JourneyTest(unittest.TestCase):
         self.assertEqual(read_back.body["id"], session_id)
         self.assertEqual(read_back.body["status"], "requested")
         self.assertEqual(read_back.body["topic"], "Exam stress")
+        # the booking's answer is the session as the read model has it (served from the row
+        # the process's projector just inserted, not read again): the same object
+        self.assertEqual(booked.body, read_back.body)
 
         # the slot is gone; its neighbours within the buffer are gone too
         slots_after = client.get(slots_path, consistency=token)

@@ -76,6 +76,33 @@ BOOST_AUTO_TEST_CASE(values_reach_postgres_as_given_in_order) {
   }
 }
 
+// A statement marked returning_rows hands what it returned over once, under its tag; one
+// statement cannot both return rows and announce or count misses.
+BOOST_AUTO_TEST_CASE(returned_rows_are_handed_over_once_under_their_tag) {
+  TestDatabase db;
+  auto c = connect_with_probe_table(db);
+  const std::string returning = std::string(kInsert) + " RETURNING n, value";
+  projections::BulkRowSet set;
+  set.rows(returning, 2, {"t"}).returning_rows("probe").add({"1", "one"});
+  set.rows(returning, 2, {"t"}).returning_rows("probe").add({"2", std::nullopt});
+  set.rows(kInsert, 2, {"t"}).add({"3", "not returned"});
+  pqxx::work tx(*c);
+  set.write(tx);
+  auto returned = set.take_returned();
+  BOOST_REQUIRE_EQUAL(returned.size(), 1u);
+  BOOST_REQUIRE_EQUAL(returned["probe"].size(), 1u);  // one write, one result
+  const auto& rows = returned["probe"][0];
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  BOOST_TEST(rows[0][1].as<std::string>() == "one");
+  BOOST_TEST(rows[1][1].is_null());
+  BOOST_TEST(set.take_returned().empty());
+  BOOST_CHECK_THROW(set.rows(returning, 2, {"t"}).returning_rows("other"), std::logic_error);
+  BOOST_CHECK_THROW(set.rows(returning, 2, {"t"}).announcing_on("channel"), std::logic_error);
+  BOOST_CHECK_THROW(set.rows(returning, 2, {"t"}).failing_on_misses("miss"), std::logic_error);
+  BOOST_CHECK_THROW(set.rows(kInsert, 2, {"t"}).announcing_on("c").returning_rows("probe"),
+                    std::logic_error);
+}
+
 BOOST_AUTO_TEST_CASE(a_row_of_the_wrong_width_is_refused_and_clear_drops_rows) {
   projections::BulkRows rows(kInsert, 2);
   BOOST_CHECK_THROW(rows.add({"only one"}), std::invalid_argument);

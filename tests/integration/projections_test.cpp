@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "api/fresh_sessions.hpp"
 #include "counsel_process.hpp"
 #include "domain/events/canonical_event_view.hpp"
 #include "domain/events/envelope.hpp"
@@ -21,6 +22,7 @@
 #include "projections/consistency.hpp"
 #include "projections/projection.hpp"
 #include "projections/projector_runner.hpp"
+#include "projections/read_queries.hpp"
 #include "projections/rebuild.hpp"
 #include "test_database.hpp"
 #include "test_log_engines.hpp"
@@ -570,6 +572,47 @@ BOOST_AUTO_TEST_CASE(the_audit_subjects_index_keeps_no_pending_list_even_after_a
   BOOST_TEST(fastupdate() == "fastupdate=off");
   projections::ensure_read_models(*c);  // and again: nothing to move
   BOOST_TEST(fastupdate() == "fastupdate=off");
+}
+
+// A runner that hands over the rows it inserts gives the api each new session as the read model
+// has it: a booking's answer built from them is the one a read of the row gives, once.
+BOOST_DATA_TEST_CASE(the_sessions_a_runner_inserted_answer_their_bookings_as_a_read_would,
+                     data::make(log_engines()), engine) {
+  World w(engine);
+  auto counselor = w.script.register_user("counselor", "Ayanda");
+  auto client = w.script.register_user("client", "Client");
+  api::FreshSessions fresh(2);
+  size_t handed_over = 0;
+  ProjectorRunner runner(w.pool, *w.log, w.decryptor);
+  runner.on_rows_returned = [&](const auto& returned) {
+    for (const auto& [tag, results] : returned) {
+      BOOST_TEST(tag == projections::kInsertedSessionsTag);
+      for (const auto& rows : results) {
+        handed_over += rows.size();
+        fresh.add(rows);
+      }
+    }
+  };
+  std::vector<SessionId> sessions;
+  for (int day = 2; day <= 4; ++day)
+    sessions.push_back(w.script.request(counselor, client,
+                                        "2026-02-0" + std::to_string(day) + "T08:00:00Z",
+                                        "2026-02-0" + std::to_string(day) + "T09:00:00Z", 60));
+  drain({&runner});
+  BOOST_TEST(handed_over == 3u);
+  BOOST_TEST(fresh.size() == 2u);  // the oldest went past the capacity
+  BOOST_TEST(!fresh.take(sessions[0].value().str()).has_value());
+  auto lease = w.pool.acquire(5s);
+  for (size_t i = 1; i < sessions.size(); ++i) {
+    const auto id = sessions[i].value().str();
+    const auto read = projections::get_session(lease.connection(), id);
+    BOOST_REQUIRE(read.has_value());
+    const auto answer = fresh.take(id);
+    BOOST_REQUIRE(answer.has_value());
+    BOOST_TEST(*answer == read->json);
+    BOOST_TEST(!fresh.take(id).has_value());  // once
+  }
+  BOOST_TEST(fresh.size() == 0u);
 }
 
 // The api's watcher loads the checkpoints when a projector announces a batch, except for the
