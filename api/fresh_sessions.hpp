@@ -9,6 +9,10 @@
 //
 // Bounded: past `capacity` the oldest go (sessions booked through other api processes are
 // never taken here). A session not found here is read from the read model as before.
+//
+// The row is the session as inserted, which is the session as its booking left it: a booking
+// appends one event (session.requested). Should a booking ever append more for the same
+// session, this would answer with the first one's row.
 #include <pqxx/pqxx>
 
 #include <cstddef>
@@ -25,21 +29,18 @@ class FreshSessions {
  public:
   explicit FreshSessions(size_t capacity = 4096) : capacity_(capacity) {}
 
-  // Rows of projections::session_columns(); the result is kept, not copied.
+  // Rows of projections::session_columns(), kept as their views' JSON (a batch's result is
+  // not kept alive by an entry).
   void add(const pqxx::result& rows);
   // The session's view JSON (projections::session_view), once; nullopt when not here.
   std::optional<std::string> take(const std::string& session_id);
   size_t size() const;
 
  private:
-  struct Row {
-    pqxx::result result;
-    pqxx::result::size_type index;
-  };
   const size_t capacity_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Row> rows_;
-  std::deque<std::string> order_;  // oldest first; may name rows already taken
+  std::unordered_map<std::string, std::string> rows_;  // session id -> view JSON
+  std::deque<std::string> order_;                      // oldest first; may name rows already taken
 };
 
 }  // namespace counsel::api

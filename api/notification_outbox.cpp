@@ -433,7 +433,8 @@ void OutboxDispatcher::start() {
   if (state_->running.exchange(true)) return;
   state_->stop.clear();
   state_->nudge.clear();
-  // Subscribed before the first pass, so a message enqueued in between still wakes it.
+  // The subscription's LISTEN may come after the first pass: its on_listening nudges the
+  // dispatcher once it is in place, so a message enqueued in between is still dispatched.
   auto* state = state_.get();
   state_->listening =
       pg::ListenHub::shared_for(state_->conninfo)

@@ -235,8 +235,8 @@ std::optional<std::vector<log::Position>> RealtimeHub::events_ends() {
 
 void RealtimeHub::tail_events() {
   // Where the tail has read to, per partition: kept here because the reader is dropped while
-  // the tail idles (its LISTEN connection, unread, would hold back PostgreSQL's notification
-  // queue for every listener of the database).
+  // the tail idles (held, it would be woken by every booking's events for nothing, and on
+  // Kafka it keeps a consumer).
   std::vector<log::Position> read_to;
   while (running_ && read_to.empty()) {
     if (auto ends = events_ends()) {

@@ -127,6 +127,9 @@ struct AccountGate::State {
         logging::warn("account-gate", std::string("following account status failed: ") + e.what());
         conn.reset();
         reload = true;  // what failed to load is read again with everyone
+        // A raise meanwhile (an announcement) must not turn the pause into a busy retry; a
+        // stop() that raced the clear has cleared `running` first.
+        if (running) stop.clear();
         stop.sleep_for(std::chrono::milliseconds(500));
       }
     }

@@ -20,8 +20,11 @@ CheckpointMap load_checkpoints(pqxx::transaction_base& tx, const std::vector<std
 // The same, locking the rows that exist in key order (as advance_checkpoints would), after
 // `first` in the same statement (a round trip less for a batch that must, say, take a lock
 // before it reads its checkpoints): `first` is a SELECT of one row that may use $3,
-// `first_arg`; the checkpoint rows are read once it has run. A batch that starts with this can
-// then advance without locking them again.
+// `first_arg`, and runs before the checkpoint rows are scanned and locked. The statement's
+// snapshot is older than a lock `first` waited for: rows changed meanwhile are read as they
+// are now (FOR UPDATE), rows inserted meanwhile read as 0, which advance_checkpoints' check of
+// the expected values then catches. A batch that starts with this can then advance without
+// locking them again.
 CheckpointMap load_checkpoints_for_update_after(pqxx::transaction_base& tx,
                                                 const std::vector<std::string>& names,
                                                 const std::vector<int32_t>& partitions,

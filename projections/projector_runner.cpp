@@ -276,10 +276,14 @@ size_t ProjectorRunner::commit_batch(const std::vector<log::Record>& records) {
     // A NOTIFY inside the transaction made its commit wait for PostgreSQL's database-wide
     // notify lock, behind every other notifying commit (pg::PostCommitNotifier). The batch is
     // committed: nothing here may fail it.
+    // The rows first: a request that the notification or reload_soon() below lets go on finds
+    // them. Their failure is theirs (the api then reads the rows): the announcements still go.
     try {
-      // The rows first: a request that the notification or reload_soon() below lets go on
-      // finds them.
       if (on_rows_returned && !ctx.returned_rows.empty()) on_rows_returned(ctx.returned_rows);
+    } catch (const std::exception& e) {
+      logging::warn(kComponent, std::string("handing over a batch's rows failed: ") + e.what());
+    }
+    try {
       notifier_->notify(kProjectionChannel, {announcement_origin});
       for (const auto& [channel, payloads] : ctx.announcements)
         notifier_->notify(channel, payloads);

@@ -384,6 +384,9 @@ void SubjectErasureFollower::run() {
       } catch (const std::exception& e) {
         logging::warn("keyring", std::string("looking up subject erasures failed: ") + e.what());
         reload_ = true;
+        // A raise meanwhile (an erasure) must not turn the pause into a busy retry; a stop()
+        // that raced the clear has cleared `running_` first.
+        if (running_) wake_.clear();
         wake_.sleep_for(std::chrono::milliseconds(500));
         continue;
       }

@@ -14,15 +14,6 @@ constexpr auto kReconnectPause = std::chrono::milliseconds(200);
 // reset): a query after this long without a notification does.
 constexpr auto kKeepalive = std::chrono::seconds(5);
 
-// Collects one channel's payloads during a wait; the hub hands them over after it.
-class ChannelReceiver final : public pqxx::notification_receiver {
- public:
-  ChannelReceiver(pqxx::connection_base& conn, const std::string& channel)
-      : pqxx::notification_receiver(conn, channel) {}
-  void operator()(const std::string& payload, int) override { pending.push_back(payload); }
-  std::vector<std::string> pending;
-};
-
 // A subscriber's failure is its own: the others, and the connection, go on.
 template <class F>
 void call_safely(const char* what, const std::string& channel, const F& callback) {
@@ -35,6 +26,15 @@ void call_safely(const char* what, const std::string& channel, const F& callback
 }
 
 }  // namespace
+
+// Collects one channel's payloads as pqxx delivers them; the hub hands them over after.
+class ListenHub::ChannelReceiver final : public pqxx::notification_receiver {
+ public:
+  ChannelReceiver(pqxx::connection_base& conn, const std::string& channel)
+      : pqxx::notification_receiver(conn, channel) {}
+  void operator()(const std::string& payload, int) override { pending.push_back(payload); }
+  std::vector<std::string> pending;
+};
 
 std::shared_ptr<ListenHub> ListenHub::shared_for(const std::string& conninfo) {
   static std::mutex mutex;
@@ -63,10 +63,14 @@ ListenHub::~ListenHub() {
 std::unique_ptr<ListenHub::Subscription> ListenHub::subscribe(std::string channel,
                                                               OnNotify on_notify,
                                                               OnListening on_listening) {
-  uint64_t id = 0;
+  // The handle first: shared_from_this() throws for a hub no shared_ptr owns, and then nothing
+  // is registered without a handle to end it.
+  auto self = shared_from_this();
+  std::unique_ptr<Subscription> handle;
   {
     std::lock_guard lock(mutex_);
-    id = next_id_++;
+    const uint64_t id = next_id_++;
+    handle.reset(new Subscription(std::move(self), id));
     auto s = std::make_shared<Subscriber>();
     s->channel = std::move(channel);
     s->on_notify = std::move(on_notify);
@@ -75,7 +79,7 @@ std::unique_ptr<ListenHub::Subscription> ListenHub::subscribe(std::string channe
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
   wake_.raise();
-  return std::unique_ptr<Subscription>(new Subscription(shared_from_this(), id));
+  return handle;
 }
 
 ListenHub::Subscription::~Subscription() {
@@ -85,7 +89,11 @@ ListenHub::Subscription::~Subscription() {
 void ListenHub::unsubscribe(uint64_t id) {
   {
     std::lock_guard lock(mutex_);
-    subscribers_.erase(id);
+    auto it = subscribers_.find(id);
+    if (it != subscribers_.end()) {
+      it->second->cancelled = true;
+      subscribers_.erase(it);
+    }
   }
   // A callback of this subscriber may be running on a snapshot taken before the erase: wait it
   // out, so none runs after the handle is gone.
@@ -148,34 +156,41 @@ void ListenHub::serve(pqxx::connection& conn, uint64_t connection) {
     {
       std::lock_guard callbacks(callbacks_mutex_);
       for (const auto& s : subscribers) {
-        if (s->listening_on == connection) continue;
+        // Gone since the snapshot (its unsubscribe() waits for this lock only if it came
+        // after this check): its callbacks may capture what no longer exists.
+        if (s->cancelled || s->listening_on == connection) continue;
         s->listening_on = connection;
         if (s->on_listening) call_safely("on_listening", s->channel, s->on_listening);
       }
     }
+    // Payloads may arrive with any reply (the LISTENs above, a keepalive): handed over whether
+    // or not the wait below brings more.
+    hand_over(receivers, connection);
+    if (await_notification(
+            conn, wake_, std::chrono::duration_cast<std::chrono::microseconds>(kKeepalive)) == 0 &&
+        !wake_.raised())
+      pqxx::nontransaction(conn).exec("SELECT 1");
+    hand_over(receivers, connection);
+  }
+}
 
-    const int delivered = await_notification(
-        conn, wake_, std::chrono::duration_cast<std::chrono::microseconds>(kKeepalive));
-    if (delivered == 0) {
-      if (!wake_.raised()) pqxx::nontransaction(conn).exec("SELECT 1");
-      continue;
+void ListenHub::hand_over(std::map<std::string, std::unique_ptr<ChannelReceiver>>& receivers,
+                          uint64_t connection) {
+  // To the subscribers of each channel as of now; one that unsubscribed since is skipped, one
+  // that subscribed since had its on_listening or gets it next round (and looks then).
+  std::lock_guard callbacks(callbacks_mutex_);
+  for (auto& [channel, receiver] : receivers) {
+    if (receiver->pending.empty()) continue;
+    const auto payloads = std::move(receiver->pending);
+    receiver->pending.clear();
+    std::vector<std::shared_ptr<Subscriber>> current;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, s] : subscribers_)
+        if (s->channel == channel && s->listening_on == connection) current.push_back(s);
     }
-    // Handed to the subscribers of each channel as of now; one that unsubscribed since is
-    // skipped, one that subscribed since had its on_listening above or gets it next round.
-    std::lock_guard callbacks(callbacks_mutex_);
-    for (auto& [channel, receiver] : receivers) {
-      if (receiver->pending.empty()) continue;
-      const auto payloads = std::move(receiver->pending);
-      receiver->pending.clear();
-      std::vector<std::shared_ptr<Subscriber>> current;
-      {
-        std::lock_guard lock(mutex_);
-        for (const auto& [id, s] : subscribers_)
-          if (s->channel == channel && s->listening_on == connection) current.push_back(s);
-      }
-      for (const auto& s : current)
-        call_safely("on_notify", channel, [&] { s->on_notify(payloads); });
-    }
+    for (const auto& s : current)
+      if (!s->cancelled) call_safely("on_notify", channel, [&] { s->on_notify(payloads); });
   }
 }
 

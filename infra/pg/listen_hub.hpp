@@ -19,6 +19,7 @@
 // than the hub's (that is, never from inside a callback).
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,6 +42,7 @@ class ListenHub : public std::enable_shared_from_this<ListenHub> {
   // them holds it).
   static std::shared_ptr<ListenHub> shared_for(const std::string& conninfo);
 
+  // Always owned by a shared_ptr (make_shared or shared_for): subscriptions hold it.
   explicit ListenHub(std::string conninfo);
   ~ListenHub();
   ListenHub(const ListenHub&) = delete;
@@ -71,12 +73,20 @@ class ListenHub : public std::enable_shared_from_this<ListenHub> {
     std::string channel;
     OnNotify on_notify;
     OnListening on_listening;
-    uint64_t listening_on = 0;  // the connection on_listening was last called for
+    uint64_t listening_on = 0;  // the connection on_listening was last called for (hub thread)
+    // Set by unsubscribe() under mutex_, read by the hub thread under callbacks_mutex_ just
+    // before each call: a subscriber of an earlier snapshot that is gone is not called.
+    std::atomic<bool> cancelled{false};
   };
 
   void unsubscribe(uint64_t id);
   void run();
   void serve(pqxx::connection& conn, uint64_t connection);
+  // A channel's LISTEN on the hub's connection, with what arrived for it (listen_hub.cpp).
+  class ChannelReceiver;
+  // Hands what the receivers collected to the channels' subscribers.
+  void hand_over(std::map<std::string, std::unique_ptr<ChannelReceiver>>& receivers,
+                 uint64_t connection);
 
   const std::string conninfo_;
   mutable std::mutex mutex_;  // guards subscribers_, next_id_, stopping_, connections_
