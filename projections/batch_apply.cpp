@@ -73,14 +73,8 @@ BatchOutcome apply_records(pqxx::work& tx, const std::vector<const Projection*>&
   ctx.returned_rows.clear();
   // What the bulk writes returned, once they stand (past their savepoint, or the batch's).
   auto keep_announcements = [&ctx] {
-    for (auto& [channel, payloads] : ctx.bulk.take_announcements()) {
-      auto& kept = ctx.announcements[channel];
-      kept.insert(kept.end(), payloads.begin(), payloads.end());
-    }
-    for (auto& [tag, results] : ctx.bulk.take_returned()) {
-      auto& kept = ctx.returned_rows[tag];
-      kept.insert(kept.end(), results.begin(), results.end());
-    }
+    append_per_key(ctx.announcements, ctx.bulk.take_announcements());
+    append_per_key(ctx.returned_rows, ctx.bulk.take_returned());
   };
   // Decoded up front so that the keys of every subject the batch decrypts for can be fetched in
   // one query before the first apply.

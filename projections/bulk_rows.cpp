@@ -110,23 +110,14 @@ void BulkRowSet::clear() {
 
 std::map<std::string, std::vector<std::string>> BulkRowSet::take_announcements() {
   std::map<std::string, std::vector<std::string>> out;
-  for (auto& [sql, rows] : by_sql_) {
-    auto payloads = rows.take_announcements();
-    if (payloads.empty()) continue;
-    auto& into = out[rows.announce_channel()];
-    into.insert(into.end(), payloads.begin(), payloads.end());
-  }
+  for (auto& [sql, rows] : by_sql_)
+    append_to(out, rows.announce_channel(), rows.take_announcements());
   return out;
 }
 
 std::map<std::string, std::vector<pqxx::result>> BulkRowSet::take_returned() {
   std::map<std::string, std::vector<pqxx::result>> out;
-  for (auto& [sql, rows] : by_sql_) {
-    auto results = rows.take_returned();
-    if (results.empty()) continue;
-    auto& into = out[rows.returned_tag()];
-    into.insert(into.end(), results.begin(), results.end());
-  }
+  for (auto& [sql, rows] : by_sql_) append_to(out, rows.returned_tag(), rows.take_returned());
   return out;
 }
 

@@ -12,6 +12,7 @@
 // failure of one event, quarantined alone.
 #include <pqxx/pqxx>
 
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -75,6 +76,23 @@ class BulkRows {
   std::string returned_tag_;  // empty: the statement's rows are not kept
   std::vector<pqxx::result> returned_;
 };
+
+// Appends `values` to `key`'s in `into` (no key is added for none).
+template <class T>
+void append_to(std::map<std::string, std::vector<T>>& into, const std::string& key,
+               std::vector<T>&& values) {
+  if (values.empty()) return;
+  auto& kept = into[key];
+  kept.insert(kept.end(), std::make_move_iterator(values.begin()),
+              std::make_move_iterator(values.end()));
+}
+
+// append_to for each key of `from`.
+template <class T>
+void append_per_key(std::map<std::string, std::vector<T>>& into,
+                    std::map<std::string, std::vector<T>>&& from) {
+  for (auto& [key, values] : from) append_to(into, key, std::move(values));
+}
 
 // Every BulkRows of a batch, one per statement text. Statements are written in the order of
 // their text, not of their first row, those marked written_last() after all others: bulk tables

@@ -5,6 +5,7 @@
 
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/per_database.hpp"
 
 namespace counsel::pg {
 namespace {
@@ -37,16 +38,7 @@ class ListenHub::ChannelReceiver final : public pqxx::notification_receiver {
 };
 
 std::shared_ptr<ListenHub> ListenHub::shared_for(const std::string& conninfo) {
-  static std::mutex mutex;
-  static std::map<std::string, std::weak_ptr<ListenHub>> hubs;
-  std::lock_guard lock(mutex);
-  auto& slot = hubs[conninfo];
-  auto hub = slot.lock();
-  if (!hub) {
-    hub = std::make_shared<ListenHub>(conninfo);
-    slot = hub;
-  }
-  return hub;
+  return shared_per_database<ListenHub>(conninfo);
 }
 
 ListenHub::ListenHub(std::string conninfo) : conninfo_(std::move(conninfo)) {}

@@ -9,6 +9,7 @@
 #include "infra/logging.hpp"
 #include "infra/pg/array_literal.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/pg/per_database.hpp"
 
 namespace counsel::pg {
 namespace {
@@ -25,16 +26,7 @@ constexpr auto kReconnectPause = std::chrono::milliseconds(200);
 PostCommitNotifier::PostCommitNotifier(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
 std::shared_ptr<PostCommitNotifier> PostCommitNotifier::shared_for(const std::string& conninfo) {
-  static std::mutex mutex;
-  static std::map<std::string, std::weak_ptr<PostCommitNotifier>> notifiers;
-  std::lock_guard lock(mutex);
-  auto& slot = notifiers[conninfo];
-  auto notifier = slot.lock();
-  if (!notifier) {
-    notifier = std::make_shared<PostCommitNotifier>(conninfo);
-    slot = notifier;
-  }
-  return notifier;
+  return shared_per_database<PostCommitNotifier>(conninfo);
 }
 
 PostCommitNotifier::~PostCommitNotifier() {

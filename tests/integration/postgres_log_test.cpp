@@ -59,6 +59,24 @@ void append_unannounced(const std::string& conninfo, int partition, const std::s
   tx.commit();
 }
 
+// Joins the processor group on the commands topic and polls until this member owns every
+// partition (it must be the only live one).
+std::unique_ptr<GroupConsumer> join_owning_everything(PostgresLog& log,
+                                                      RecordingListener& listener) {
+  auto consumer = log.join_group(Topic::commands, "processor", listener);
+  BOOST_REQUIRE(poll_until({consumer.get()},
+                           [&] { return listener.owned() == static_cast<size_t>(partitions); }));
+  return consumer;
+}
+
+// The processor group's stored position of `partition`; -1 when none is stored.
+int64_t stored_position(const std::string& conninfo, int partition) {
+  return scalar(conninfo,
+                "SELECT coalesce(max(next_offset), -1) FROM log.group_positions"
+                " WHERE grp = 'processor' AND partition = " +
+                    std::to_string(partition));
+}
+
 PostgresLogOptions fast_group_options() {
   PostgresLogOptions options;
   options.heartbeat_interval = 300ms;
@@ -442,8 +460,7 @@ BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
   RecordingListener listener;
-  auto consumer = log.join_group(Topic::commands, "processor", listener);
-  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
+  auto consumer = join_owning_everything(log, listener);
 
   auto& lease = listener.lease(3);
   BOOST_REQUIRE(lease.commit({to_partition(Topic::results, 3, "ok")}, Offset{1}).has_value());
@@ -463,9 +480,7 @@ BOOST_AUTO_TEST_CASE(a_superseded_lease_is_fenced) {
   auto end = log.end_offset(Topic::results, PartitionId{3});
   BOOST_REQUIRE(end.has_value());
   BOOST_TEST(end->value() == 1);  // the late record never landed
-  BOOST_TEST(scalar(db.conninfo(),
-                    "SELECT next_offset FROM log.group_positions "
-                    "WHERE grp = 'processor' AND partition = 3") == 1);
+  BOOST_TEST(stored_position(db.conninfo(), 3) == 1);
 }
 
 // A processor's group commit is one statement: every lease's records and position, or, when
@@ -474,14 +489,8 @@ BOOST_AUTO_TEST_CASE(a_group_commit_lands_whole_or_not_at_all_when_one_lease_is_
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
   RecordingListener listener;
-  auto consumer = log.join_group(Topic::commands, "processor", listener);
-  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
-  const auto position = [&](int p) {
-    return scalar(db.conninfo(),
-                  "SELECT coalesce(max(next_offset), -1) FROM log.group_positions"
-                  " WHERE grp = 'processor' AND partition = " +
-                      std::to_string(p));
-  };
+  auto consumer = join_owning_everything(log, listener);
+  const auto position = [&](int p) { return stored_position(db.conninfo(), p); };
   const auto end = [&](int p) { return log.end_offset(Topic::results, PartitionId{p})->value(); };
 
   const std::vector<OutRecord> to_3{to_partition(Topic::results, 3, "a"),
@@ -534,8 +543,7 @@ BOOST_AUTO_TEST_CASE(a_lost_session_revokes_everything_and_the_member_rejoins) {
   PostgresLog log2(db.conninfo(), partitions, "member-2", fast_group_options());
   RecordingListener listener1;
   RecordingListener listener2;
-  auto consumer1 = log1.join_group(Topic::commands, "processor", listener1);
-  BOOST_REQUIRE(poll_until({consumer1.get()}, [&] { return listener1.owned() == 16; }));
+  auto consumer1 = join_owning_everything(log1, listener1);
   auto stalled_lease = listener1.take_lease(5);
 
   // Kill every session of this database but ours: member 1's locks are gone.
@@ -547,8 +555,7 @@ BOOST_AUTO_TEST_CASE(a_lost_session_revokes_everything_and_the_member_rejoins) {
   BOOST_TEST(lost.error().is_retryable);
   BOOST_TEST(listener1.owned() == 0u);
 
-  auto consumer2 = log2.join_group(Topic::commands, "processor", listener2);
-  BOOST_REQUIRE(poll_until({consumer2.get()}, [&] { return listener2.owned() == 16; }));
+  auto consumer2 = join_owning_everything(log2, listener2);
   auto late = stalled_lease->commit({to_partition(Topic::events, 5, "stale")}, Offset{9});
   BOOST_REQUIRE(!late.has_value());
   BOOST_TEST(late.error().fenced);
@@ -566,8 +573,7 @@ BOOST_AUTO_TEST_CASE(commit_stores_records_and_position_atomically) {
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
   RecordingListener listener;
-  auto consumer = log.join_group(Topic::commands, "processor", listener);
-  BOOST_REQUIRE(poll_until({consumer.get()}, [&] { return listener.owned() == 16; }));
+  auto consumer = join_owning_everything(log, listener);
 
   const int p = log.partition_for("counselor-x").value();
   BOOST_REQUIRE(
@@ -592,17 +598,14 @@ BOOST_AUTO_TEST_CASE(commit_stores_records_and_position_atomically) {
   BOOST_TEST((*committed)[0].partition.value() == p);
   BOOST_TEST((*committed)[1].offset.value() == 1);
   BOOST_TEST(lease.consumed().value() == 2);
-  const std::string position_sql =
-      "SELECT next_offset FROM log.group_positions WHERE grp = 'processor' AND partition = " +
-      std::to_string(p);
-  BOOST_TEST(scalar(db.conninfo(), position_sql) == 2);
+  BOOST_TEST(stored_position(db.conninfo(), p) == 2);
 
   // A commit that fails half-way (the server rejects invalid UTF-8) stores nothing at all.
   auto failed =
       lease.commit({event("counselor-x", "e2"), event("counselor-x", "bad \xff\xfe")}, Offset{3});
   BOOST_REQUIRE(!failed.has_value());
   BOOST_TEST(!failed.error().fenced);
-  BOOST_TEST(scalar(db.conninfo(), position_sql) == 2);
+  BOOST_TEST(stored_position(db.conninfo(), p) == 2);
   auto end = log.end_offset(Topic::events, PartitionId{p});
   BOOST_REQUIRE(end.has_value());
   BOOST_TEST(end->value() == 2);
@@ -610,8 +613,7 @@ BOOST_AUTO_TEST_CASE(commit_stores_records_and_position_atomically) {
   // The next owner starts from the committed position.
   consumer->close();
   RecordingListener next_listener;
-  auto next = log.join_group(Topic::commands, "processor", next_listener);
-  BOOST_REQUIRE(poll_until({next.get()}, [&] { return next_listener.owned() == 16; }));
+  auto next = join_owning_everything(log, next_listener);
   BOOST_TEST(next_listener.lease(p).consumed().value() == 2);
   BOOST_TEST(next_listener.lease(p).epoch().value() == 2);
 }
