@@ -1,5 +1,7 @@
 #include "api/command_bus.hpp"
 
+#include <algorithm>
+
 #include "infra/logging.hpp"
 
 namespace counsel::api {
@@ -14,6 +16,7 @@ void CommandBus::start() {
   if (!from) throw std::runtime_error("cannot read results end offset: " + from.error().message);
   reader_ = log_.reader();
   reader_->assign(log::Topic::results, *from);
+  skipping_reader_.store(reader_.get(), std::memory_order_release);
   running_ = true;
   reader_thread_ = std::thread([this] { read_results(); });
 }
@@ -37,14 +40,59 @@ void CommandBus::read_results() {
     for (auto& rec : *batch) {
       auto id = Uuid::parse(rec.key);
       if (!id) continue;
-      auto it = waiters_.find(CommandId{*id});
-      if (it == waiters_.end()) continue;  // another api process's command
+      Waiter* waiter = unanswered_locked(CommandId{*id});
+      if (!waiter) continue;
       auto result = commands::decode_result(rec.value);
       if (!result) continue;
-      it->second->result = std::move(*result);
-      it->second->arrived.notify_one();
+      waiter->result = std::move(*result);
+      waiter->arrived.notify_one();
+      answered_from_log_.fetch_add(1, std::memory_order_relaxed);
     }
   }
+}
+
+CommandBus::Waiter* CommandBus::unanswered_locked(const CommandId& id) {
+  auto it = waiters_.find(id);
+  // Another api process's command, or its submitter gave up; or answered already (in process,
+  // or read back before the processor handed it over).
+  if (it == waiters_.end() || it->second->result) return nullptr;
+  return it->second.get();
+}
+
+void CommandBus::deliver_committed(const std::vector<commands::CommittedResult>& results) {
+  // Contiguous runs per partition, for the reader to skip (one commit's results of a partition
+  // are consecutive there).
+  struct Run {
+    int32_t partition;
+    int64_t first;
+    int64_t end;
+  };
+  std::vector<Run> runs;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& r : results) {
+      if (r.result) {
+        if (Waiter* waiter = unanswered_locked(r.result->command_id)) {
+          waiter->result = *r.result;
+          waiter->arrived.notify_one();
+          answered_in_process_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      const int32_t p = r.position.partition.value();
+      const int64_t o = r.position.offset.value();
+      auto run = std::find_if(runs.begin(), runs.end(),
+                              [&](const Run& x) { return x.partition == p && x.end == o; });
+      if (run != runs.end())
+        run->end = o + 1;
+      else
+        runs.push_back({p, o, o + 1});
+    }
+  }
+  auto* reader = skipping_reader_.load(std::memory_order_acquire);
+  if (!reader) return;  // not reading yet: it starts from the end, after these
+  for (const auto& run : runs)
+    reader->skip_delivered(log::PartitionId{run.partition}, log::Offset{run.first},
+                           log::Offset{run.end});
 }
 
 std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
@@ -54,7 +102,7 @@ std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
   append_queue_.push_back(mine);
   while (!mine->done) {
     if (appending_) {
-      append_done_.wait(lock);
+      mine->turn.wait(lock);
       continue;
     }
     // Nobody is appending: this submitter appends everything queued, its own command included.
@@ -65,7 +113,10 @@ std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
     append_group(group);
     lock.lock();
     appending_ = false;
-    append_done_.notify_all();
+    for (auto& pending : group)
+      if (pending != mine) pending->turn.notify_one();
+    // Whoever queued meanwhile appends next, with everyone queued behind it.
+    if (!append_queue_.empty()) append_queue_.front()->turn.notify_one();
   }
   return mine->error;
 }

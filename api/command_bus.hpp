@@ -35,6 +35,14 @@ class CommandBus {
   void stop();
   Expected<commands::CommandResult, SubmitError> submit(const commands::Command& cmd,
                                                         std::chrono::milliseconds timeout);
+  // Results the processor of this same process has just committed (its on_results_committed):
+  // their submitters are answered now, and the results reader is told to skip them, so a
+  // process that both submits and decides does not read its own results back from the log.
+  // Safe from any thread.
+  void deliver_committed(const std::vector<commands::CommittedResult>& results);
+  // Submitters answered by deliver_committed and by the results reader, since construction.
+  uint64_t answered_in_process() const { return answered_in_process_.load(); }
+  uint64_t answered_from_log() const { return answered_from_log_.load(); }
 
  private:
   struct Waiter {
@@ -45,8 +53,14 @@ class CommandBus {
     log::OutRecord record;
     bool done = false;
     std::optional<log::LogError> error;
+    // With append_mutex_: its submitter is woken alone, when its group is appended or when it
+    // is first in the queue and may append (one condition variable for all woke every queued
+    // submitter after each append, most of them to wait again).
+    std::condition_variable turn;
   };
   void read_results();
+  // With mutex_ held: the waiter for `id` if one waits without an answer yet.
+  Waiter* unanswered_locked(const CommandId& id);
   // Appends `record` with whatever else is queued; the error if it was not appended.
   std::optional<log::LogError> append(log::OutRecord record);
   void append_group(const std::vector<std::shared_ptr<PendingAppend>>& group);
@@ -54,13 +68,17 @@ class CommandBus {
   log::Log& log_;
   std::mutex mutex_;
   std::mutex append_mutex_;
-  std::condition_variable append_done_;
   std::vector<std::shared_ptr<PendingAppend>> append_queue_;
   bool appending_ = false;
   std::unordered_map<CommandId, std::shared_ptr<Waiter>> waiters_;
   std::atomic<bool> running_{false};
+  std::atomic<uint64_t> answered_in_process_{0};
+  std::atomic<uint64_t> answered_from_log_{0};
   std::thread reader_thread_;
   std::unique_ptr<log::LogReader> reader_;
+  // reader_ once start() has assigned it: deliver_committed runs on the processor's thread,
+  // which may start before this bus does.
+  std::atomic<log::LogReader*> skipping_reader_{nullptr};
 };
 
 }  // namespace counsel::api

@@ -197,11 +197,21 @@ void Runtime::start(Roles roles, bool http) {
     commands::ProcessorOptions options;
     options.fault = config_.fault;
     processor_ = std::make_unique<commands::CommandProcessor>(*log_, options);
+  }
+  if (roles.api) bus_ = std::make_unique<CommandBus>(*log_);
+  if (processor_) {
+    // A process that both submits and decides answers its own submitters from its commits:
+    // before, each result went to the log and came back through the results reader (a read
+    // and two wake-ups per poll, on every booking's path).
+    if (bus_)
+      processor_->on_results_committed =
+          [bus = bus_.get()](const std::vector<commands::CommittedResult>& results) {
+            bus->deliver_committed(results);
+          };
     processor_->start();
   }
   if (roles.api) {
     hasher_ = std::make_unique<crypto::PasswordHasher>(cost_from(config_.password_hash_cost));
-    bus_ = std::make_unique<CommandBus>(*log_);
     bus_->start();
     probe_ = std::make_unique<HttpProbe>();
     gate_ = std::make_unique<projections::AccountGate>(config_.db);

@@ -38,4 +38,12 @@ struct CommandResult {
 std::string encode_result(const CommandResult& r);
 std::optional<CommandResult> decode_result(std::string_view json, std::string* error = nullptr);
 
+// A result its processor has just committed, handed to a listener in the same process
+// (CommandProcessor::on_results_committed): its place on the results topic and the result
+// itself (what its record decodes to). Valid during the call.
+struct CommittedResult {
+  log::Position position;
+  const CommandResult* result = nullptr;
+};
+
 }  // namespace counsel::commands

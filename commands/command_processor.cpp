@@ -207,7 +207,7 @@ void CommandProcessor::run_once() {
 
 CommandProcessor::Decided CommandProcessor::decide(Owned& owned,
                                                    const std::vector<const log::Record*>& records) {
-  Decided d{&owned, {}, {}, log::Offset{records.back()->offset.value() + 1}};
+  Decided d{&owned, {}, {}, log::Offset{records.back()->offset.value() + 1}, {}};
   auto p = owned.lease->partition();
   Timestamp now = now_utc();
   for (auto* rec : records) {
@@ -228,8 +228,30 @@ CommandProcessor::Decided CommandProcessor::decide(Owned& owned,
       d.event_types.push_back(e.type);
     }
     d.out.push_back({log::Topic::results, cmd->id.value().str(), encode_result(outcome.result), p});
+    if (on_results_committed) d.results.push_back(std::move(outcome.result));
   }
   return d;
+}
+
+void CommandProcessor::hand_over_results(const std::vector<Decided>& decided,
+                                         const std::vector<std::vector<log::Position>>& positions) {
+  std::vector<CommittedResult> results;
+  for (size_t i = 0; i < decided.size() && i < positions.size(); ++i) {
+    const auto& out = decided[i].out;
+    size_t next_result = 0;
+    for (size_t j = 0; j < out.size() && j < positions[i].size(); ++j) {
+      if (out[j].topic != log::Topic::results) continue;
+      if (next_result == decided[i].results.size()) break;
+      results.push_back({positions[i][j], &decided[i].results[next_result++]});
+    }
+  }
+  if (results.empty()) return;
+  try {
+    on_results_committed(results);
+  } catch (const std::exception& e) {
+    // Their submitters still get them from the log.
+    logging::warn("processor", std::string("handing over committed results failed: ") + e.what());
+  }
 }
 
 // Every partition of the poll in one commit: a transaction and a disk flush per poll rather than
@@ -243,7 +265,10 @@ void CommandProcessor::commit_decided(std::vector<Decided>& decided) {
   log::Result<std::vector<std::vector<log::Position>>> committed =
       commit_fault_pending_ ? log::Result<std::vector<std::vector<log::Position>>>(unexpected(
                                   log::LogError{"fault injection: the commit failed", true, false}))
-                            : consumer_->commit_together(commits);
+                            : consumer_->commit_together(
+                                  commits, [&](const std::vector<std::vector<log::Position>>& at) {
+                                    if (on_results_committed) hand_over_results(decided, at);
+                                  });
   commit_fault_pending_ = false;
   probe_->commit(std::chrono::steady_clock::now() - started, committed.has_value());
   if (committed) {

@@ -42,6 +42,12 @@ class CommandProcessor : public log::RebalanceListener {
   std::vector<log::PartitionId> owned_partitions() const;
   size_t total_streams() const;
 
+  // Called on the processor's thread after each commit with the results it committed, in
+  // commit order; set before start(). The api process this processor runs in answers its own
+  // submitters with them (CommandBus::deliver_committed) instead of reading them back from the
+  // log. Exceptions are logged: the commit stands whatever the listener does.
+  std::function<void(const std::vector<CommittedResult>&)> on_results_committed;
+
   void on_assigned(std::vector<std::unique_ptr<log::PartitionLease>> leases) override;
   void on_revoked(const std::vector<log::PartitionId>& partitions) override;
 
@@ -64,9 +70,12 @@ class CommandProcessor : public log::RebalanceListener {
     std::vector<log::OutRecord> out;
     std::vector<std::string> event_types;
     log::Offset consumed;
+    std::vector<CommandResult> results;  // in the order of their records in `out`
   };
   Decided decide(Owned& owned, const std::vector<const log::Record*>& records);
   void commit_decided(std::vector<Decided>& decided);
+  void hand_over_results(const std::vector<Decided>& decided,
+                         const std::vector<std::vector<log::Position>>& positions);
 
   log::Log& log_;
   ProcessorOptions options_;

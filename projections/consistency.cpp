@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -78,7 +79,15 @@ struct ConsistencyWatcher::State {
   std::string conninfo;
   std::string own_origin;
   std::mutex mutex;
-  std::condition_variable changed;
+  // A request waiting in wait(), woken alone once the read models reach its positions: with
+  // one condition variable for all, every load woke every waiting request (up to the worker
+  // pool's 128), most of them only to sleep again.
+  struct PendingWait {
+    const std::vector<log::Position>* positions;
+    std::condition_variable reached_cv;
+    bool reached = false;
+  };
+  std::list<PendingWait*> pending;  // guarded by mutex
   // partition -> events applied by the slowest projection.
   std::map<int32_t, int64_t> applied;
   bool fresh = false;  // `applied` was loaded at least once since start
@@ -148,8 +157,12 @@ struct ConsistencyWatcher::State {
             versions = std::move(loaded.versions);
             fresh = true;
             loaded_at = std::chrono::steady_clock::now();
+            for (PendingWait* w : pending) {
+              if (w->reached || !reached(*w->positions)) continue;
+              w->reached = true;
+              w->reached_cv.notify_one();
+            }
           }
-          changed.notify_all();
           // Woken by a projector's commit (its NOTIFY through the process's ListenHub, or
           // reload_soon() from this process's own projector) or by the hub listening anew;
           // the timeout is a fallback for a missed NOTIFY. Re-armed before the next load,
@@ -233,8 +246,12 @@ bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,
                               std::chrono::milliseconds timeout) {
   if (positions.empty()) return true;
   std::unique_lock lock(state_->mutex);
-  return state_->changed.wait_for(lock, timeout,
-                                  [&] { return state_->fresh && state_->reached(positions); });
+  if (state_->fresh && state_->reached(positions)) return true;
+  State::PendingWait waiting{&positions, {}, false};
+  const auto entry = state_->pending.insert(state_->pending.end(), &waiting);
+  const bool reached = waiting.reached_cv.wait_for(lock, timeout, [&] { return waiting.reached; });
+  state_->pending.erase(entry);
+  return reached;
 }
 
 }  // namespace counsel::projections

@@ -1,5 +1,6 @@
 #include "domain/events/canonical_event_view.hpp"
 
+#include <array>
 #include <cstring>
 #include <limits>
 
@@ -193,17 +194,26 @@ class CanonicalScanner {
   const char* end_;
 };
 
+// 1 for every byte but 0-9 and a-f. The check ORs table entries rather than branching per
+// character: four ids per event, in random hex, made the branches mispredict and this the
+// walk's hottest function (audit verify).
+constexpr std::array<unsigned char, 256> kNotLowerHex = [] {
+  std::array<unsigned char, 256> table{};
+  for (auto& entry : table) entry = 1;
+  for (char c = '0'; c <= '9'; ++c) table[static_cast<unsigned char>(c)] = 0;
+  for (char c = 'a'; c <= 'f'; ++c) table[static_cast<unsigned char>(c)] = 0;
+  return table;
+}();
+
 bool is_canonical_uuid(std::string_view text) {
-  if (text.size() != 36) return false;
+  if (text.size() != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+    return false;
+  unsigned bad = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!is_digit(c) && !(c >= 'a' && c <= 'f')) {
-      return false;
-    }
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    bad |= kNotLowerHex[static_cast<unsigned char>(text[i])];
   }
-  return true;
+  return bad == 0;
 }
 
 // What format_rfc3339 writes: YYYY-MM-DDTHH:MM:SS.mmmZ. parse_rfc3339 then checks the date and

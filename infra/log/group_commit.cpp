@@ -1,6 +1,7 @@
 #include <stdexcept>
 
 #include "infra/log/log.hpp"
+#include "infra/logging.hpp"
 
 namespace counsel::log {
 
@@ -16,6 +17,18 @@ std::vector<std::vector<Position>> positions_per_commit(const std::vector<Positi
     next += n;
   }
   return out;
+}
+
+void call_before_announcing(const GroupConsumer::BeforeAnnouncing& hook,
+                            const std::vector<std::vector<Position>>& positions) noexcept {
+  if (!hook) return;
+  try {
+    hook(positions);
+  } catch (const std::exception& e) {
+    logging::warn("log", std::string("a committed group's hook failed: ") + e.what());
+  } catch (...) {
+    logging::warn("log", "a committed group's hook failed");
+  }
 }
 
 }  // namespace counsel::log

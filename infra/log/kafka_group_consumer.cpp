@@ -451,7 +451,7 @@ class KafkaGroupConsumer : public GroupConsumer {
   }
 
   Result<std::vector<std::vector<Position>>> commit_together(
-      const std::vector<LeaseCommit>& commits) override {
+      const std::vector<LeaseCommit>& commits, const BeforeAnnouncing& before_announcing) override {
     std::vector<GroupSession::Share> shares;
     std::vector<KafkaPartitionLease*> leases;
     for (const auto& c : commits) {
@@ -464,7 +464,10 @@ class KafkaGroupConsumer : public GroupConsumer {
     auto committed = session_->commit(shares);
     if (!committed) return unexpected(committed.error());
     for (size_t i = 0; i < leases.size(); ++i) leases[i]->committed(commits[i].consumed);
-    return positions_per_commit(*committed, commits);
+    // Kafka tells readers nothing in process: the hook simply runs once the commit stands.
+    auto per_commit = positions_per_commit(*committed, commits);
+    call_before_announcing(before_announcing, per_commit);
+    return per_commit;
   }
 
   void seek(PartitionId partition, Offset offset) override {

@@ -60,6 +60,7 @@ struct OutRecord {
 struct Position {
   PartitionId partition;
   Offset offset;
+  friend bool operator==(const Position&, const Position&) = default;
 };
 
 // Kafka's default partitioner for keyed records (murmur2, as Java clients and librdkafka's
@@ -86,6 +87,14 @@ class LogReader {
   // possibly with nothing, so a loop that polls with long waits stops promptly. An engine that
   // cannot cut a wait short returns at its end.
   virtual void interrupt() {}
+  // Also safe from any thread. Records [first, end) of `partition` reached this reader's user
+  // another way (its own process committed them): when the reader's position of the partition
+  // is within the range it moves on to `end` without reading them. A range past the position
+  // waits until the reads reach it; the reader never skips a record it was not told of. An
+  // engine that cannot skip cheaply (Kafka: a seek drops the prefetched messages) reads them.
+  virtual void skip_delivered(PartitionId partition, Offset first, Offset end) {
+    (void)partition, (void)first, (void)end;
+  }
 };
 
 // Every partition's end offset of `topic`, partition 0 first: where a reader that wants only
@@ -162,9 +171,24 @@ class GroupConsumer {
   // per partition, which is what bounds a processor's throughput. Returns each commit's
   // positions. On failure nothing is committed; `fenced` says some lease lost its partition
   // (PartitionLease::commit of that lease alone says which).
+  //
+  // `before_announcing`, when set, gets those positions once the commit stands and before any
+  // reader of this process is woken for its records: what it hands on in process is there
+  // before those readers look (the processor's results, which the api's reader then skips).
+  // Its exceptions are logged, never a failed commit.
+  using BeforeAnnouncing = std::function<void(const std::vector<std::vector<Position>>&)>;
   virtual Result<std::vector<std::vector<Position>>> commit_together(
-      const std::vector<LeaseCommit>& commits) = 0;
+      const std::vector<LeaseCommit>& commits, const BeforeAnnouncing& before_announcing) = 0;
+  Result<std::vector<std::vector<Position>>> commit_together(
+      const std::vector<LeaseCommit>& commits) {
+    return commit_together(commits, {});
+  }
 };
+
+// Runs a group commit's before_announcing hook, if set. The commit stands whatever it does:
+// what it throws is logged, not passed on.
+void call_before_announcing(const GroupConsumer::BeforeAnnouncing& hook,
+                            const std::vector<std::vector<Position>>& positions) noexcept;
 
 class Log {
  public:

@@ -148,6 +148,55 @@ BOOST_DATA_TEST_CASE(a_failed_commit_loses_and_repeats_nothing, data::make(log_e
   processor.stop();
 }
 
+// A process that runs both the api and the processor (counsel serve): the processor hands what
+// it commits to the bus, which answers its submitters without reading the results back.
+BOOST_DATA_TEST_CASE(a_processor_in_the_submitting_process_answers_its_submitters_itself,
+                     data::make(log_engines()), engine) {
+  counsel::testing::TestDatabase db;
+  TestLog log(engine, db, 4);
+  api::CommandBus bus(*log);  // declared first: the processor, which calls into it, stops first
+  commands::CommandProcessor processor(*log, {});
+  processor.on_results_committed = [&bus](const std::vector<commands::CommittedResult>& r) {
+    bus.deliver_committed(r);
+  };
+  processor.start();
+
+  // The bus's results reader is not started: only the processor can answer.
+  UserId user{new_uuid_v7()};
+  auto cmd = register_command(user);
+  auto first = bus.submit(cmd, 20s);
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->accepted);
+  BOOST_TEST(!first->duplicate);
+  BOOST_TEST(first->command_id == cmd.id);
+  auto again = bus.submit(cmd, 20s);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(again->body_json == first->body_json);
+  auto rejected = bus.submit(register_command(user), 20s);
+  BOOST_REQUIRE(rejected);
+  BOOST_REQUIRE(rejected->rejection);
+  BOOST_TEST(rejected->rejection->code == "already_registered");
+  BOOST_TEST(bus.answered_in_process() == 3u);
+  BOOST_TEST(bus.answered_from_log() == 0u);
+
+  // With the reader running too, each submitter is answered once, by one or the other, with
+  // the outcome the log holds.
+  bus.start();
+  constexpr int kMore = 6;
+  for (int i = 0; i < kMore; ++i) {
+    auto r = bus.submit(register_command(UserId{new_uuid_v7()}), 20s);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->accepted);
+    BOOST_REQUIRE_EQUAL(r->event_positions.size(), 1u);
+  }
+  BOOST_TEST(bus.answered_in_process() + bus.answered_from_log() == 3u + kMore);
+  BOOST_TEST(counsel::testing::count_records(*log, log::Topic::results) == 3u + kMore);
+  BOOST_TEST(count_events(*log) == 1u + kMore);
+  processor.stop();
+  bus.stop();
+}
+
 BOOST_DATA_TEST_CASE(a_restarted_processor_rebuilds_state_and_still_dedupes,
                      data::make(log_engines()), engine) {
   counsel::testing::TestDatabase db;

@@ -243,6 +243,52 @@ BOOST_AUTO_TEST_CASE(a_reader_of_several_partitions_takes_them_round_robin_from_
   BOOST_TEST(reader->at_end(PartitionId{3}));
 }
 
+BOOST_AUTO_TEST_CASE(a_reader_skips_only_the_ranges_it_is_told_were_delivered) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "test");
+  auto values_of = [](const std::vector<Record>& records) {
+    std::vector<std::string> values;
+    for (const auto& r : records) values.push_back(r.value);
+    return values;
+  };
+  auto append_to_4 = [&](int from, int count) {
+    std::vector<OutRecord> batch;
+    for (int i = from; i < from + count; ++i)
+      batch.push_back(to_partition(Topic::results, 4, "r" + std::to_string(i)));
+    BOOST_REQUIRE(log.append(batch).has_value());
+  };
+  auto reader = log.reader();
+  reader->assign(Topic::results, {{PartitionId{4}, Offset{0}}, {PartitionId{6}, Offset{0}}});
+  append_to_4(0, 10);  // offsets 0..9
+
+  // [0, 4) delivered elsewhere: the reader starts at 4. [6, 8) lies past records it has not
+  // read: it reads 4 and 5 first, then skips 6 and 7.
+  reader->skip_delivered(PartitionId{4}, Offset{0}, Offset{4});
+  reader->skip_delivered(PartitionId{4}, Offset{6}, Offset{8});
+  auto first = reader->poll(2, 0ms);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(values_of(*first) == (std::vector<std::string>{"r4", "r5"}),
+             boost::test_tools::per_element());
+  auto second = reader->poll(10, 0ms);
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST(values_of(*second) == (std::vector<std::string>{"r8", "r9"}),
+             boost::test_tools::per_element());
+
+  // A range it already read past is forgotten. Everything delivered: an announced append is
+  // not read at all.
+  reader->skip_delivered(PartitionId{4}, Offset{2}, Offset{5});
+  append_to_4(10, 3);  // offsets 10..12
+  reader->skip_delivered(PartitionId{4}, Offset{10}, Offset{13});
+  auto third = reader->poll(10, 300ms);
+  BOOST_REQUIRE(third.has_value());
+  BOOST_TEST(third->empty());
+  append_to_4(13, 1);
+  auto fourth = reader->poll(10, 5s);
+  BOOST_REQUIRE(fourth.has_value());
+  BOOST_TEST(values_of(*fourth) == (std::vector<std::string>{"r13"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(an_interrupt_cuts_a_waiting_poll_short_and_reading_goes_on) {
   TestDatabase db;
   PostgresLog log(db.conninfo(), partitions, "test");
@@ -535,6 +581,44 @@ BOOST_AUTO_TEST_CASE(a_group_commit_lands_whole_or_not_at_all_when_one_lease_is_
   BOOST_REQUIRE(listener.lease(3).commit(none, Offset{6}).has_value());
   BOOST_TEST(position(3) == 6);
   BOOST_TEST(end(3) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_group_commits_hook_runs_before_this_processs_readers_hear_of_it) {
+  TestDatabase db;
+  PostgresLog log(db.conninfo(), partitions, "member-1", fast_group_options());
+  RecordingListener listener;
+  auto consumer = join_owning_everything(log, listener);
+  auto reader = log.reader();
+  reader->assign(Topic::results, {{PartitionId{3}, Offset{0}}, {PartitionId{9}, Offset{0}}});
+  auto nothing_yet = reader->poll(10, 0ms);
+  BOOST_REQUIRE(nothing_yet.has_value());
+  BOOST_TEST(nothing_yet->empty());
+
+  // A reader waits while the group commits; the hook tells it of partition 3's records. Woken
+  // by the commit's announcement, it finds partition 3 delivered and reads only partition 9.
+  std::optional<Result<std::vector<Record>>> read;
+  std::jthread waiting([&] { read = reader->poll(10, 10s); });
+  std::this_thread::sleep_for(200ms);
+  const std::vector<OutRecord> to_3{to_partition(Topic::results, 3, "a"),
+                                    to_partition(Topic::results, 3, "b")};
+  const std::vector<OutRecord> to_9{to_partition(Topic::results, 9, "c")};
+  std::vector<std::vector<Position>> seen;
+  auto committed = consumer->commit_together(
+      {{&listener.lease(3), &to_3, Offset{1}}, {&listener.lease(9), &to_9, Offset{1}}},
+      [&](const std::vector<std::vector<Position>>& positions) {
+        seen = positions;
+        reader->skip_delivered(PartitionId{3}, positions[0].front().offset,
+                               Offset{positions[0].back().offset.value() + 1});
+        throw std::runtime_error("a hook's failure is not the commit's");
+      });
+  BOOST_REQUIRE_MESSAGE(committed.has_value(),
+                        (committed ? std::string() : committed.error().message));
+  BOOST_TEST((seen == *committed));
+  waiting.join();
+  BOOST_REQUIRE(read.has_value());
+  BOOST_REQUIRE(read->has_value());
+  BOOST_REQUIRE_EQUAL((*read)->size(), 1u);
+  BOOST_TEST((*read)->front().value == "c");
 }
 
 BOOST_AUTO_TEST_CASE(a_lost_session_revokes_everything_and_the_member_rejoins) {

@@ -654,6 +654,50 @@ BOOST_AUTO_TEST_CASE(the_watcher_skips_its_own_projectors_announcements_but_not_
   watcher.stop();
 }
 
+// Each waiting request is woken by the load that shows its own positions reached, and only then;
+// one whose positions stay ahead of the read models times out.
+BOOST_AUTO_TEST_CASE(the_watcher_answers_each_waiting_request_by_its_own_positions) {
+  counsel::testing::TestDatabase db;
+  auto c = pg::open_connection(db.conninfo());
+  projections::ensure_read_models(*c);
+  // Every projection has applied 5 events of partition 0 and none of partition 1.
+  const auto set_applied = [&](int partition, int64_t applied) {
+    pqxx::nontransaction(*c).exec_params(
+        "INSERT INTO projection.checkpoints (projection, partition, next_offset, events_applied)"
+        " SELECT name, $1, $2, $2 FROM unnest($3::text[]) AS name"
+        " ON CONFLICT (projection, partition) DO UPDATE"
+        " SET next_offset = EXCLUDED.next_offset, events_applied = EXCLUDED.events_applied",
+        partition, applied, projections::text_array_literal(projections::projection_names()));
+  };
+  set_applied(0, 5);
+  projections::ConsistencyWatcher watcher(db.conninfo());
+  watcher.start();
+  const auto at = [](int partition, int64_t offset) {
+    return std::vector<log::Position>{{log::PartitionId{partition}, log::Offset{offset}}};
+  };
+  BOOST_TEST(watcher.wait(at(0, 4), 10s));  // already there
+  std::atomic<int> later_result{-1}, never_result{-1};
+  std::jthread later([&] { later_result = watcher.wait(at(0, 7), 20s) ? 1 : 0; });
+  std::jthread never([&] { never_result = watcher.wait(at(1, 0), 1500ms) ? 1 : 0; });
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(later_result.load() == -1);  // still waiting
+  // Partition 0 moves to 7 events applied: offset 7 is not among them yet. Then to 8,
+  // announced.
+  set_applied(0, 7);
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(later_result.load() == -1);
+  const auto moved = std::chrono::steady_clock::now();
+  set_applied(0, 8);
+  pqxx::nontransaction(*c).exec_params("SELECT pg_notify($1, 'elsewhere')",
+                                       std::string(projections::kProjectionChannel));
+  later.join();
+  BOOST_TEST(later_result.load() == 1);
+  BOOST_TEST((std::chrono::steady_clock::now() - moved < 5s));
+  never.join();
+  BOOST_TEST(never_result.load() == 0);
+  watcher.stop();
+}
+
 // Reviews are written one statement per batch and each named counsellor's rating recomputed
 // after them: several reviews of one counsellor in a batch, a second review of a session
 // (ignored), a review that cannot stand (quarantined alone) and an erasure right after a review

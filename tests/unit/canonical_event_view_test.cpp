@@ -142,6 +142,10 @@ BOOST_AUTO_TEST_CASE(records_the_writer_would_write_otherwise_are_left_to_the_de
   const auto id = e.id.value().str();
   std::string upper_id = id;
   for (auto& c : upper_id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string not_hex_id = id;
+  not_hex_id[35] = 'g';
+  std::string moved_dash_id = id;
+  std::swap(moved_dash_id[8], moved_dash_id[9]);
   const std::vector<std::string> others = {
       good + " ",
       " " + good,
@@ -162,6 +166,8 @@ BOOST_AUTO_TEST_CASE(records_the_writer_would_write_otherwise_are_left_to_the_de
       replaced(good, R"("s":"x")", "\"s\":\"a\tb\""),
       replaced(good, R"("s":"x")", R"("s":"x","\u0074":1)"),
       replaced(good, id, upper_id),
+      replaced(good, id, not_hex_id),
+      replaced(good, id, moved_dash_id),
       replaced(good, R"("partition":7)", R"("partition":4294967303)"),
       replaced(good, R"("version":1)", R"("version":2147483648)"),
       replaced(good, R"("version":1)", R"("version":1.0)"),
