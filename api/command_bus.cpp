@@ -1,6 +1,7 @@
 #include "api/command_bus.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "infra/logging.hpp"
 
@@ -12,6 +13,8 @@ CommandBus::~CommandBus() {
 }
 
 void CommandBus::start() {
+  // deliver_committed may be using the reader from the processor's thread: it is never replaced.
+  if (reader_) throw std::logic_error("the command bus is started once");
   auto from = log::end_positions(log_, log::Topic::results);
   if (!from) throw std::runtime_error("cannot read results end offset: " + from.error().message);
   reader_ = log_.reader();
@@ -29,6 +32,7 @@ void CommandBus::stop() {
 
 void CommandBus::read_results() {
   while (running_) {
+    answer_handed_over();
     auto batch = reader_->poll(1024, std::chrono::milliseconds(200));
     if (!batch) {
       logging::warn("command-bus", "reading results failed: " + batch.error().message);
@@ -36,17 +40,42 @@ void CommandBus::read_results() {
       continue;
     }
     if (batch->empty()) continue;
-    std::lock_guard lock(mutex_);
-    for (auto& rec : *batch) {
-      auto id = Uuid::parse(rec.key);
-      if (!id) continue;
-      Waiter* waiter = unanswered_locked(CommandId{*id});
-      if (!waiter) continue;
-      auto result = commands::decode_result(rec.value);
+    // Decoded outside the lock, which submitters and the processor's hand-over also take.
+    std::vector<std::pair<std::shared_ptr<Waiter>, const log::Record*>> ours;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& rec : *batch) {
+        auto id = Uuid::parse(rec.key);
+        if (!id) continue;
+        auto it = waiters_.find(CommandId{*id});
+        if (it != waiters_.end() && !it->second->result) ours.emplace_back(it->second, &rec);
+      }
+    }
+    for (auto& [waiter, rec] : ours) {
+      auto result = commands::decode_result(rec->value);
       if (!result) continue;
+      std::lock_guard lock(mutex_);
+      if (waiter->result) continue;  // answered in process meanwhile
       waiter->result = std::move(*result);
       waiter->arrived.notify_one();
       answered_from_log_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void CommandBus::answer_handed_over() {
+  std::vector<commands::CommandResult> handed;
+  {
+    std::lock_guard lock(handed_mutex_);
+    handed.swap(handed_over_);
+  }
+  if (handed.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto& result : handed) {
+    if (Waiter* waiter = unanswered_locked(result.command_id)) {
+      waiter->result = std::move(result);
+      waiter->arrived.notify_one();
+      answered_in_process_.fetch_add(1, std::memory_order_relaxed);
     }
   }
 }
@@ -68,31 +97,46 @@ void CommandBus::deliver_committed(const std::vector<commands::CommittedResult>&
     int64_t end;
   };
   std::vector<Run> runs;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& r : results) {
-      if (r.result) {
-        if (Waiter* waiter = unanswered_locked(r.result->command_id)) {
-          waiter->result = *r.result;
-          waiter->arrived.notify_one();
-          answered_in_process_.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-      const int32_t p = r.position.partition.value();
-      const int64_t o = r.position.offset.value();
-      auto run = std::find_if(runs.begin(), runs.end(),
-                              [&](const Run& x) { return x.partition == p && x.end == o; });
-      if (run != runs.end())
-        run->end = o + 1;
-      else
-        runs.push_back({p, o, o + 1});
-    }
+  for (const auto& r : results) {
+    const int32_t p = r.position.partition.value();
+    const int64_t o = r.position.offset.value();
+    auto run = std::find_if(runs.begin(), runs.end(),
+                            [&](const Run& x) { return x.partition == p && x.end == o; });
+    if (run != runs.end())
+      run->end = o + 1;
+    else
+      runs.push_back({p, o, o + 1});
   }
   auto* reader = skipping_reader_.load(std::memory_order_acquire);
-  if (!reader) return;  // not reading yet: it starts from the end, after these
-  for (const auto& run : runs)
-    reader->skip_delivered(log::PartitionId{run.partition}, log::Offset{run.first},
-                           log::Offset{run.end});
+  bool skipped = reader != nullptr;
+  for (const auto& run : runs) {
+    if (!skipped) break;
+    skipped = reader->skip_delivered(log::PartitionId{run.partition}, log::Offset{run.first},
+                                     log::Offset{run.end});
+  }
+  if (skipped) {
+    // The reader's thread answers them: this runs on the processor's thread, the one serial
+    // stage of every command, before its commit is announced, so it only queues them (waking
+    // each submitter, a system call each, would delay every later command and the projector).
+    {
+      std::lock_guard lock(handed_mutex_);
+      for (const auto& r : results)
+        if (r.result) handed_over_.push_back(*r.result);
+    }
+    reader->interrupt();  // a poll waiting now returns, and the loop answers them first
+    return;
+  }
+  // Not reading yet (if its start is before these it reads them too), or reading them anyway
+  // (Kafka): answered here, and each submitter takes the first answer only.
+  std::lock_guard lock(mutex_);
+  for (const auto& r : results) {
+    if (!r.result) continue;
+    if (Waiter* waiter = unanswered_locked(r.result->command_id)) {
+      waiter->result = *r.result;
+      waiter->arrived.notify_one();
+      answered_in_process_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 std::optional<log::LogError> CommandBus::append(log::OutRecord record) {

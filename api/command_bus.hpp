@@ -36,7 +36,8 @@ class CommandBus {
   Expected<commands::CommandResult, SubmitError> submit(const commands::Command& cmd,
                                                         std::chrono::milliseconds timeout);
   // Results the processor of this same process has just committed (its on_results_committed):
-  // their submitters are answered now, and the results reader is told to skip them, so a
+  // the results reader is told to skip them and answers their submitters from them (or this
+  // call does, while the reader is not started or when the engine reads them anyway), so a
   // process that both submits and decides does not read its own results back from the log.
   // Safe from any thread.
   void deliver_committed(const std::vector<commands::CommittedResult>& results);
@@ -61,6 +62,8 @@ class CommandBus {
   void read_results();
   // With mutex_ held: the waiter for `id` if one waits without an answer yet.
   Waiter* unanswered_locked(const CommandId& id);
+  // On the reader's thread: answers what deliver_committed queued.
+  void answer_handed_over();
   // Appends `record` with whatever else is queued; the error if it was not appended.
   std::optional<log::LogError> append(log::OutRecord record);
   void append_group(const std::vector<std::shared_ptr<PendingAppend>>& group);
@@ -72,6 +75,8 @@ class CommandBus {
   bool appending_ = false;
   std::unordered_map<CommandId, std::shared_ptr<Waiter>> waiters_;
   std::atomic<bool> running_{false};
+  std::mutex handed_mutex_;
+  std::vector<commands::CommandResult> handed_over_;  // by deliver_committed, for the reader
   std::atomic<uint64_t> answered_in_process_{0};
   std::atomic<uint64_t> answered_from_log_{0};
   std::thread reader_thread_;

@@ -314,6 +314,7 @@ void Runtime::stop() {
   if (hub_) hub_->stop();
   // Before the processor: records still queued are appended while it can answer them.
   if (access_) access_->stop();
+  // Before the bus: it hands its commits' results to the bus (on_results_committed).
   if (processor_) processor_->stop();
   if (projector_) projector_->stop();
   if (bus_) bus_->stop();

@@ -40,7 +40,8 @@ std::optional<CommandResult> decode_result(std::string_view json, std::string* e
 
 // A result its processor has just committed, handed to a listener in the same process
 // (CommandProcessor::on_results_committed): its place on the results topic and the result
-// itself (what its record decodes to). Valid during the call.
+// itself, which its record decodes to (the processor keeps bodies to objects). Valid during the
+// call.
 struct CommittedResult {
   log::Position position;
   const CommandResult* result = nullptr;

@@ -220,6 +220,10 @@ CommandProcessor::Decided CommandProcessor::decide(Owned& owned,
       continue;
     }
     auto outcome = owned.state->handle(*cmd, now, [] { return new_uuid_v7(); });
+    // A result's body is an object (decode_result reads anything else as {}): so it reads the
+    // same whether its submitter is answered in process or from the log.
+    if (outcome.result.body_json.empty() || outcome.result.body_json.front() != '{')
+      outcome.result.body_json = "{}";
     probe_->command(cmd->type, outcome.result.duplicate  ? "duplicate"
                                : outcome.result.accepted ? "accepted"
                                                          : "rejected");
@@ -245,13 +249,9 @@ void CommandProcessor::hand_over_results(const std::vector<Decided>& decided,
       results.push_back({positions[i][j], &decided[i].results[next_result++]});
     }
   }
-  if (results.empty()) return;
-  try {
-    on_results_committed(results);
-  } catch (const std::exception& e) {
-    // Their submitters still get them from the log.
-    logging::warn("processor", std::string("handing over committed results failed: ") + e.what());
-  }
+  // What it throws is logged by the log (call_before_announcing); the submitters then still get
+  // their results from the log.
+  if (!results.empty()) on_results_committed(results);
 }
 
 // Every partition of the poll in one commit: a transaction and a disk flush per poll rather than

@@ -91,9 +91,11 @@ class LogReader {
   // another way (its own process committed them): when the reader's position of the partition
   // is within the range it moves on to `end` without reading them. A range past the position
   // waits until the reads reach it; the reader never skips a record it was not told of. An
-  // engine that cannot skip cheaply (Kafka: a seek drops the prefetched messages) reads them.
-  virtual void skip_delivered(PartitionId partition, Offset first, Offset end) {
+  // engine that cannot skip cheaply (Kafka: a seek drops the prefetched messages) reads them
+  // and returns false.
+  virtual bool skip_delivered(PartitionId partition, Offset first, Offset end) {
     (void)partition, (void)first, (void)end;
+    return false;
   }
 };
 
@@ -172,10 +174,12 @@ class GroupConsumer {
   // positions. On failure nothing is committed; `fenced` says some lease lost its partition
   // (PartitionLease::commit of that lease alone says which).
   //
-  // `before_announcing`, when set, gets those positions once the commit stands and before any
-  // reader of this process is woken for its records: what it hands on in process is there
-  // before those readers look (the processor's results, which the api's reader then skips).
-  // Its exceptions are logged, never a failed commit.
+  // `before_announcing`, when set, gets those positions once the commit stands and before the
+  // commit's announcement wakes this process's readers: what it hands on in process is there
+  // before the reads that wake-up leads to (the processor's results, which the api's reader
+  // then skips). A reader may still read the records first on its own schedule (a full read
+  // after a timed-out wait), so what it hands on must be safe to have twice. Its exceptions
+  // are logged, never a failed commit.
   using BeforeAnnouncing = std::function<void(const std::vector<std::vector<Position>>&)>;
   virtual Result<std::vector<std::vector<Position>>> commit_together(
       const std::vector<LeaseCommit>& commits, const BeforeAnnouncing& before_announcing) = 0;

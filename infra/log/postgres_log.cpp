@@ -445,14 +445,15 @@ class PostgresLogReader : public LogReader {
   bool at_end(PartitionId) const override { return at_end_; }
   void interrupt() override { watch_->interrupt(); }
 
-  void skip_delivered(PartitionId partition, Offset first, Offset end) override {
-    if (first.value() >= end.value()) return;
+  bool skip_delivered(PartitionId partition, Offset first, Offset end) override {
+    if (first.value() >= end.value()) return true;
     std::lock_guard lock(skips_mutex_);
     auto& ranges = skips_[partition.value()];
     // Bounded: a forgotten range is only records read after all.
     if (ranges.size() >= kMaxPendingSkips) ranges.pop_front();
     ranges.push_back({first.value(), end.value()});
     has_skips_.store(true, std::memory_order_release);
+    return true;
   }
 
   Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds wait) override {
@@ -492,17 +493,19 @@ class PostgresLogReader : public LogReader {
   void apply_skips() {
     if (!has_skips_.load(std::memory_order_acquire)) return;
     std::lock_guard lock(skips_mutex_);
-    for (auto& position : positions_) {
-      auto it = skips_.find(position.partition.value());
-      if (it == skips_.end()) continue;
+    for (auto it = skips_.begin(); it != skips_.end();) {
+      auto position = std::find_if(positions_.begin(), positions_.end(), [&](const Position& p) {
+        return p.partition.value() == it->first;
+      });
       auto& ranges = it->second;
-      while (!ranges.empty()) {
+      while (position != positions_.end() && !ranges.empty()) {
         const auto [first, end] = ranges.front();
-        if (position.offset.value() < first) break;  // records before it are still to read
-        if (position.offset.value() < end) position.offset = Offset{end};
+        if (position->offset.value() < first) break;  // records before it are still to read
+        if (position->offset.value() < end) position->offset = Offset{end};
         ranges.pop_front();
       }
-      if (ranges.empty()) skips_.erase(it);
+      // A partition this reader does not read keeps nothing.
+      it = (ranges.empty() || position == positions_.end()) ? skips_.erase(it) : std::next(it);
     }
     has_skips_.store(!skips_.empty(), std::memory_order_release);
   }
@@ -657,8 +660,12 @@ class PostgresGroupConsumer : public GroupConsumer {
     auto batch = encode_batch(records, log_.partition_count());
     if (!batch) return unexpected(batch.error());
     try {
-      auto connection = log_.pool().acquire(log_.options().acquire_timeout);
-      auto done = run_fenced_commit(*connection, group_, partitions, epochs, consumed, *batch);
+      FencedCommit done;
+      {
+        // Given back before the hook and the announcement run.
+        auto connection = log_.pool().acquire(log_.options().acquire_timeout);
+        done = run_fenced_commit(*connection, group_, partitions, epochs, consumed, *batch);
+      }
       if (done.fenced_partition) {
         for (auto* lease : leases)
           if (lease->partition().value() == *done.fenced_partition)

@@ -598,7 +598,7 @@ BOOST_AUTO_TEST_CASE(a_group_commits_hook_runs_before_this_processs_readers_hear
   // by the commit's announcement, it finds partition 3 delivered and reads only partition 9.
   std::optional<Result<std::vector<Record>>> read;
   std::jthread waiting([&] { read = reader->poll(10, 10s); });
-  std::this_thread::sleep_for(200ms);
+  std::this_thread::sleep_for(500ms);  // waiting for an announcement by then
   const std::vector<OutRecord> to_3{to_partition(Topic::results, 3, "a"),
                                     to_partition(Topic::results, 3, "b")};
   const std::vector<OutRecord> to_9{to_partition(Topic::results, 9, "c")};
