@@ -56,9 +56,7 @@ void CommandBus::read_results() {
       if (!result) continue;
       std::lock_guard lock(mutex_);
       if (waiter->result) continue;  // answered in process meanwhile
-      waiter->result = std::move(*result);
-      waiter->arrived.notify_one();
-      answered_from_log_.fetch_add(1, std::memory_order_relaxed);
+      answer_locked(*waiter, std::move(*result), answered_from_log_);
     }
   }
 }
@@ -71,13 +69,16 @@ void CommandBus::answer_handed_over() {
   }
   if (handed.empty()) return;
   std::lock_guard lock(mutex_);
-  for (auto& result : handed) {
-    if (Waiter* waiter = unanswered_locked(result.command_id)) {
-      waiter->result = std::move(result);
-      waiter->arrived.notify_one();
-      answered_in_process_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+  for (auto& result : handed)
+    if (Waiter* waiter = unanswered_locked(result.command_id))
+      answer_locked(*waiter, std::move(result), answered_in_process_);
+}
+
+void CommandBus::answer_locked(Waiter& waiter, commands::CommandResult result,
+                               std::atomic<uint64_t>& answered) {
+  waiter.result = std::move(result);
+  waiter.arrived.notify_one();
+  answered.fetch_add(1, std::memory_order_relaxed);
 }
 
 CommandBus::Waiter* CommandBus::unanswered_locked(const CommandId& id) {
@@ -129,14 +130,9 @@ void CommandBus::deliver_committed(const std::vector<commands::CommittedResult>&
   // Not reading yet (if its start is before these it reads them too), or reading them anyway
   // (Kafka): answered here, and each submitter takes the first answer only.
   std::lock_guard lock(mutex_);
-  for (const auto& r : results) {
-    if (!r.result) continue;
-    if (Waiter* waiter = unanswered_locked(r.result->command_id)) {
-      waiter->result = *r.result;
-      waiter->arrived.notify_one();
-      answered_in_process_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+  for (const auto& r : results)
+    if (Waiter* waiter = r.result ? unanswered_locked(r.result->command_id) : nullptr)
+      answer_locked(*waiter, *r.result, answered_in_process_);
 }
 
 std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
