@@ -1,10 +1,16 @@
 #include "infra/log/kafka_mock_cluster.hpp"
 
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <vector>
 
 #include "infra/log/log.hpp"
@@ -38,6 +44,8 @@ KafkaMockCluster::KafkaMockCluster(int brokers) : brokers_(brokers) {
     throw std::runtime_error("kafka mock: cannot start the mock cluster");
   }
   bootstrap_servers_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  // Before any client connects, so every connection inherits it from its listener.
+  disable_nagle_on_broker_sockets();
 }
 
 KafkaMockCluster::~KafkaMockCluster() {
@@ -66,6 +74,8 @@ void KafkaMockCluster::set_broker_down(int32_t broker) {
 void KafkaMockCluster::set_broker_up(int32_t broker) {
   check(rd_kafka_mock_broker_set_up(cluster_, broker),
         "cannot bring broker " + std::to_string(broker) + " up");
+  // The broker may listen on a new socket now.
+  disable_nagle_on_broker_sockets();
 }
 
 void KafkaMockCluster::set_broker_rtt(int32_t broker, std::chrono::milliseconds rtt) {
@@ -88,6 +98,52 @@ void KafkaMockCluster::push_request_errors(int16_t api_key, size_t count,
 
 void KafkaMockCluster::clear_request_errors(int16_t api_key) {
   rd_kafka_mock_clear_request_errors(cluster_, api_key);
+}
+
+std::vector<uint16_t> KafkaMockCluster::broker_ports() const {
+  // "127.0.0.1:PORT,127.0.0.1:PORT,..."
+  std::vector<uint16_t> ports;
+  std::string_view rest = bootstrap_servers_;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view server = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const auto colon = server.rfind(':');
+    if (colon == std::string_view::npos) continue;
+    uint16_t port = 0;
+    const auto digits = server.substr(colon + 1);
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (error == std::errc() && end == digits.data() + digits.size() && port != 0)
+      ports.push_back(port);
+  }
+  return ports;
+}
+
+int KafkaMockCluster::disable_nagle_on_broker_sockets() const {
+  const auto ports = broker_ports();
+  int set = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    const std::string name = entry.path().filename().string();
+    const auto [end, parse_error] = std::from_chars(name.data(), name.data() + name.size(), fd);
+    if (parse_error != std::errc() || end != name.data() + name.size() || fd < 0) continue;
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    // Not a socket (ENOTSOCK), or closed since the listing: skipped.
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) continue;
+    uint16_t port = 0;
+    if (address.ss_family == AF_INET)
+      port = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+    else if (address.ss_family == AF_INET6)
+      port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    else
+      continue;
+    if (std::find(ports.begin(), ports.end(), port) == ports.end()) continue;
+    const int on = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0) ++set;
+  }
+  return set;
 }
 
 }  // namespace counsel::log

@@ -2,14 +2,21 @@
 // postgres engine (ordering and positions, key → partition, prompt wake-ups, group membership
 // and rebalancing, fencing of revoked leases, commits that store records and position) plus
 // start-up checks of the topics.
+#include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -66,6 +73,56 @@ std::vector<Record> read_all(Log& log, Topic topic) {
     if (batch->empty()) return out;
     out.insert(out.end(), batch->begin(), batch->end());
   }
+}
+
+uint16_t port_of(const sockaddr_in& address) {
+  return ntohs(address.sin_port);
+}
+
+// A plain TCP connection to 127.0.0.1:port (no Kafka client: what the broker's side of any
+// connection gets does not depend on what is sent). Closed with the object.
+struct RawConnection {
+  explicit RawConnection(uint16_t port) : fd(::socket(AF_INET, SOCK_STREAM, 0)) {
+    BOOST_REQUIRE(fd >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0);
+    sockaddr_in mine{};
+    socklen_t length = sizeof(mine);
+    BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &length) == 0);
+    local_port = port_of(mine);
+  }
+  ~RawConnection() { ::close(fd); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  int fd;
+  uint16_t local_port = 0;
+};
+
+// TCP_NODELAY of the socket the mock broker on `broker_port` accepted for `client`: found
+// among this process's descriptors by its two ports. nullopt if it was not accepted within 5 s.
+std::optional<bool> broker_side_nodelay(uint16_t broker_port, const RawConnection& client) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      const int fd = std::stoi(entry.path().filename().string());
+      sockaddr_in local{}, peer{};
+      socklen_t local_length = sizeof(local), peer_length = sizeof(peer);
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0 ||
+          ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0 ||
+          local.sin_family != AF_INET || port_of(local) != broker_port ||
+          port_of(peer) != client.local_port)
+        continue;
+      int nodelay = 0;
+      socklen_t length = sizeof(nodelay);
+      BOOST_REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length) == 0);
+      return nodelay != 0;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -252,6 +309,36 @@ BOOST_AUTO_TEST_CASE(seek_moves_an_owned_partition_inside_and_outside_on_assigne
   BOOST_TEST(values == (std::vector<std::string>{"e0", "e1", "e2"}),
              boost::test_tools::per_element());
   consumer->close();
+}
+
+// A Kafka broker turns Nagle's algorithm off on its connections; the mock's sockets kept it on,
+// so a response written while an earlier one was unacknowledged waited for the client's
+// delayed ACK (40 ms): each transaction commit took ~45 ms. The mock cluster turns it off on
+// its listeners, whose connections inherit it, and again on a broker brought back up.
+BOOST_AUTO_TEST_CASE(the_mock_brokers_connections_send_without_nagles_delay) {
+  KafkaMockCluster cluster{2};
+  const auto ports = cluster.broker_ports();
+  BOOST_REQUIRE_EQUAL(ports.size(), 2u);
+  for (const uint16_t port : ports) {
+    RawConnection client(port);
+    const auto nodelay = broker_side_nodelay(port, client);
+    BOOST_REQUIRE_MESSAGE(nodelay.has_value(), "broker on port " << port << " never accepted");
+    BOOST_CHECK_MESSAGE(*nodelay, "Nagle's algorithm is on for port " << port);
+  }
+  // The client's own socket is not the broker's: it keeps the kernel's default.
+  RawConnection client(ports[0]);
+  int nodelay = -1;
+  socklen_t length = sizeof(nodelay);
+  BOOST_REQUIRE(::getsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length) == 0);
+  BOOST_TEST(nodelay == 0);
+
+  cluster.set_broker_down(1);
+  cluster.set_broker_up(1);
+  BOOST_REQUIRE(cluster.broker_ports() == ports);
+  RawConnection after_restart(ports[0]);
+  const auto restarted = broker_side_nodelay(ports[0], after_restart);
+  BOOST_REQUIRE(restarted.has_value());
+  BOOST_TEST(*restarted);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
