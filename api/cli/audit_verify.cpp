@@ -99,7 +99,11 @@ AuditVerifyReport verify_event_chains(log::Log& log, const std::vector<ChainChec
         std::optional<ChainCheckpoint> checkpoint;
         for (auto& c : trusted)
           if (c.partition == p) checkpoint = c;
-        if (!reader) reader = log.reader();
+        if (!reader) {
+          reader = log.reader();
+          // The walk reads each record's offset and value, nothing else.
+          reader->read_offsets_and_values_only();
+        }
         outcome.result =
             verify_partition(log, *reader, p, ends[static_cast<size_t>(p)], checkpoint, abandon);
       } catch (...) {

@@ -97,6 +97,10 @@ class LogReader {
     (void)partition, (void)first, (void)end;
     return false;
   }
+  // For a user that reads only each record's offset and value (audit verify, which hashes the
+  // whole log): an engine that can leave the key and the append time out of its reads does,
+  // and they come back empty and zero. Holds for the reader's later polls.
+  virtual void read_offsets_and_values_only() {}
 };
 
 // Every partition's end offset of `topic`, partition 0 first: where a reader that wants only
