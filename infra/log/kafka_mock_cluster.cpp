@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "infra/log/log.hpp"
+#include "infra/logging.hpp"
 
 namespace counsel::log {
 namespace {
@@ -45,7 +46,11 @@ KafkaMockCluster::KafkaMockCluster(int brokers) : brokers_(brokers) {
   }
   bootstrap_servers_ = rd_kafka_mock_cluster_bootstraps(cluster_);
   // Before any client connects, so every connection inherits it from its listener.
-  disable_nagle_on_broker_sockets();
+  if (const int set = disable_nagle_on_broker_listeners(); set < brokers) {
+    logging::warn("kafka-mock", "Nagle's algorithm stays on for " + std::to_string(brokers - set) +
+                                    " of the mock's " + std::to_string(brokers) +
+                                    " brokers: their responses may wait 40 ms for an ACK");
+  }
 }
 
 KafkaMockCluster::~KafkaMockCluster() {
@@ -75,7 +80,7 @@ void KafkaMockCluster::set_broker_up(int32_t broker) {
   check(rd_kafka_mock_broker_set_up(cluster_, broker),
         "cannot bring broker " + std::to_string(broker) + " up");
   // The broker may listen on a new socket now.
-  disable_nagle_on_broker_sockets();
+  disable_nagle_on_broker_listeners();
 }
 
 void KafkaMockCluster::set_broker_rtt(int32_t broker, std::chrono::milliseconds rtt) {
@@ -119,18 +124,24 @@ std::vector<uint16_t> KafkaMockCluster::broker_ports() const {
   return ports;
 }
 
-int KafkaMockCluster::disable_nagle_on_broker_sockets() const {
+int KafkaMockCluster::disable_nagle_on_broker_listeners() const noexcept {
   const auto ports = broker_ports();
   int set = 0;
   std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+  std::filesystem::directory_iterator entry("/proc/self/fd", error);
+  for (; !error && entry != std::filesystem::directory_iterator(); entry.increment(error)) {
     int fd = -1;
-    const std::string name = entry.path().filename().string();
+    const std::string name = entry->path().filename().string();
     const auto [end, parse_error] = std::from_chars(name.data(), name.data() + name.size(), fd);
     if (parse_error != std::errc() || end != name.data() + name.size() || fd < 0) continue;
+    // Listeners only: the mock's thread owns its connections, and a descriptor number another
+    // thread closed and reused since the listing is then a listener on a broker's port too.
+    int listening = 0;
+    socklen_t flag_length = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &flag_length) != 0 || !listening)
+      continue;  // not a socket (ENOTSOCK), closed since the listing, or not listening
     sockaddr_storage address{};
     socklen_t length = sizeof(address);
-    // Not a socket (ENOTSOCK), or closed since the listing: skipped.
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) continue;
     uint16_t port = 0;
     if (address.ss_family == AF_INET)

@@ -77,11 +77,10 @@ class KafkaMockCluster {
   std::vector<uint16_t> broker_ports() const;
 
  private:
-  // Sets TCP_NODELAY on this process's sockets bound to the brokers' ports: their listeners
-  // (which Linux's accepted sockets inherit it from) and the connections already accepted.
-  // librdkafka gives no hook for the mock's sockets, so they are found by their local port.
-  // Returns how many sockets it set.
-  int disable_nagle_on_broker_sockets() const;
+  // Sets TCP_NODELAY on the brokers' listening sockets, from which Linux's accepted sockets
+  // inherit it. librdkafka gives no hook for the mock's sockets, so they are found among this
+  // process's descriptors by their local port. Returns how many listeners it set.
+  int disable_nagle_on_broker_listeners() const noexcept;
 
   const int brokers_;
   rd_kafka_t* owner_ = nullptr;  // a producer handle that exists only to own the mock

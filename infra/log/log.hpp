@@ -98,8 +98,8 @@ class LogReader {
     return false;
   }
   // For a user that reads only each record's offset and value (audit verify, which hashes the
-  // whole log): an engine that can leave the key and the append time out of its reads does,
-  // and they come back empty and zero. Holds for the reader's later polls.
+  // whole log): an engine that can leave the key and the append time out of some of its reads
+  // does, so they may come back empty and zero. Holds for the reader's later polls.
   virtual void read_offsets_and_values_only() {}
 };
 

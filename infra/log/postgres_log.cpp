@@ -330,14 +330,23 @@ std::vector<AppendedEnd> appended_ends(const std::vector<const OutRecord*>& reco
 // What a read returns of each record.
 enum class RecordColumns { all, offset_and_value };
 
-// Reads one partition's records past its position, values only: a range read of audit verify.
+// "_t<topic>_p<partition>": names the statements that read one partition's own table.
+std::string partition_suffix(Topic topic, PartitionId partition) {
+  return "_t" + std::to_string(static_cast<int>(topic)) + "_p" + std::to_string(partition.value());
+}
+
+// " FROM log.records_t<topic>_p<partition> WHERE topic = <topic> AND partition = <partition>"
+std::string from_partition_table(Topic topic, PartitionId partition) {
+  const std::string t = std::to_string(static_cast<int>(topic));
+  const std::string n = std::to_string(partition.value());
+  return " FROM log.records_t" + t + "_p" + n + " WHERE topic = " + t + " AND partition = " + n;
+}
+
+// Reads one partition's records from its position, values only: a range read of audit verify.
 std::vector<Record> read_offsets_and_values(pqxx::connection& c, Topic topic, Position& from,
                                             int64_t limit) {
-  const std::string t = std::to_string(static_cast<int>(topic));
-  const std::string n = std::to_string(from.partition.value());
-  const std::string name = "log_read_values_t" + t + "_p" + n;
-  c.prepare(name, "SELECT \"offset\", value FROM log.records_t" + t + "_p" + n +
-                      " WHERE topic = " + t + " AND partition = " + n +
+  const std::string name = "log_read_values" + partition_suffix(topic, from.partition);
+  c.prepare(name, "SELECT \"offset\", value" + from_partition_table(topic, from.partition) +
                       " AND \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1");
   pqxx::nontransaction tx(c);
   const auto rows = tx.exec_prepared(name, limit, from.offset.value());
@@ -362,13 +371,11 @@ std::vector<Record> read_records(pqxx::connection& c, Topic topic, std::vector<P
   pqxx::result rows;
   if (from.size() == 1) {
     // One partition (a range read): its own table, with neither the round robin nor its sort.
-    const std::string t = std::to_string(static_cast<int>(topic));
-    const std::string n = std::to_string(from[0].partition.value());
-    const std::string name = "log_read_t" + t + "_p" + n;
+    const std::string name = "log_read" + partition_suffix(topic, from[0].partition);
     c.prepare(name,
               "SELECT partition, \"offset\", key, value,"
-              " (date_part('epoch', appended_at) * 1000)::bigint FROM log.records_t" +
-                  t + "_p" + n + " WHERE topic = " + t + " AND partition = " + n +
+              " (date_part('epoch', appended_at) * 1000)::bigint" +
+                  from_partition_table(topic, from[0].partition) +
                   " AND \"offset\" >= $2 ORDER BY \"offset\" LIMIT $1");
     pqxx::nontransaction tx(c);
     rows = tx.exec_prepared(name, limit, from[0].offset.value());
