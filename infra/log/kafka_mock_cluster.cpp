@@ -79,7 +79,8 @@ void KafkaMockCluster::set_broker_down(int32_t broker) {
 void KafkaMockCluster::set_broker_up(int32_t broker) {
   check(rd_kafka_mock_broker_set_up(cluster_, broker),
         "cannot bring broker " + std::to_string(broker) + " up");
-  // The broker may listen on a new socket now.
+  // It listens on a new socket now: librdkafka 2.0.2 closes a broker's listener when it goes
+  // down and opens another when it comes back.
   disable_nagle_on_broker_listeners();
 }
 

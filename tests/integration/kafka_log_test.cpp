@@ -337,7 +337,8 @@ BOOST_AUTO_TEST_CASE(the_mock_brokers_connections_send_without_nagles_delay) {
   BOOST_TEST(client_nodelay() == 0);
 
   // Broker 1 is the first of the bootstrap servers (the mock lists its brokers by id). Brought
-  // back up, it may listen on a new socket: its connections still send at once.
+  // back up, it listens on a new socket (the mock closed the old one): its connections still
+  // send at once.
   cluster.set_broker_down(1);
   cluster.set_broker_up(1);
   RawConnection after_restart(ports[0]);
