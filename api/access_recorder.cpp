@@ -5,6 +5,7 @@
 #include "domain/json.hpp"
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::api {
 
@@ -46,7 +47,10 @@ void AccessRecorder::start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("access-log");
+    run();
+  });
 }
 
 void AccessRecorder::stop(std::chrono::milliseconds drain) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "infra/logging.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::api {
 
@@ -21,7 +22,10 @@ void CommandBus::start() {
   reader_->assign(log::Topic::results, *from);
   skipping_reader_.store(reader_.get(), std::memory_order_release);
   running_ = true;
-  reader_thread_ = std::thread([this] { read_results(); });
+  reader_thread_ = std::thread([this] {
+    name_this_thread("bus-results");
+    read_results();
+  });
 }
 
 void CommandBus::stop() {
@@ -51,14 +55,30 @@ void CommandBus::read_results() {
         if (it != waiters_.end() && !it->second->result) ours.emplace_back(it->second, &rec);
       }
     }
+    std::vector<std::pair<std::shared_ptr<Waiter>, commands::CommandResult>> decoded;
+    decoded.reserve(ours.size());
     for (auto& [waiter, rec] : ours) {
       auto result = commands::decode_result(rec->value);
-      if (!result) continue;
-      std::lock_guard lock(mutex_);
-      if (waiter->result) continue;  // answered in process meanwhile
-      answer_locked(*waiter, std::move(*result), answered_from_log_);
+      if (result) decoded.emplace_back(std::move(waiter), std::move(*result));
     }
+    std::vector<std::shared_ptr<Waiter>> answered;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [waiter, result] : decoded) {
+        if (waiter->result) continue;  // answered in process meanwhile
+        answer_locked(*waiter, std::move(result), answered_from_log_);
+        answered.push_back(std::move(waiter));
+      }
+    }
+    wake(answered);
   }
+}
+
+void CommandBus::wake(const std::vector<std::shared_ptr<Waiter>>& answered) {
+  // After the lock is released: a submitter woken while it is held would only block on it
+  // again (two context switches instead of one, on every answer). The shared pointers keep
+  // each waiter alive though its submitter may return as soon as the lock is free.
+  for (const auto& waiter : answered) waiter->arrived.notify_one();
 }
 
 void CommandBus::answer_handed_over() {
@@ -68,25 +88,30 @@ void CommandBus::answer_handed_over() {
     handed.swap(handed_over_);
   }
   if (handed.empty()) return;
-  std::lock_guard lock(mutex_);
-  for (auto& result : handed)
-    if (Waiter* waiter = unanswered_locked(result.command_id))
-      answer_locked(*waiter, std::move(result), answered_in_process_);
+  std::vector<std::shared_ptr<Waiter>> answered;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& result : handed)
+      if (auto waiter = unanswered_locked(result.command_id)) {
+        answer_locked(*waiter, std::move(result), answered_in_process_);
+        answered.push_back(std::move(waiter));
+      }
+  }
+  wake(answered);
 }
 
 void CommandBus::answer_locked(Waiter& waiter, commands::CommandResult result,
                                std::atomic<uint64_t>& answered) {
   waiter.result = std::move(result);
-  waiter.arrived.notify_one();
   answered.fetch_add(1, std::memory_order_relaxed);
 }
 
-CommandBus::Waiter* CommandBus::unanswered_locked(const CommandId& id) {
+std::shared_ptr<CommandBus::Waiter> CommandBus::unanswered_locked(const CommandId& id) {
   auto it = waiters_.find(id);
   // Another api process's command, or its submitter gave up; or answered already (in process,
   // or read back before the processor handed it over).
   if (it == waiters_.end() || it->second->result) return nullptr;
-  return it->second.get();
+  return it->second;
 }
 
 void CommandBus::deliver_committed(const std::vector<commands::CommittedResult>& results) {
@@ -129,10 +154,16 @@ void CommandBus::deliver_committed(const std::vector<commands::CommittedResult>&
   }
   // Not reading yet (if its start is before these it reads them too), or reading them anyway
   // (Kafka): answered here, and each submitter takes the first answer only.
-  std::lock_guard lock(mutex_);
-  for (const auto& r : results)
-    if (Waiter* waiter = r.result ? unanswered_locked(r.result->command_id) : nullptr)
-      answer_locked(*waiter, *r.result, answered_in_process_);
+  std::vector<std::shared_ptr<Waiter>> answered;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& r : results)
+      if (auto waiter = r.result ? unanswered_locked(r.result->command_id) : nullptr) {
+        answer_locked(*waiter, *r.result, answered_in_process_);
+        answered.push_back(std::move(waiter));
+      }
+  }
+  wake(answered);
 }
 
 std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
@@ -153,10 +184,15 @@ std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
     append_group(group);
     lock.lock();
     appending_ = false;
+    // Whoever queued meanwhile appends next, with everyone queued behind it.
+    std::shared_ptr<PendingAppend> next;
+    if (!append_queue_.empty()) next = append_queue_.front();
+    // Woken once the lock is released (see wake()); `group` and `next` keep them alive.
+    lock.unlock();
     for (auto& pending : group)
       if (pending != mine) pending->turn.notify_one();
-    // Whoever queued meanwhile appends next, with everyone queued behind it.
-    if (!append_queue_.empty()) append_queue_.front()->turn.notify_one();
+    if (next) next->turn.notify_one();
+    return mine->error;
   }
   return mine->error;
 }

@@ -61,11 +61,12 @@ class CommandBus {
   };
   void read_results();
   // With mutex_ held: the waiter for `id` if one waits without an answer yet.
-  Waiter* unanswered_locked(const CommandId& id);
-  // With mutex_ held: gives `waiter` its answer, wakes its submitter and counts it in
-  // `answered` (the three ways a submitter is answered share it).
+  std::shared_ptr<Waiter> unanswered_locked(const CommandId& id);
+  // With mutex_ held: gives `waiter` its answer and counts it in `answered` (the three ways a
+  // submitter is answered share it). wake() then wakes the submitters, without the lock.
   void answer_locked(Waiter& waiter, commands::CommandResult result,
                      std::atomic<uint64_t>& answered);
+  void wake(const std::vector<std::shared_ptr<Waiter>>& answered);
   // On the reader's thread: answers what deliver_committed queued.
   void answer_handed_over();
   // Appends `record` with whatever else is queued; the error if it was not appended.

@@ -29,6 +29,7 @@
 
 #include "api/problem.hpp"
 #include "infra/logging.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::api {
 
@@ -68,7 +69,11 @@ class WorkerPool {
  public:
   WorkerPool(int threads, size_t max_queued) : max_queued_(max_queued) {
     threads_.reserve(static_cast<size_t>(std::max(threads, 1)));
-    for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { work(); });
+    for (int i = 0; i < std::max(threads, 1); ++i)
+      threads_.emplace_back([this] {
+        name_this_thread("http-worker");
+        work();
+      });
   }
   ~WorkerPool() { stop(); }
 
@@ -754,6 +759,7 @@ void HttpServer::start() {
   const int io_threads = std::max(s.options.io_threads, 1);
   for (int i = 0; i < io_threads; ++i) {
     s.io_threads.emplace_back([&s] {
+      name_this_thread("http-io");
       for (;;) {
         try {
           s.ioc.run();

@@ -21,6 +21,7 @@
 #include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 #include "infra/random_ids.hpp"
+#include "infra/thread_name.hpp"
 #include "projections/checkpoints.hpp"
 
 namespace counsel::api::notify {
@@ -445,7 +446,10 @@ void OutboxDispatcher::start() {
     logging::warn(kComponent,
                   "no email channel (--mail-dir / COUNSEL_MAIL_DIR): emails stay queued in "
                   "notify.outbox");
-  state_->thread = std::thread([this] { state_->run(); });
+  state_->thread = std::thread([this] {
+    name_this_thread("outbox");
+    state_->run();
+  });
 }
 
 void OutboxDispatcher::stop() {

@@ -11,6 +11,7 @@
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
+#include "infra/thread_name.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::api {
@@ -69,7 +70,7 @@ struct NotificationRelay::State {
       : conninfo(std::move(conninfo_)), keyring(keyring_), options(options_) {}
 
   void enqueue(const std::vector<std::string>& payloads) {
-    std::lock_guard lock(queue_mutex);
+    std::unique_lock lock(queue_mutex);
     for (const auto& payload : payloads) {
       // "<recipient id>:<notification id>"
       const auto colon = payload.find(':');
@@ -85,6 +86,7 @@ struct NotificationRelay::State {
       overflowing = false;
       queued.push_back(payload.substr(colon + 1));
     }
+    lock.unlock();  // the woken thread would only block on it
     queue_changed.notify_one();
   }
 
@@ -160,7 +162,10 @@ void NotificationRelay::start() {
                                       [state](const std::vector<std::string>& payloads) {
                                         state->enqueue(payloads);
                                       });
-  state_->delivery_thread = std::thread([this] { state_->deliver_loop(); });
+  state_->delivery_thread = std::thread([this] {
+    name_this_thread("notify-relay");
+    state_->deliver_loop();
+  });
 }
 
 void NotificationRelay::stop() {

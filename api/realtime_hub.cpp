@@ -9,6 +9,7 @@
 #include "domain/json.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::api {
 
@@ -69,7 +70,10 @@ RealtimeHub::~RealtimeHub() {
 void RealtimeHub::start() {
   if (running_.exchange(true)) return;
   stop_.clear();
-  tail_thread_ = std::thread([this] { tail_events(); });
+  tail_thread_ = std::thread([this] {
+    name_this_thread("realtime-tail");
+    tail_events();
+  });
   // Typing is ephemeral (never an event): what was sent while the hub reconnected is gone.
   typing_ = pg::ListenHub::shared_for(app_.config.db)
                 ->subscribe(kTypingChannel, [this](const std::vector<std::string>& payloads) {

@@ -8,6 +8,7 @@
 #include "commands/processor_probe.hpp"
 #include "infra/logging.hpp"
 #include "infra/random_ids.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::commands {
 
@@ -22,6 +23,7 @@ void CommandProcessor::start() {
   if (!consumer_) consumer_ = log_.join_group(log::Topic::commands, options_.group, *this);
   running_ = true;
   thread_ = std::thread([this] {
+    name_this_thread("processor");
     while (running_) {
       try {
         run_once();

@@ -12,6 +12,7 @@
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
+#include "infra/thread_name.hpp"
 #include "projections/projection.hpp"
 
 namespace counsel::projections {
@@ -168,7 +169,10 @@ void AccountGate::start() {
                 state->reload = true;
                 state->stop.raise();
               });
-  state_->thread = std::thread([this] { state_->run(); });
+  state_->thread = std::thread([this] {
+    name_this_thread("account-gate");
+    state_->run();
+  });
 }
 
 void AccountGate::stop() {

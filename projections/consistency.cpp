@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "infra/pg/listen_hub.hpp"
 #include "infra/pg/stop_signal.hpp"
 
+#include "infra/thread_name.hpp"
 #include "projections/checkpoints.hpp"
 #include "projections/projection.hpp"
 
@@ -81,13 +83,15 @@ struct ConsistencyWatcher::State {
   std::mutex mutex;
   // A request waiting in wait(), woken alone once the read models reach its positions: with
   // one condition variable for all, every load woke every waiting request (up to the worker
-  // pool's 128), most of them only to sleep again.
+  // pool's 128), most of them only to sleep again. Shared, so that it can be woken after the
+  // lock is released (a request woken while it is held would only block on it again), when
+  // its request may already have returned.
   struct PendingWait {
     const std::vector<log::Position>* positions;
     std::condition_variable reached_cv;
     bool reached = false;
   };
-  std::list<PendingWait*> pending;  // guarded by mutex
+  std::list<std::shared_ptr<PendingWait>> pending;  // guarded by mutex
   // partition -> events applied by the slowest projection.
   std::map<int32_t, int64_t> applied;
   bool fresh = false;  // `applied` was loaded at least once since start
@@ -151,18 +155,20 @@ struct ConsistencyWatcher::State {
                       " FROM projection.read_model_versions");
         while (running) {
           auto loaded = load(*conn);
+          std::vector<std::shared_ptr<PendingWait>> woken;
           {
             std::lock_guard lock(mutex);
             applied = std::move(loaded.applied);
             versions = std::move(loaded.versions);
             fresh = true;
             loaded_at = std::chrono::steady_clock::now();
-            for (PendingWait* w : pending) {
+            for (const auto& w : pending) {
               if (w->reached || !reached(*w->positions)) continue;
               w->reached = true;
-              w->reached_cv.notify_one();
+              woken.push_back(w);
             }
           }
+          for (const auto& w : woken) w->reached_cv.notify_one();
           // Woken by a projector's commit (its NOTIFY through the process's ListenHub, or
           // reload_soon() from this process's own projector) or by the hub listening anew;
           // the timeout is a fallback for a missed NOTIFY. Re-armed before the next load,
@@ -213,7 +219,10 @@ void ConsistencyWatcher::start() {
                                 }
                               },
                               [state] { state->wake.raise(); });
-  state_->thread = std::thread([this] { state_->run(); });
+  state_->thread = std::thread([this] {
+    name_this_thread("read-models");
+    state_->run();
+  });
 }
 
 void ConsistencyWatcher::stop() {
@@ -247,9 +256,11 @@ bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,
   if (positions.empty()) return true;
   std::unique_lock lock(state_->mutex);
   if (state_->fresh && state_->reached(positions)) return true;
-  State::PendingWait waiting{&positions, {}, false};
-  const auto entry = state_->pending.insert(state_->pending.end(), &waiting);
-  const bool reached = waiting.reached_cv.wait_for(lock, timeout, [&] { return waiting.reached; });
+  auto waiting = std::make_shared<State::PendingWait>();
+  waiting->positions = &positions;
+  const auto entry = state_->pending.insert(state_->pending.end(), waiting);
+  const bool reached =
+      waiting->reached_cv.wait_for(lock, timeout, [&] { return waiting->reached; });
   state_->pending.erase(entry);
   return reached;
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "infra/logging.hpp"
+#include "infra/thread_name.hpp"
 #include "projections/batch_apply.hpp"
 #include "projections/read_queries.hpp"
 
@@ -49,7 +50,10 @@ ProjectorRunner::~ProjectorRunner() {
 void ProjectorRunner::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("projector");
+    loop();
+  });
 }
 
 void ProjectorRunner::stop() {

@@ -9,6 +9,7 @@
 #include "infra/crypto/sodium_init.hpp"
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::crypto {
 
@@ -358,7 +359,10 @@ void SubjectErasureFollower::start() {
         reload_ = true;
         wake_.raise();
       });
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("key-cache");
+    run();
+  });
 }
 
 void SubjectErasureFollower::stop() {

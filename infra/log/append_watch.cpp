@@ -67,7 +67,8 @@ struct AppendWatch::Shared {
 
   // Applies announcements and wakes the waiters of each topic that moved.
   void apply(const std::vector<AppendedEnd>& ends, const std::vector<Topic>& without_end) {
-    std::lock_guard lock(mutex);
+    std::vector<std::shared_ptr<Waiter>> woken;
+    std::unique_lock lock(mutex);
     bool moved[kTopics] = {};
     for (const auto& e : ends) {
       auto& topic_ends = ends_by_topic[topic_index(e.topic)];
@@ -80,27 +81,39 @@ struct AppendWatch::Shared {
       ++generations[topic_index(t)];
       moved[topic_index(t)] = true;
     }
-    for (auto& w : waiters) {
-      if (!moved[topic_index(w.topic)]) continue;
-      w.signalled = true;
-      w.changed.notify_one();
+    for (const auto& w : waiters) {
+      if (!moved[topic_index(w->topic)]) continue;
+      w->signalled = true;
+      woken.push_back(w);
     }
+    lock.unlock();
+    wake(woken);
   }
 
   // The listening connection was (re)opened: whatever came meanwhile is unknown.
   void reset() {
-    std::lock_guard lock(mutex);
-    for (auto& g : generations) ++g;
-    for (auto& w : waiters) {
-      w.signalled = true;
-      w.changed.notify_one();
+    std::vector<std::shared_ptr<Waiter>> woken;
+    {
+      std::lock_guard lock(mutex);
+      for (auto& g : generations) ++g;
+      for (const auto& w : waiters) {
+        w->signalled = true;
+        woken.push_back(w);
+      }
     }
+    wake(woken);
+  }
+
+  // Without the lock: a reader woken while it is held would only block on it again (two
+  // context switches instead of one, after every append).
+  static void wake(const std::vector<std::shared_ptr<Waiter>>& woken) {
+    for (const auto& w : woken) w->changed.notify_one();
   }
 
   std::mutex mutex;
   std::vector<int64_t> ends_by_topic[kTopics];
   uint64_t generations[kTopics] = {};
-  std::list<Waiter> waiters;
+  std::list<std::shared_ptr<Waiter>> waiters;
 };
 
 AppendWatch::AppendWatch(std::string conninfo, int partition_count)
@@ -142,13 +155,14 @@ void AppendWatch::appended(const std::vector<AppendedEnd>& ends) {
 AppendWatch::Subscription::Subscription(std::shared_ptr<Shared> shared, Topic topic)
     : shared_(std::move(shared)) {
   std::lock_guard lock(shared_->mutex);
-  waiter_ = shared_->waiters.emplace(shared_->waiters.end());
+  waiter_ = std::make_shared<Waiter>();
   waiter_->topic = topic;
+  entry_ = shared_->waiters.insert(shared_->waiters.end(), waiter_);
 }
 
 AppendWatch::Subscription::~Subscription() {
   std::lock_guard lock(shared_->mutex);
-  shared_->waiters.erase(waiter_);
+  shared_->waiters.erase(entry_);
 }
 
 uint64_t AppendWatch::Subscription::snapshot(std::vector<int64_t>& ends) const {
@@ -177,8 +191,10 @@ AppendWatch::Subscription::Waited AppendWatch::Subscription::wait(Clock::time_po
 }
 
 void AppendWatch::Subscription::interrupt() noexcept {
-  std::lock_guard lock(shared_->mutex);
-  waiter_->interrupted = true;
+  {
+    std::lock_guard lock(shared_->mutex);
+    waiter_->interrupted = true;
+  }
   waiter_->changed.notify_one();
 }
 

@@ -82,7 +82,9 @@ class AppendWatch {
     friend class AppendWatch;
     Subscription(std::shared_ptr<Shared> shared, Topic topic);
     std::shared_ptr<Shared> shared_;
-    std::list<Waiter>::iterator waiter_;
+    // Shared with the list, so a waiter can be woken after the lock is released.
+    std::shared_ptr<Waiter> waiter_;
+    std::list<std::shared_ptr<Waiter>>::iterator entry_;
   };
 
   // Starts listening (on the process's pg::ListenHub) on first use.

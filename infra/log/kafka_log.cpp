@@ -13,6 +13,7 @@
 #include "infra/log/kafka_client.hpp"
 #include "infra/log/kafka_group_consumer.hpp"
 #include "infra/logging.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::log {
 namespace kafka {
@@ -28,6 +29,7 @@ class AppendProducer {
         client_(spec(config), config.extra),
         known_topics_(client_.get(), config.request_timeout) {
     poller_ = std::thread([this] {
+      name_this_thread("kafka-delivery");
       while (!stopping_) rd_kafka_poll(client_.get(), 50);
     });
   }

@@ -6,6 +6,7 @@
 #include "infra/logging.hpp"
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/per_database.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::pg {
 namespace {
@@ -68,7 +69,11 @@ std::unique_ptr<ListenHub::Subscription> ListenHub::subscribe(std::string channe
     s->on_notify = std::move(on_notify);
     s->on_listening = std::move(on_listening);
     subscribers_[id] = std::move(s);
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable())
+      thread_ = std::thread([this] {
+        name_this_thread("pg-listen");
+        run();
+      });
   }
   wake_.raise();
   return handle;

@@ -10,6 +10,7 @@
 #include "infra/pg/array_literal.hpp"
 #include "infra/pg/connection_pool.hpp"
 #include "infra/pg/per_database.hpp"
+#include "infra/thread_name.hpp"
 
 namespace counsel::pg {
 namespace {
@@ -61,7 +62,11 @@ void PostCommitNotifier::queue(const std::function<void()>& add) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     add();
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable())
+      thread_ = std::thread([this] {
+        name_this_thread("pg-notify");
+        run();
+      });
   }
   pending_changed_.notify_one();
 }
