@@ -189,30 +189,39 @@ std::optional<log::LogError> CommandBus::append(log::OutRecord record) {
     if (!append_queue_.empty()) next = append_queue_.front();
     // Woken once the lock is released (see wake()); `group` and `next` keep them alive.
     lock.unlock();
+    if (next) next->turn.notify_one();  // first: the next group's append waits on nobody else
     for (auto& pending : group)
       if (pending != mine) pending->turn.notify_one();
-    if (next) next->turn.notify_one();
     return mine->error;
   }
   return mine->error;
 }
 
 void CommandBus::append_group(const std::vector<std::shared_ptr<PendingAppend>>& group) {
-  std::vector<log::OutRecord> records;
-  records.reserve(group.size());
-  for (auto& pending : group) records.push_back(pending->record);
-  auto appended = log_.append(records);
-  std::optional<log::LogError> error;
-  if (!appended) error = appended.error();
-  if (error && !error->is_retryable && group.size() > 1) {
-    // A record the log refuses must not take the others down with it: one by one, as if
-    // each had been submitted alone.
-    for (auto& pending : group) {
-      auto alone = log_.append({pending->record});
-      if (!alone) pending->error = alone.error();
+  try {
+    std::vector<log::OutRecord> records;
+    records.reserve(group.size());
+    for (auto& pending : group) records.push_back(pending->record);
+    auto appended = log_.append(records);
+    std::optional<log::LogError> error;
+    if (!appended) error = appended.error();
+    if (error && !error->is_retryable && group.size() > 1) {
+      // A record the log refuses must not take the others down with it: one by one, as if
+      // each had been submitted alone.
+      for (auto& pending : group) {
+        auto alone = log_.append({pending->record});
+        if (!alone) pending->error = alone.error();
+      }
+    } else if (error) {
+      for (auto& pending : group) pending->error = error;
     }
-  } else if (error) {
-    for (auto& pending : group) pending->error = error;
+  } catch (const std::exception& e) {
+    // The engines report failures as values; this is memory running out or a bug. The group
+    // must still end (done, and appending_ cleared by the leader), or every later submitter
+    // would wait for it forever.
+    for (auto& pending : group)
+      if (!pending->error)
+        pending->error = log::LogError{std::string("appending failed: ") + e.what()};
   }
   std::lock_guard lock(append_mutex_);
   for (auto& pending : group) pending->done = true;

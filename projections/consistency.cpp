@@ -258,11 +258,14 @@ bool ConsistencyWatcher::wait(const std::vector<log::Position>& positions,
   if (state_->fresh && state_->reached(positions)) return true;
   auto waiting = std::make_shared<State::PendingWait>();
   waiting->positions = &positions;
-  const auto entry = state_->pending.insert(state_->pending.end(), waiting);
-  const bool reached =
-      waiting->reached_cv.wait_for(lock, timeout, [&] { return waiting->reached; });
-  state_->pending.erase(entry);
-  return reached;
+  // Off the list however the wait ends (the lock, declared first, is still held then): the
+  // watcher reads `positions` through it.
+  struct Unlisted {
+    std::list<std::shared_ptr<State::PendingWait>>& pending;
+    std::list<std::shared_ptr<State::PendingWait>>::iterator entry;
+    ~Unlisted() { pending.erase(entry); }
+  } unlisted{state_->pending, state_->pending.insert(state_->pending.end(), waiting)};
+  return waiting->reached_cv.wait_for(lock, timeout, [&] { return waiting->reached; });
 }
 
 }  // namespace counsel::projections

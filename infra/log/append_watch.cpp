@@ -191,11 +191,14 @@ AppendWatch::Subscription::Waited AppendWatch::Subscription::wait(Clock::time_po
 }
 
 void AppendWatch::Subscription::interrupt() noexcept {
+  // The copy keeps the waiter alive should the subscription go away once the lock is free.
+  std::shared_ptr<Waiter> waiter;
   {
     std::lock_guard lock(shared_->mutex);
     waiter_->interrupted = true;
+    waiter = waiter_;
   }
-  waiter_->changed.notify_one();
+  waiter->changed.notify_one();
 }
 
 void AppendWatch::Subscription::follow(Topic topic) {
